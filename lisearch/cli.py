@@ -1,0 +1,171 @@
+"""The ``lisearch`` command.
+
+Every sub-command parses its arguments here and delegates to library functions; commands that run Spark
+import :mod:`lisearch.spark` lazily so that ``lisearch --version`` or ``lisearch predict`` never start a JVM.
+Expected failures (:class:`lisearch.errors.LisearchError`) print one paragraph and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lisearch import __version__
+from lisearch.config import Settings, load_settings
+from lisearch.errors import InputError, LisearchError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.profile, args.set or [])
+
+
+# --------------------------------------------------------------------------------------------------- doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from lisearch.doctor import run_doctor
+
+    return run_doctor(_settings(args), probe=not args.no_probe)
+
+
+# ------------------------------------------------------------------------------------------------------ sql
+def cmd_sql(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.spark.sql import run_sql
+
+    frame = run_sql(settings, args.query, limit=args.limit)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(frame.to_json(orient="records", lines=True, date_format="iso"))
+    else:
+        sys.stdout.write((frame.to_string(index=False) if len(frame) else "(no rows)") + "\n")
+        if args.limit and len(frame) == args.limit:
+            sys.stderr.write(f"(showing the first {args.limit} rows; --limit 0 shows all)\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------- jars
+def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from lisearch.jars import fetch_jars
+
+    for path in fetch_jars(_settings(args).paths.jars_dir):
+        print(path)
+    return 0
+
+
+def cmd_jars(args: argparse.Namespace) -> int:
+    from lisearch.jars import find_jars
+
+    print(args.sep.join(str(p) for p in find_jars(_settings(args).paths.jars_dir)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ structures
+def cmd_label_structures(args: argparse.Namespace) -> int:
+    overrides = list(args.set or [])
+    if args.source:
+        overrides.append(f"label.source={args.source}")
+    if args.force:
+        overrides.append("label.force=true")
+    if args.limit:
+        overrides.append(f"label.limit={args.limit}")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.spark.label import run_label_job
+
+    summary = run_label_job(settings)
+    if args.summary_json:
+        with open(args.summary_json, "w") as fh:
+            json.dump(summary, fh, indent=2)
+    return 0
+
+
+def cmd_compare_sendek(args: argparse.Namespace) -> int:
+    from lisearch.structure.reference import compare_with_reference, format_comparison
+
+    report = compare_with_reference(partial_occupancy=_settings(args).label.partial_occupancy)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_comparison(report))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- pipeline
+def cmd_run(args: argparse.Namespace) -> int:
+    """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
+    settings = _settings(args)
+    from lisearch.spark.label import format_summary, run_label_job
+
+    label = run_label_job(settings)
+    print("== lisearch run: summary ==")
+    print(format_summary(label))
+    print(f'tables in {settings.paths.warehouse_dir}; query them with `lisearch sql "SELECT ..."`')
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lisearch",
+        description="Screen compositions for solid-state Li-ion conductors on Spark and Delta Lake.",
+    )
+    parser.add_argument("--version", action="version", version=f"lisearch {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", help="profile in conf/ (local, standalone, cluster) or a .toml path")
+    common.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("doctor", cmd_doctor, "check Python, Java, Spark, Delta, jars, folders; run a Delta write/read probe")
+    p.add_argument("--no-probe", action="store_true", help="skip the Delta write/read probe (no Spark start)")
+
+    p = add("sql", cmd_sql, "run Spark SQL against the lisearch tables and print the result")
+    p.add_argument("query")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--limit", type=int, default=1000, help="rows to print at most (0 = all; default 1000)")
+
+    add("fetch-jars", cmd_fetch_jars, "fetch the Delta Lake jars from Maven Central once (make setup does this)")
+    p = add("jars", cmd_jars, "print the local Delta jar paths (for spark-submit --jars)")
+    p.add_argument("--sep", default=",")
+
+    p = add("label-structures", cmd_label_structures, "label crystal structures with sML into the table `structures`")
+    p.add_argument("--source", help="'bundled' (default), a folder of CIF files or a .tar/.tar.gz/.tar.xz of them")
+    p.add_argument("--force", action="store_true", help="recompute ids already in the table")
+    p.add_argument("--limit", type=int, default=0, help="label only the first N structures")
+    p.add_argument("--summary-json", metavar="PATH", help="write the run's counts and timings as JSON")
+
+    add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
+
+    p = add("compare-sendek", cmd_compare_sendek, "compare the featurizer with Sendek's 2017 values for 400 MP ids")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        result: Any = args.func(args)
+        return int(result or 0)
+    except LisearchError as exc:
+        sys.stderr.write(f"lisearch {args.command}: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["InputError", "build_parser", "main"]

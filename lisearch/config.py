@@ -1,0 +1,272 @@
+"""Typed, frozen settings built from embedded defaults, a ``conf/`` profile and command-line overrides.
+
+Order of precedence (later wins): the defaults below, the profile file (``conf/<profile>.toml`` or a path),
+then ``--set section.key=value`` overrides. Unknown sections or keys are errors, so a typo never silently
+falls back to a default.
+
+Folders: ``paths.home`` (default: ``$LISEARCH_HOME``, else ``var/`` in a source checkout, else
+``~/.lisearch``) holds ``jars/``, ``warehouse/`` and ``artifacts/`` unless those are set explicitly;
+relative paths in a profile are resolved against the home folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lisearch.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_ROOT = PACKAGE_DIR.parent
+DEFAULT_PROFILE = "local"
+
+
+def _default_home() -> Path:
+    env = os.environ.get("LISEARCH_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    if (SOURCE_ROOT / "pyproject.toml").is_file():
+        return SOURCE_ROOT / "var"
+    return Path.home() / ".lisearch"
+
+
+def default_conf_dir() -> Path:
+    """``$LISEARCH_CONF_DIR``, else ``conf/`` of the source checkout."""
+    env = os.environ.get("LISEARCH_CONF_DIR")
+    return Path(env).expanduser().resolve() if env else SOURCE_ROOT / "conf"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How to build the Spark session.
+
+    ``delta_source``: ``"jars"`` passes the jar files fetched by ``make setup`` (works offline);
+    ``"packages"`` asks Spark to resolve them from a repository (clusters); ``"provided"`` assumes
+    spark-submit already put them on the class path (``--jars`` / ``--packages``).
+    """
+
+    master: str | None = "local[2]"
+    app_name: str = "lisearch"
+    delta_source: str = "jars"
+    ui: bool = False
+    log_level: str = "WARN"
+    conf: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        allowed = ("jars", "packages", "provided")
+        if self.delta_source not in allowed:
+            raise ConfigError(f"spark.delta_source is {self.delta_source!r}; use one of {', '.join(allowed)}.")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    """Folders lisearch reads and writes; ``None`` means "under ``home``"."""
+
+    home: Path = field(default_factory=_default_home)
+    jars: Path | None = None
+    warehouse: Path | None = None
+    artifacts: Path | None = None
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.jars or self.home / "jars"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.warehouse or self.home / "warehouse"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.artifacts or self.home / "artifacts"
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """The structure-labelling job (``lisearch label-structures``).
+
+    ``source``: ``"bundled"`` for the shipped Materials Project archive, or a path to a folder of CIF files
+    or a ``.tar``/``.tar.gz``/``.tar.xz`` archive of them. ``batch_size``: CIFs per Arrow batch inside
+    ``mapInPandas``. ``partitions``: Spark partitions (0 = two per core). ``force``: recompute ids
+    already in the table. ``partial_occupancy``: how disordered CIFs are made ordered (``sample`` or
+    ``majority``, see :mod:`lisearch.structure.ordering`). ``limit``: label only the first N structures
+    (0 = all). ``commit_every``: structures per Delta commit (what a crash can lose at most).
+    """
+
+    source: str = "bundled"
+    batch_size: int = 64
+    partitions: int = 0
+    force: bool = False
+    partial_occupancy: str = "sample"
+    limit: int = 0
+    commit_every: int = 4000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"label.batch_size is {self.batch_size}; use a positive integer such as 64.")
+        if self.commit_every < 1:
+            raise ConfigError(f"label.commit_every is {self.commit_every}; use a positive integer such as 4000.")
+        if self.partial_occupancy not in ("sample", "majority"):
+            raise ConfigError(f"label.partial_occupancy is {self.partial_occupancy!r}; use 'sample' or 'majority'.")
+        if self.partitions < 0:
+            raise ConfigError(f"label.partitions is {self.partitions}; use 0 (automatic) or a positive integer.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one lisearch process. Build with :func:`load_settings`."""
+
+    profile: str = DEFAULT_PROFILE
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    label: LabelSettings = field(default_factory=LabelSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready form (recorded next to job outputs)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, tuple) and all(isinstance(v, tuple) for v in value):
+                return {k: v for k, v in value}
+            return value
+
+        out: dict[str, Any] = {"profile": self.profile}
+        for section in ("spark", "paths", "label"):
+            obj = getattr(self, section)
+            out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        out["paths"].update(
+            jars_dir=str(self.paths.jars_dir),
+            warehouse_dir=str(self.paths.warehouse_dir),
+            artifacts_dir=str(self.paths.artifacts_dir),
+        )
+        return out
+
+
+_SECTIONS: dict[str, type] = {"spark": SparkSettings, "paths": PathSettings, "label": LabelSettings}
+
+
+def available_profiles(conf_dir: Path | None = None) -> list[str]:
+    conf_dir = conf_dir or default_conf_dir()
+    return sorted(p.stem for p in conf_dir.glob("*.toml")) if conf_dir.is_dir() else []
+
+
+def _read_profile(profile: str, conf_dir: Path) -> tuple[str, dict[str, Any]]:
+    path = Path(profile)
+    if path.suffix == ".toml" or os.sep in profile:
+        name = path.stem
+    else:
+        name, path = profile, conf_dir / f"{profile}.toml"
+    if not path.is_file():
+        known = ", ".join(available_profiles(conf_dir)) or "none found"
+        raise ConfigError(
+            f"Unknown profile {profile!r}: there is no {path}. Use one of the profiles in {conf_dir} ({known}), "
+            "or pass the path of a .toml file."
+        )
+    try:
+        with path.open("rb") as fh:
+            return name, tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The profile file {path} is not valid TOML ({exc}). Fix the file and run again.") from exc
+
+
+def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
+    where = f"{section}.{key}"
+    text = str(annotation)
+    if key == "conf":
+        if not isinstance(value, dict):
+            raise ConfigError(f'{where} must be a table of Spark settings, e.g. [spark.conf] with key = "value".')
+        return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+    if value is None:
+        return None
+    if "Path" in text:
+        path = Path(str(value)).expanduser()
+        return path
+    if "bool" in text:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{where} must be true or false, not {value!r}.")
+    if "int" in text and "str" not in text:
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} must be an integer, not {value!r}.") from exc
+    if "float" in text:
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} must be a number, not {value!r}.") from exc
+    return str(value)
+
+
+def _apply(raw: dict[str, Any], source: str, into: dict[str, dict[str, Any]]) -> None:
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"Unknown section [{section}] in {source}; known sections: {', '.join(sorted(_SECTIONS))}."
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] in {source} must be a table of settings.")
+        hints = typing.get_type_hints(_SECTIONS[section])
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"Unknown setting {section}.{key} in {source}; known: {', '.join(sorted(hints))}.")
+            into.setdefault(section, {})[key] = _coerce(section, key, value, hints[key])
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"label.batch_size=32"`` -> ``{"label": {"batch_size": "32"}}``; ``spark.conf.KEY=V`` sets one Spark conf."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"Override {text!r} is not of the form section.key=value (e.g. label.batch_size=32).")
+    dotted, value = text.split("=", 1)
+    section, key = dotted.split(".", 1)
+    if section == "spark" and key.startswith("conf."):
+        return {"spark": {"conf": {key[len("conf.") :]: value}}}
+    return {section: {key: value}}
+
+
+def load_settings(
+    profile: str | None = None, overrides: list[str] | tuple[str, ...] = (), conf_dir: Path | None = None
+) -> Settings:
+    """Settings for ``profile`` (a name in ``conf/`` or a path to a .toml file) with ``overrides`` applied.
+
+    Raises:
+        ConfigError: unknown profile, invalid TOML, unknown section or key, or a value of the wrong type.
+    """
+    conf_dir = conf_dir or default_conf_dir()
+    profile = profile or os.environ.get("LISEARCH_PROFILE") or DEFAULT_PROFILE
+    name, raw = _read_profile(profile, conf_dir)
+    merged: dict[str, dict[str, Any]] = {}
+    _apply(raw, f"profile {name!r}", merged)
+    for text in overrides:
+        parsed = parse_override(text)
+        if parsed.get("spark", {}).get("conf") is not None:
+            extra = dict(merged.get("spark", {}).get("conf", ()))
+            extra.update(parsed["spark"]["conf"])
+            parsed = {"spark": {"conf": extra}}
+        _apply(parsed, f"override {text!r}", merged)
+    paths = merged.get("paths", {})
+    home = paths.get("home")
+    if home is not None and not home.is_absolute():
+        paths["home"] = (conf_dir.parent / home).resolve()
+    base = paths.get("home") or _default_home()
+    for key in ("jars", "warehouse", "artifacts"):
+        if paths.get(key) is not None and not paths[key].is_absolute():
+            paths[key] = (base / paths[key]).resolve()
+    try:
+        return Settings(
+            profile=name,
+            spark=SparkSettings(**merged.get("spark", {})),
+            paths=PathSettings(**paths),
+            label=LabelSettings(**merged.get("label", {})),
+        )
+    except TypeError as exc:  # pragma: no cover - keys were checked above
+        raise ConfigError(f"Invalid settings: {exc}") from exc

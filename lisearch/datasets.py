@@ -1,0 +1,153 @@
+"""Loaders for the data shipped inside the package (``lisearch/data``, provenance in ``PROVENANCE.md``).
+
+Nothing here touches the network. Tables are read with pandas; CIF archives are streamed with
+:mod:`tarfile` so the 21,755-structure archive never has to be unpacked to disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from lisearch.errors import InputError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+MP2025_ARCHIVE = DATA_DIR / "mp2025_li" / "mp2025_li_cifs.tar.xz"
+MP2025_INDEX = DATA_DIR / "mp2025_li" / "index.csv"
+EXP40_DIR = DATA_DIR / "exp40"
+_REQUIRED = (
+    MP2025_ARCHIVE,
+    MP2025_INDEX,
+    EXP40_DIR / "exp40.csv",
+    EXP40_DIR / "exp40_structure_candidates.csv",
+    DATA_DIR / "dft" / "dft_random20.csv",
+    DATA_DIR / "dft" / "sendek2017_candidates21.csv",
+    DATA_DIR / "sendek2017_reference" / "mp_descriptors_sample400.csv",
+    DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv",
+    DATA_DIR / "elements" / "mendeleev_elements.csv",
+)
+
+
+def check_bundled_data() -> str:
+    """A one-line summary of the bundled data; raises :class:`InputError` when a file is missing."""
+    missing = [str(p.relative_to(DATA_DIR)) for p in _REQUIRED if not p.is_file()]
+    if missing:
+        raise InputError(
+            f"Bundled data files are missing from {DATA_DIR}: {', '.join(missing)}. Reinstall lisearch from a "
+            "complete checkout (`git status` shows deleted files; `make setup` reinstalls)."
+        )
+    return f"{len(_REQUIRED)} files in {DATA_DIR}"
+
+
+@functools.cache
+def mp2025_index() -> pd.DataFrame:
+    """material_id, formula, nsites, written_as_supercell of the 21,755 bundled MP structures."""
+    return pd.read_csv(MP2025_INDEX)
+
+
+def exp40() -> pd.DataFrame:
+    """The 40 experimental materials of Sendek 2017: formula, reduced_formula, sigma_rt_S_per_cm, superionic."""
+    return pd.read_csv(EXP40_DIR / "exp40.csv")
+
+
+def exp40_structure_candidates() -> pd.DataFrame:
+    """reduced_formula, source (``obelix`` | ``mp2025``), id, icsd_id, note."""
+    return pd.read_csv(EXP40_DIR / "exp40_structure_candidates.csv", dtype={"icsd_id": "string"})
+
+
+def obelix_cif(cif_id: str) -> str:
+    path = EXP40_DIR / "obelix_cifs" / f"{cif_id}.cif"
+    if not path.is_file():
+        raise InputError(f"No bundled OBELiX CIF {cif_id!r} (looked for {path}).")
+    return path.read_text()
+
+
+def dft_random20() -> pd.DataFrame:
+    """material_id, formula, dft_superionic (20 randomly chosen MP compounds, Sendek et al. 2019)."""
+    return pd.read_csv(DATA_DIR / "dft" / "dft_random20.csv")
+
+
+def sendek2017_candidates21() -> pd.DataFrame:
+    """material_id, formula, sendek2017_p_superionic, dft_md_verdict (yes/marginal/no), in_mp2025_set."""
+    return pd.read_csv(DATA_DIR / "dft" / "sendek2017_candidates21.csv")
+
+
+def sendek_reference400() -> pd.DataFrame:
+    """The 2017 authors' structural descriptors for 400 MP ids (LLB_..., SBI_..., AFC_..., LASD_..., LLSD_...)."""
+    return pd.read_csv(DATA_DIR / "sendek2017_reference" / "mp_descriptors_sample400.csv")
+
+
+def mp_known() -> pd.DataFrame:
+    """Known MP Li compounds (E_hull < 0.1 eV/atom, gap >= 0.5 eV).
+
+    Columns: material_id, formula, e_above_hull_ev, band_gap_ev.
+    """
+    frame = pd.read_csv(DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv", encoding="utf-8-sig")
+    return frame.rename(
+        columns={
+            "MP ID": "material_id",
+            "Formula": "formula",
+            "Energy Above Hull (eV)": "e_above_hull_ev",
+            "Band Gap (eV)": "band_gap_ev",
+        }
+    )
+
+
+def elements_table() -> pd.DataFrame:
+    """The mendeleev 1.3.0 element table (118 rows), see ``data/elements``."""
+    return pd.read_csv(DATA_DIR / "elements" / "mendeleev_elements.csv")
+
+
+# ------------------------------------------------------------------------------------------ CIF collections
+CIF_SUFFIXES = (".cif",)
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
+
+
+def resolve_source(source: str) -> Path:
+    """``"bundled"`` -> the MP 2025 archive; otherwise a checked folder or archive path.
+
+    Raises:
+        InputError: the path does not exist, is not readable, or is neither a folder nor a tar archive.
+    """
+    if source == "bundled":
+        return MP2025_ARCHIVE
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"The structure source {path} does not exist. Give a folder of .cif files or a .tar(.gz|.xz) of them."
+        )
+    if path.is_dir():
+        try:
+            next(iter(path.iterdir()), None)
+        except PermissionError as exc:
+            raise InputError(f"The folder {path} cannot be read ({exc.strerror}). Fix its permissions.") from exc
+        return path
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise InputError(f"{path} is neither a folder nor a tar archive (.tar, .tar.gz, .tar.xz) of CIF files.")
+    if not tarfile.is_tarfile(path):
+        raise InputError(f"{path} is not a readable tar archive. Check the file (is it complete?).")
+    return path
+
+
+def iter_cifs(source: Path) -> Iterator[tuple[str, str]]:
+    """Yield ``(structure_id, cif_text)`` for every ``.cif`` in a folder (recursively) or a tar archive.
+
+    The id is the file name without ``.cif``; files that cannot be decoded as text are yielded with their raw
+    replacement-decoded text so the featurizer records them as errors instead of the reader stopping.
+    """
+    if source.is_dir():
+        for path in sorted(source.rglob("*.cif")):
+            yield path.stem, path.read_bytes().decode("utf-8", errors="replace")
+        return
+    with tarfile.open(source) as tar:
+        for member in tar:
+            if member.isfile() and member.name.lower().endswith(CIF_SUFFIXES):
+                fh = tar.extractfile(member)
+                if fh is None:
+                    continue
+                yield Path(member.name).stem, fh.read().decode("utf-8", errors="replace")

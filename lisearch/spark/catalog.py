@@ -1,0 +1,70 @@
+"""The lisearch catalog: Delta tables under one warehouse folder, registered by name in every session.
+
+Each table is a folder ``<warehouse>/<name>`` holding a Delta table. Any process that builds its session with
+:func:`lisearch.spark.session.get_session` registers every such folder as an external Delta table of the
+same name, so ``SELECT * FROM structures`` works in a new process without a shared metastore service (an
+embedded Derby metastore would allow only one process at a time).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from lisearch.errors import InputError
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_table_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InputError(f"Table name {name!r} is not valid: use lower-case letters, digits and underscores.")
+    return name
+
+
+def table_path(warehouse: Path, name: str) -> Path:
+    return warehouse / check_table_name(name)
+
+
+def is_delta_table(path: Path) -> bool:
+    return (path / "_delta_log").is_dir() and any((path / "_delta_log").glob("*.json"))
+
+
+def list_tables(warehouse: Path) -> list[str]:
+    """Names of the Delta tables in ``warehouse`` (sorted)."""
+    if not warehouse.is_dir():
+        return []
+    return sorted(p.name for p in warehouse.iterdir() if _NAME.match(p.name) and is_delta_table(p))
+
+
+def register_table(spark: SparkSession, warehouse: Path, name: str) -> None:
+    """Register ``<warehouse>/<name>`` as the external Delta table ``name`` in this session's catalog."""
+    path = table_path(warehouse, name)
+    location = str(path.resolve()).replace("'", "\\'")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}'")
+
+
+def register_tables(spark: SparkSession, warehouse: Path) -> list[str]:
+    """Register every Delta table found in ``warehouse``; return their names."""
+    names = list_tables(warehouse)
+    for name in names:
+        register_table(spark, warehouse, name)
+    return names
+
+
+def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
+    """The Delta table ``name``.
+
+    Raises:
+        InputError: the table does not exist; the message lists the tables that do and how to make this one.
+    """
+    path = table_path(warehouse, name)
+    if not is_delta_table(path):
+        known = ", ".join(list_tables(warehouse)) or "none yet"
+        raise InputError(
+            f"There is no table {name!r} in the warehouse {warehouse} (tables: {known}). Run the job that writes "
+            "it first (`make run` runs them all), or point paths.warehouse at the right folder."
+        )
+    return spark.read.format("delta").load(str(path))

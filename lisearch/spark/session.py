@@ -1,0 +1,81 @@
+"""Building a Spark session configured for Delta Lake and the lisearch catalog.
+
+:func:`configure_builder` only adds configuration to a ``SparkSession.Builder`` and never starts Spark
+(like ``delta.configure_spark_with_delta_pip``), so it composes with a user's own builder and is tested
+without a JVM. :func:`get_session` checks Java and the jars first, so the usual set-up problems end in a
+one-paragraph message instead of a JVM stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from lisearch.config import Settings, default_conf_dir
+from lisearch.jars import find_jars, maven_coordinates
+from lisearch.runtime import check_java
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def launched_by_spark_submit() -> bool:
+    """True when this Python driver was started by spark-submit (its JVM and class path already exist)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def configure_builder(builder: SparkSession.Builder, settings: Settings) -> SparkSession.Builder:
+    """Add Delta Lake, the warehouse folder and the profile's Spark settings to ``builder``; return it.
+
+    Under spark-submit the master and jars given on its command line are kept (``--master`` and
+    ``--jars``/``--packages`` win over the profile).
+    """
+    submitted = launched_by_spark_submit()
+    spark = settings.spark
+    if spark.master and not submitted:
+        builder = builder.master(spark.master)
+    builder = builder.appName(spark.app_name)
+    builder = builder.config("spark.sql.extensions", DELTA_EXTENSION)
+    builder = builder.config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    builder = builder.config("spark.sql.warehouse.dir", str(settings.paths.warehouse_dir))
+    builder = builder.config("spark.ui.enabled", "true" if spark.ui else "false")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    # Delta's own housekeeping defaults suit us; keep the session time zone fixed so timestamps in tables
+    # written on different machines compare.
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    log4j = default_conf_dir() / "log4j2.properties"
+    if not submitted and log4j.is_file():
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
+    if not submitted:
+        if spark.delta_source == "jars":
+            builder = builder.config("spark.jars", ",".join(str(p) for p in find_jars(settings.paths.jars_dir)))
+        elif spark.delta_source == "packages":
+            builder = builder.config("spark.jars.packages", ",".join(maven_coordinates()))
+    for key, value in spark.conf:
+        builder = builder.config(key, value)
+    return builder
+
+
+def get_session(settings: Settings, register: bool = True) -> SparkSession:
+    """The Spark session for ``settings`` (created once per process), with result tables registered by name.
+
+    Raises:
+        EnvironmentProblem: Java missing or too old, or the Delta jars not fetched.
+    """
+    check_java()
+    if settings.spark.master and settings.spark.master.startswith(("local", "spark://127.0.0.1")):
+        # Bind to loopback instead of the machine's first interface (quiet, and no exposure of the UI/ports).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers on this machine use the driver's interpreter (the venv), not the first python3 on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # find_jars (inside configure_builder) raises before a JVM is started when jars are missing.
+    builder = configure_builder(SparkSession.builder, settings)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(settings.spark.log_level)
+    if register:
+        from lisearch.spark.catalog import register_tables
+
+        register_tables(session, settings.paths.warehouse_dir)
+    return session

@@ -1,0 +1,75 @@
+"""Shared fixtures: one Spark session for the whole test run, a fresh warehouse folder per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lisearch.config import SOURCE_ROOT, Settings, load_settings
+
+TESTS = Path(__file__).resolve().parent
+
+
+def repo_jars_dir() -> Path:
+    """Where `make setup` put the Delta jars (tests reuse them; set-up fetched them once)."""
+    return load_settings("local").paths.jars_dir
+
+
+def settings_for(home: Path, *extra: str) -> Settings:
+    return load_settings("local", [f"paths.home={home}", f"paths.jars={repo_jars_dir()}", *extra])
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    """Environment for running the `lisearch` command in a subprocess against ``home``."""
+    env = dict(os.environ)
+    env["LISEARCH_HOME"] = str(home)
+    env["PYTHONPATH"] = str(SOURCE_ROOT)
+    return env
+
+
+def lisearch_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lisearch.cli", *args]
+
+
+@pytest.fixture(scope="session")
+def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("spark-home")
+
+
+@pytest.fixture(scope="session")
+def spark(spark_home: Path):  # type: ignore[no-untyped-def]
+    from lisearch.spark.session import get_session
+
+    session = get_session(settings_for(spark_home, "spark.conf.spark.sql.shuffle.partitions=4"), register=False)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh LISEARCH_HOME for one test (warehouse, runs, artifacts under it)."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cif_folder(tmp_path: Path) -> Iterator[Path]:
+    """Five bundled MP CIFs plus one corrupt file, in a folder."""
+    from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
+
+    wanted = {"mp-22899", "mp-736", "mp-2272", "mp-1125", "mp-1067"}
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for mid, text in iter_cifs(MP2025_ARCHIVE):
+        if mid in wanted:
+            (folder / f"{mid}.cif").write_text(text)
+            wanted.discard(mid)
+        if not wanted:
+            break
+    (folder / "broken.cif").write_text("data_broken\n_cell_length_a 3.0\nthis is not a CIF loop\n")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

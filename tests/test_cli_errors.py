@@ -1,0 +1,54 @@
+"""Expected failures of the command line end in one paragraph and exit code 2, without a stack trace."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(lisearch_cmd(*args), env=cli_env(home), capture_output=True, text=True, timeout=300)
+
+
+def test_unknown_profile(home: Path):
+    out = _run(home, "sql", "SELECT 1", "--profile", "moon")
+    assert out.returncode == 2
+    assert "Unknown profile 'moon'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_without_jars_says_what_to_run(home: Path):
+    out = _run(home, "doctor", "--no-probe", "--set", f"paths.jars={home / 'no-jars'}")
+    assert out.returncode == 1
+    assert "[FAIL] delta jars" in out.stdout and "Run `make setup`" in out.stdout
+
+
+def test_doctor_passes_with_jars(home: Path):
+    out = _run(home, "doctor", "--set", f"paths.jars={repo_jars_dir()}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[ ok ] delta probe" in out.stdout and "All checks passed." in out.stdout
+
+
+def test_sql_without_jars_is_one_paragraph(home: Path, tmp_path: Path):
+    jars = tmp_path / "jars"
+    shutil.copytree(repo_jars_dir(), jars, ignore=shutil.ignore_patterns("delta-storage*"))
+    out = _run(home, "sql", "SELECT 1", "--set", f"paths.jars={jars}")
+    assert out.returncode == 2
+    assert "delta-storage" in out.stderr and "make setup" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_missing_structure_source_stops_before_spark(home: Path):
+    out = _run(home, "label-structures", "--source", str(home / "nothing-here"))
+    assert out.returncode == 2
+    assert "does not exist" in out.stderr
+    assert not (home / "warehouse").exists()
+
+
+def test_wrong_java_is_one_paragraph(home: Path, tmp_path: Path):
+    env = cli_env(home)
+    env["JAVA_HOME"] = str(tmp_path / "no-jdk")
+    out = subprocess.run(lisearch_cmd("sql", "SELECT 1"), env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "Java 17 or newer" in out.stderr and "Traceback" not in out.stderr

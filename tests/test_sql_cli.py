@@ -1,0 +1,50 @@
+"""`lisearch sql` in its own process reads tables written by another process (this one)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _write_table(spark, home: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from lisearch.spark.catalog import table_path
+
+    rows = [("Li3P", 1, 0.75), ("LiI", 0, 0.11), ("Li2S", 0, 0.30)]
+    frame = spark.createDataFrame(rows, "formula string, label int, p_superionic double")
+    frame.write.format("delta").save(str(table_path(home / "warehouse", name)))
+
+
+def _sql(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        lisearch_cmd("sql", *args, "--set", f"paths.jars={repo_jars_dir()}"),
+        env=cli_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path):  # type: ignore[no-untyped-def]
+    _write_table(spark, home, "demo")
+    out = _sql(home, "SELECT formula, p_superionic FROM demo WHERE label = 1", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line) for line in out.stdout.splitlines()] == [{"formula": "Li3P", "p_superionic": 0.75}]
+
+    csv = _sql(home, "SELECT count(*) AS n FROM demo", "--format", "csv")
+    assert csv.stdout.splitlines() == ["n", "3"]
+
+    bad = _sql(home, "SELEKT * FROM demo")
+    assert bad.returncode == 2
+    assert "The SQL does not parse" in bad.stderr and "Traceback" not in bad.stderr
+
+    missing = _sql(home, "SELECT * FROM candidates")
+    assert missing.returncode == 2
+    assert "Spark could not run the query" in missing.stderr and "demo" in missing.stderr
+    assert "Traceback" not in missing.stderr
