@@ -92,6 +92,24 @@ def cmd_compare_sendek(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sml_exp40(args: argparse.Namespace) -> int:
+    from lisearch.structure.exp40 import evaluate_sml
+
+    report = evaluate_sml(partial_occupancy=_settings(args).label.partial_occupancy, C=args.C)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"exp40: {report['with_features']} of {report['rows']} materials have a structure with features")
+    print(f"  no structure: {', '.join(report['without_structure'])}")
+    print(f"  published sML accuracy: {100 * report['published_accuracy']:.1f} %")
+    print(f"    misclassified: {', '.join(report['published_misclassified'])}")
+    print(
+        f"  refit leave-one-out accuracy (C={report['refit_C']:g}): {100 * report['refit_loocv_accuracy']:.1f} % "
+        f"(paper: {100 * report['paper_loocv_accuracy']:.0f} % on 40)"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- pipeline
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
@@ -141,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-json", metavar="PATH", help="write the run's counts and timings as JSON")
 
     add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
+
+    p = add("sml-exp40", cmd_sml_exp40, "sML on the 40 experimental materials: published model and LOOCV refit")
+    p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the refit (features standardised)")
+    p.add_argument("--json", action="store_true")
 
     p = add("compare-sendek", cmd_compare_sendek, "compare the featurizer with Sendek's 2017 values for 400 MP ids")
     p.add_argument("--json", action="store_true")
