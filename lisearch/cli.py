@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from lisearch import __version__
@@ -110,6 +111,65 @@ def cmd_sml_exp40(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------- models
+def cmd_train(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.models.training import train_all
+    from lisearch.spark.models import read_structures
+
+    summary = train_all(read_structures(settings), settings.paths.artifacts_dir, seed=args.seed)
+    eml, esml = summary["eml"], summary["esml"]
+    print(f"eML  (exp40): best of {eml['subsets_tried']} descriptor subsets: {', '.join(eml['descriptors'])}")
+    print(f"      LOOCV accuracy {100 * eml['best_loocv_accuracy']:.1f} % (paper: 97.5 % with 7 descriptors)")
+    print(
+        f"esML (MP set, {esml['n']} sML labels, {100 * esml['positive_share']:.1f} % positive): "
+        f"10-fold CV {100 * esml['cv_accuracy']:.1f} % (balanced {100 * esml['cv_balanced_accuracy']:.1f} %), "
+        f"hold-out {100 * esml['holdout_accuracy']:.1f} % (balanced {100 * esml['holdout_balanced_accuracy']:.1f} %)"
+    )
+    print(f"artifacts in {summary['artifacts']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.models.training import train_all
+    from lisearch.predict import MODEL_FILES
+    from lisearch.report import table_one, to_markdown, write_report
+    from lisearch.spark.models import read_structures
+
+    structures = read_structures(settings)
+    artifacts = settings.paths.artifacts_dir
+    if args.retrain or not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
+        train_all(structures, artifacts)
+    report = table_one(structures, artifacts, settings.label.partial_occupancy)
+    paths = write_report(report, Path(args.output) if args.output else settings.paths.home / "reports")
+    print(to_markdown(report))
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.predict import load_models, predict_formulas, read_formula_csv
+
+    formulas = list(args.formulas)
+    if args.csv:
+        formulas += read_formula_csv(Path(args.csv))
+    if not formulas:
+        raise InputError("Give formulas on the command line or --csv FILE with a `formula` column.")
+    frame = predict_formulas(formulas, load_models(settings.paths.artifacts_dir))
+    if args.output:
+        frame.to_csv(args.output, index=False)
+        print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {args.output}")
+    elif args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(frame.to_json(orient="records", lines=True))
+    else:
+        print(frame.to_string(index=False))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- pipeline
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
@@ -157,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute ids already in the table")
     p.add_argument("--limit", type=int, default=0, help="label only the first N structures")
     p.add_argument("--summary-json", metavar="PATH", help="write the run's counts and timings as JSON")
+
+    p = add("train", cmd_train, "train eML (exp40) and esML (sML labels of `structures`) into model artifacts")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("report", cmd_report, "Table I: every model on every data set beside the paper (Markdown, JSON, figure)")
+    p.add_argument("--retrain", action="store_true", help="train the models again first")
+    p.add_argument("--output", help="folder for table1.{json,md,png} (default: <home>/reports)")
+
+    p = add("predict", cmd_predict, "score formulas with the trained models (no Spark)")
+    p.add_argument("formulas", nargs="*")
+    p.add_argument("--csv", help="CSV file with a `formula` column")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--output", help="write CSV here instead of printing")
 
     add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
 

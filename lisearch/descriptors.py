@@ -1,0 +1,57 @@
+"""Composition descriptors: reductions of elemental descriptors over a compound's elements.
+
+For a fraction matrix ``C`` (n, 94) and the descriptor table ``D`` (94, d):
+
+* ``mean``  = C @ D  (composition-weighted mean; the paper's baseline, linear in the fractions)
+* ``std``   = sqrt(C @ D**2 - mean**2)  (composition-weighted standard deviation)
+* ``min``, ``max`` over the elements present, ``range`` = max - min.
+
+Feature names are ``<reduction>_<descriptor>``, reductions outer, descriptors inner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lisearch.elements import DESCRIPTORS, descriptor_table
+from lisearch.errors import InputError
+
+REDUCTIONS = ("mean", "std", "min", "max", "range")
+
+
+def check_choice(reductions: Sequence[str], descriptors: Sequence[str]) -> None:
+    bad_r = [r for r in reductions if r not in REDUCTIONS]
+    bad_d = [d for d in descriptors if d not in DESCRIPTORS]
+    if bad_r or bad_d or not reductions or not descriptors:
+        raise InputError(
+            f"Unknown or empty reductions {bad_r or list(reductions)} / descriptors {bad_d or list(descriptors)}; "
+            f"reductions: {', '.join(REDUCTIONS)}; descriptors: {', '.join(DESCRIPTORS)}."
+        )
+
+
+def feature_names(reductions: Sequence[str] = ("mean",), descriptors: Sequence[str] = DESCRIPTORS) -> list[str]:
+    return [f"{r}_{d}" for r in reductions for d in descriptors]
+
+
+def composition_features(
+    fractions: np.ndarray, reductions: Sequence[str] = ("mean",), descriptors: Sequence[str] = DESCRIPTORS
+) -> np.ndarray:
+    """Features (n, len(reductions) * len(descriptors)) float64 of a fraction matrix (n, 94)."""
+    check_choice(reductions, descriptors)
+    table = descriptor_table()[list(descriptors)].to_numpy(dtype=np.float64)  # (94, d)
+    C = np.asarray(fractions, dtype=np.float64)
+    blocks = []
+    mean = C @ table
+    present = C > 0
+    for r in reductions:
+        if r == "mean":
+            blocks.append(mean)
+        elif r == "std":
+            blocks.append(np.sqrt(np.maximum(C @ table**2 - mean**2, 0.0)))
+        else:
+            hi = np.where(present[:, :, None], table[None], -np.inf).max(axis=1)
+            lo = np.where(present[:, :, None], table[None], np.inf).min(axis=1)
+            blocks.append({"min": lo, "max": hi, "range": hi - lo}[r])
+    return np.hstack(blocks)

@@ -1,0 +1,1 @@
+"""Composition models (eML, esML, atom2vec-esML) and their plain-data artifacts."""

@@ -1,0 +1,137 @@
+"""Linear SVM on composition descriptors: eML (trained on exp40) and esML (trained on sML labels).
+
+scikit-learn conventions: the constructor stores parameters, :meth:`ElementalLinearModel.fit` returns self and
+sets ``coef_`` / ``intercept_`` / scaler state; inference is plain numpy, so one object serves a notebook, a test
+and a Spark task. With the ``mean`` reduction only, the decision function is linear in the atomic fractions:
+``z = bias + C @ element_weights`` (:meth:`ElementalLinearModel.element_weights`), which is what the screen uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Self
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from lisearch.descriptors import check_choice, composition_features, feature_names
+from lisearch.elements import DESCRIPTORS, descriptor_table_hash, symbols
+from lisearch.errors import InputError
+
+KIND = "elemental-linear-svm"
+
+
+class ElementalLinearModel:
+    """Standardised composition descriptors -> linear SVM.
+
+    Parameters:
+        descriptors: elemental descriptors used (subset of :data:`lisearch.elements.DESCRIPTORS`).
+        reductions: reductions over elements (``mean`` keeps the model linear in the fractions).
+        C: inverse regularisation strength of ``LinearSVC``.
+        class_weight: ``None`` or ``"balanced"`` (reweights the rare superionic class).
+    """
+
+    def __init__(
+        self,
+        descriptors: Sequence[str] = DESCRIPTORS,
+        reductions: Sequence[str] = ("mean",),
+        C: float = 1.0,
+        class_weight: str | None = None,
+    ) -> None:
+        self.descriptors = tuple(descriptors)
+        self.reductions = tuple(reductions)
+        self.C = C
+        self.class_weight = class_weight
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.reductions, self.descriptors)
+
+    def features(self, fractions: np.ndarray) -> np.ndarray:
+        return composition_features(fractions, self.reductions, self.descriptors)
+
+    def fit(self, fractions: np.ndarray, y: np.ndarray) -> Self:
+        """Fit on a fraction matrix (n, 94) and labels (n,) in {0, 1}."""
+        check_choice(self.reductions, self.descriptors)
+        X = self.features(fractions)
+        scaler = StandardScaler().fit(X)
+        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=50_000).fit((X - scaler.mean_) / scale, y)
+        self.mean_ = scaler.mean_
+        self.scale_ = scale
+        self.coef_ = svm.coef_[0].copy()
+        self.intercept_ = float(svm.intercept_[0])
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise ValueError("ElementalLinearModel is not fitted: call fit() or load an artifact.")
+
+    def decision_function(self, fractions: np.ndarray) -> np.ndarray:
+        """Signed distance (n,) for a fraction matrix (n, 94); > 0 means predicted superionic."""
+        self._check()
+        X = self.features(fractions)
+        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+
+    def predict(self, fractions: np.ndarray) -> np.ndarray:
+        return (self.decision_function(fractions) > 0).astype(np.int8)
+
+    def element_weights(self) -> tuple[float, np.ndarray]:
+        """(bias, weights (94,)) with ``decision = bias + fractions @ weights``; mean-only models."""
+        self._check()
+        if self.reductions != ("mean",):
+            raise InputError("element_weights exists only for mean-reduction models (linear in the fractions).")
+        from lisearch.elements import descriptor_table
+
+        table = descriptor_table()[list(self.descriptors)].to_numpy(dtype=np.float64)
+        w = self.coef_ / self.scale_
+        return float(self.intercept_ - w @ self.mean_), table @ w
+
+    # ------------------------------------------------------------------------------------------- artifacts
+    def to_payload(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._check()
+        payload: dict[str, Any] = {
+            "descriptors": list(self.descriptors),
+            "reductions": list(self.reductions),
+            "feature_names": self.feature_names,
+            "C": self.C,
+            "class_weight": self.class_weight,
+            "scaler_mean": self.mean_.tolist(),
+            "scaler_scale": self.scale_.tolist(),
+            "coef": self.coef_.tolist(),
+            "intercept": self.intercept_,
+            "descriptor_table_sha256": descriptor_table_hash(),
+            "training": training or {},
+        }
+        if self.reductions == ("mean",):
+            bias, weights = self.element_weights()
+            payload["element_bias"] = bias
+            payload["element_weights"] = dict(zip(symbols(), weights.tolist(), strict=True))
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], source: str = "artifact") -> ElementalLinearModel:
+        """Rebuild from :meth:`to_payload` output, validating shapes, names and the descriptor table."""
+        try:
+            model = cls(payload["descriptors"], payload["reductions"], float(payload["C"]), payload["class_weight"])
+            check_choice(model.reductions, model.descriptors)
+            n = len(model.feature_names)
+            arrays = {k: np.asarray(payload[k], dtype=np.float64) for k in ("scaler_mean", "scaler_scale", "coef")}
+            intercept = float(payload["intercept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"{source}: malformed linear-model payload ({exc}). Retrain with `lisearch train`."
+            ) from None
+        if payload.get("feature_names") != model.feature_names or any(a.shape != (n,) for a in arrays.values()):
+            raise InputError(
+                f"{source}: its features do not match its descriptors and reductions ({n} expected). "
+                "Retrain with `lisearch train`."
+            )
+        if payload.get("descriptor_table_sha256") != descriptor_table_hash():
+            raise InputError(
+                f"{source} was trained with a different elemental descriptor table. Retrain with `lisearch train`."
+            )
+        model.mean_, model.scale_, model.coef_ = arrays["scaler_mean"], arrays["scaler_scale"], arrays["coef"]
+        model.intercept_ = intercept
+        return model

@@ -1,0 +1,73 @@
+"""``lisearch predict``: score formulas with every trained composition model, without Spark.
+
+One output row per input formula, in input order; a formula that cannot be used gets its error in the
+``error`` column and the other rows are still scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lisearch.composition import parse_formulas
+from lisearch.elements import OXIDATION_LISTS, oxidation_states
+from lisearch.errors import InputError
+from lisearch.models.artifact import load_artifact
+from lisearch.models.linear import KIND as LINEAR_KIND
+from lisearch.models.linear import ElementalLinearModel
+from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
+
+MODEL_FILES = {"esml": "esml.json", "eml": "eml.json"}
+
+
+def load_models(artifacts_dir: Path, names: Sequence[str] = tuple(MODEL_FILES)) -> dict[str, ElementalLinearModel]:
+    """Trained models by name; raises :class:`InputError` when one is missing or invalid."""
+    models = {}
+    for name in names:
+        path = artifacts_dir / MODEL_FILES[name]
+        artifact = load_artifact(path, kinds=(LINEAR_KIND,))
+        models[name] = ElementalLinearModel.from_payload(artifact["payload"], str(path))
+    return models
+
+
+def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearModel]) -> pd.DataFrame:
+    """Columns: formula, error, <model>_score, <model>_label per model, neutral_<list> per oxidation-state list,
+    cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""
+    fractions, errors, amounts = parse_formulas(list(formulas))
+    ok = np.array([e is None for e in errors])
+    out = pd.DataFrame({"formula": list(formulas), "error": errors})
+    for name, model in models.items():
+        score = np.full(len(out), np.nan)
+        if ok.any():
+            score[ok] = model.decision_function(fractions[ok])
+        out[f"{name}_score"] = score
+        out[f"{name}_label"] = pd.array(np.where(ok, (score > 0).astype(int), -1), dtype="Int8")
+    states = {name: oxidation_states(name) for name in OXIDATION_LISTS}
+    ints = [integer_amounts(a) if a else None for a in amounts]
+    for name in OXIDATION_LISTS:
+        out[f"neutral_{name}"] = pd.array(
+            [None if i is None else is_charge_neutral(i, states[name]) for i in ints], dtype="boolean"
+        )
+    cost = np.full(len(out), np.nan)
+    mass = np.full(len(out), np.nan)
+    if ok.any():
+        cost[ok] = cost_per_kg(fractions[ok])
+        mass[ok] = mean_atomic_mass(fractions[ok])
+    out["cost_per_kg"] = cost
+    out["mean_atomic_mass"] = mass
+    return out
+
+
+def read_formula_csv(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InputError(f"No CSV file at {path}.")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not a readable CSV ({exc}).") from None
+    if "formula" not in frame.columns:
+        raise InputError(f"{path} has no `formula` column (columns: {', '.join(frame.columns)}).")
+    return frame["formula"].tolist()

@@ -1,0 +1,84 @@
+"""Training, Table I and `lisearch predict` end to end on a labelled sample of the MP set (no Spark)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from itertools import islice
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
+from lisearch.models.training import train_all
+from lisearch.report import table_one, to_markdown, write_report
+from lisearch.structure.labelling import label_cifs
+from tests.conftest import cli_env, lisearch_cmd
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    home = tmp_path_factory.mktemp("models-home")
+    cifs = pd.DataFrame(list(islice(iter_cifs(MP2025_ARCHIVE), 800)), columns=["material_id", "cif"])
+    structures = label_cifs(cifs)
+    train_all(structures, home / "artifacts")
+    return home, structures
+
+
+def test_train_all_writes_artifacts_and_table_one(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
+    home, structures = trained
+    for name in ("eml.json", "esml.json", "eml_subsets.csv"):
+        assert (home / "artifacts" / name).is_file()
+    report = table_one(structures, home / "artifacts")
+    table = report["table"]
+    assert set(table) == {"sML", "eML", "esML"}
+    assert table["esML"]["mp"]["labels_match_training"] is True
+    assert table["esML"]["mp"]["n"] == pytest.approx(0.2 * (structures["status"] == "ok").sum(), abs=1)
+    assert table["sML"]["mp"] is None and report["paper"]["eML"]["exp40"] == 97.5
+    md = to_markdown(report)
+    assert md.startswith("| model |") and "| esML |" in md
+    paths = write_report(report, tmp_path)
+    assert json.loads(paths["json"].read_text())["table"]["eML"]["exp40"]["n"] == 40
+    assert paths["figure"].stat().st_size > 10_000
+
+
+def _predict(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        lisearch_cmd("predict", *args), env=cli_env(home), capture_output=True, text=True, timeout=300
+    )
+
+
+def test_predict_formulas_and_csv(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
+    home, _ = trained
+    out = _predict(home, "Li7La3Zr2O12", "LiPO3", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["formula"] for r in rows] == ["Li7La3Zr2O12", "LiPO3"]
+    assert rows[0]["neutral_pymatgen_common"] is True and rows[1]["neutral_pymatgen_common"] is True
+    assert rows[0]["esml_label"] in (0, 1) and rows[0]["cost_per_kg"] > 0 and rows[0]["mean_atomic_mass"] > 0
+
+    csv = tmp_path / "in.csv"
+    pd.DataFrame({"formula": ["LiPO3", "Li2O)", "NaCl", "LiXx", "Li3PS4"]}).to_csv(csv, index=False)
+    result = tmp_path / "out.csv"
+    out = _predict(home, "--csv", str(csv), "--output", str(result))
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_csv(result)
+    assert frame["error"].isna().tolist() == [True, False, False, False, True]
+    assert "contains no Li" in frame.loc[2, "error"] and "unknown element Xx" in frame.loc[3, "error"]
+    assert frame.loc[[0, 4], "esml_score"].notna().all()
+
+
+def test_predict_refuses_corrupted_artifact(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
+    home, _ = trained
+    broken = tmp_path / "home"
+    (broken / "artifacts").mkdir(parents=True)
+    for name in ("eml.json", "esml.json"):
+        text = (home / "artifacts" / name).read_text()
+        (broken / "artifacts" / name).write_text(text if name == "eml.json" else text[: len(text) // 2])
+    out = _predict(broken, "LiPO3")
+    assert out.returncode == 2 and "truncated or corrupted" in out.stderr and "Traceback" not in out.stderr
+    missing = _predict(tmp_path / "nothing", "LiPO3")
+    assert missing.returncode == 2 and "lisearch train" in missing.stderr
