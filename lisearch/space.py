@@ -1,0 +1,184 @@
+"""The composition space: Li plus 2 or 3 distinct other elements, every atomic fraction a positive multiple
+of ``step`` percent, summing to 100 %.
+
+Order (used by :meth:`CompositionSpace.rank` / :meth:`CompositionSpace.unrank`): all ternaries, then all
+quaternaries; within one size, element sets in lexicographic order of their positions in ``elements``; within
+one set, fraction vectors (u_Li, u_1, ..., u_k) in lexicographic order, where ``u`` counts steps
+(``units = 100 / step``). A fraction vector corresponds to the cut points u_Li < u_Li+u_1 < ... of
+{1, ..., units-1}, so both levels are ranks of k-subsets in lexicographic order.
+
+Counts: C(m, 2) C(units-1, 2) ternaries + C(m, 3) C(units-1, 3) quaternaries; with the 93 elements Z <= 94
+other than Li and 1 % steps: 20,374,419,912.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from math import comb
+
+import numpy as np
+
+from lisearch.elements import symbols
+from lisearch.errors import InputError
+
+
+def default_elements() -> tuple[str, ...]:
+    """Every element with Z <= 94 except Li (93)."""
+    return tuple(s for s in symbols() if s != "Li")
+
+
+def rank_subset(subset: Sequence[int], n: int) -> int:
+    """Lexicographic rank of a sorted k-subset of range(n)."""
+    k = len(subset)
+    rank, prev = 0, -1
+    for i, c in enumerate(subset):
+        for v in range(prev + 1, c):
+            rank += comb(n - 1 - v, k - 1 - i)
+        prev = c
+    return rank
+
+
+def unrank_subset(rank: int, n: int, k: int) -> tuple[int, ...]:
+    """Inverse of :func:`rank_subset`."""
+    if not 0 <= rank < comb(n, k):
+        raise IndexError(f"rank {rank} outside 0..{comb(n, k) - 1}")
+    out, v = [], 0
+    for i in range(k):
+        while True:
+            below = comb(n - 1 - v, k - 1 - i)
+            if rank < below:
+                out.append(v)
+                v += 1
+                break
+            rank -= below
+            v += 1
+    return tuple(out)
+
+
+def subsets_from(start: int, stop: int, n: int, k: int) -> np.ndarray:
+    """The k-subsets of range(n) with lexicographic ranks start..stop-1, as an int array (stop-start, k)."""
+    out = np.empty((max(stop - start, 0), k), dtype=np.int64)
+    if stop <= start:
+        return out
+    cur = list(unrank_subset(start, n, k))
+    for row in range(stop - start):
+        out[row] = cur
+        i = k - 1  # successor in lexicographic order
+        while i >= 0 and cur[i] == n - k + i:
+            i -= 1
+        if i < 0:
+            break
+        cur[i] += 1
+        for j in range(i + 1, k):
+            cur[j] = cur[j - 1] + 1
+    return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """Element sets ``start..stop-1`` of size ``k`` (a Spark partition of the space)."""
+
+    k: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class CompositionSpace:
+    """Parameters: ``elements`` (the partners of Li, any order; stored sorted by Z), ``step`` in percent
+    (must divide 100), ``sizes``: numbers of partner elements (2 = ternaries, 3 = quaternaries)."""
+
+    elements: tuple[str, ...]
+    step: int = 1
+    sizes: tuple[int, ...] = (2, 3)
+
+    def __post_init__(self) -> None:
+        known = symbols()
+        unknown = [e for e in self.elements if e not in known]
+        if unknown:
+            raise InputError(
+                f"Unknown element(s) {', '.join(unknown)} in the element set; use symbols of Z = 1..94 (e.g. O, Na)."
+            )
+        if "Li" in self.elements:
+            raise InputError("The element set lists the partners of Li: leave Li out (it is always present).")
+        if len(set(self.elements)) != len(self.elements):
+            raise InputError("The element set lists an element twice.")
+        if not isinstance(self.step, int) or self.step < 1 or 100 % self.step:
+            raise InputError(f"step is {self.step!r}: it must be a whole percentage that divides 100 (1, 2, 4, 5, ...).")
+        if not self.sizes or any(k not in (2, 3) for k in self.sizes):
+            raise InputError(f"sizes is {self.sizes!r}: use 2 (ternaries), 3 (quaternaries) or both.")
+        if len(self.elements) < min(self.sizes):
+            raise InputError(
+                f"The element set has {len(self.elements)} element(s): at least {min(self.sizes)} are needed."
+            )
+        if 100 // self.step < max(self.sizes) + 1:
+            raise InputError(f"step {self.step} % is too coarse for {max(self.sizes) + 1} elements.")
+        object.__setattr__(self, "elements", tuple(sorted(self.elements, key=known.index)))
+        object.__setattr__(self, "sizes", tuple(sorted(set(self.sizes))))
+
+    @property
+    def units(self) -> int:
+        """Steps in 100 % (100 for 1 % steps)."""
+        return 100 // self.step
+
+    def n_sets(self, k: int) -> int:
+        return comb(len(self.elements), k)
+
+    def n_fractions(self, k: int) -> int:
+        """Fraction vectors per element set of size k: C(units - 1, k)."""
+        return comb(self.units - 1, k)
+
+    def count(self, k: int | None = None) -> int:
+        """Exact number of compositions (of size k, or all)."""
+        sizes = self.sizes if k is None else (k,)
+        return sum(self.n_sets(j) * self.n_fractions(j) for j in sizes)
+
+    def _offset(self, k: int) -> int:
+        return sum(self.count(j) for j in self.sizes if j < k)
+
+    def rank(self, elements: Sequence[str], units: Sequence[int]) -> int:
+        """Index of a composition: ``elements`` = partners of Li; ``units`` = (u_Li, u_1, ...) in steps,
+        aligned with ``elements`` sorted by Z."""
+        k = len(elements)
+        if k not in self.sizes:
+            raise InputError(f"{k} partner elements: this space has sizes {self.sizes}.")
+        pos = sorted(self.elements.index(e) for e in elements)
+        if len(units) != k + 1 or any(u < 1 for u in units) or sum(units) != self.units:
+            raise InputError(f"units {tuple(units)} must be {k + 1} positive integers summing to {self.units}.")
+        cuts = np.cumsum(units)[:-1] - 1  # cut points in 0..units-2
+        set_rank = rank_subset(pos, len(self.elements))
+        frac_rank = rank_subset([int(c) for c in cuts], self.units - 1)
+        return self._offset(k) + set_rank * self.n_fractions(k) + frac_rank
+
+    def unrank(self, index: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Inverse of :meth:`rank`: (partner elements sorted by Z, units (u_Li, u_1, ...))."""
+        if not 0 <= index < self.count():
+            raise IndexError(f"index {index} outside 0..{self.count() - 1}")
+        for k in self.sizes:
+            if index < self.count(k):
+                break
+            index -= self.count(k)
+        set_rank, frac_rank = divmod(index, self.n_fractions(k))
+        pos = unrank_subset(set_rank, len(self.elements), k)
+        cuts = [c + 1 for c in unrank_subset(frac_rank, self.units - 1, k)]
+        bounds = [0, *cuts, self.units]
+        units = tuple(b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        return tuple(self.elements[p] for p in pos), units
+
+    def blocks(self, sets_per_block: int) -> Iterator[Block]:
+        """Partition every size's element sets into ranges of at most ``sets_per_block`` sets."""
+        for k in self.sizes:
+            n = self.n_sets(k)
+            for start in range(0, n, sets_per_block):
+                yield Block(k, start, min(start + sets_per_block, n))
+
+    def element_sets(self, block: Block) -> np.ndarray:
+        """Positions (into ``elements``) of the block's element sets, int array (stop-start, k)."""
+        return subsets_from(block.start, block.stop, len(self.elements), block.k)
+
+    @cached_property
+    def atomic_numbers(self) -> np.ndarray:
+        known = symbols()
+        return np.array([known.index(e) + 1 for e in self.elements], dtype=np.int16)

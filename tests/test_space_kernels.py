@@ -1,0 +1,185 @@
+"""Composition space and screening kernel against brute force on small spaces."""
+
+from __future__ import annotations
+
+import itertools
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg
+from lisearch.errors import InputError
+from lisearch.kernels import STAT_COLUMNS, ScreenInputs, conductive_counts, neutral_compositions, screen_sets
+from lisearch.space import CompositionSpace, default_elements, rank_subset, unrank_subset
+
+
+def test_default_space_count_matches_closed_form():
+    space = CompositionSpace(default_elements())
+    assert len(space.elements) == 93
+    assert space.count() == comb(93, 2) * comb(99, 2) + comb(93, 3) * comb(99, 3) == 20_374_419_912
+
+
+def _brute_compositions(space: CompositionSpace):
+    for k in space.sizes:
+        for els in itertools.combinations(space.elements, k):
+            for units in itertools.product(range(1, space.units), repeat=k + 1):
+                if sum(units) == space.units:
+                    yield els, units
+
+
+@pytest.mark.parametrize(
+    ("elements", "step", "sizes"), [(("O", "Na", "P", "S", "Cl"), 10, (2, 3)), (("N", "Mg", "Ga"), 5, (3,))]
+)
+def test_rank_unrank_enumerate_in_order(elements, step, sizes):
+    space = CompositionSpace(elements, step, sizes)
+    listed = list(_brute_compositions(space))
+    assert len(listed) == space.count()
+    for i, (els, units) in enumerate(listed):
+        assert space.rank(els, units) == i
+        assert space.unrank(i) == (els, units)
+
+
+def test_subset_rank_round_trip():
+    for k in (1, 2, 3):
+        for r, subset in enumerate(itertools.combinations(range(7), k)):
+            assert rank_subset(subset, 7) == r and unrank_subset(r, 7, k) == subset
+
+
+def test_blocks_cover_every_set_once():
+    space = CompositionSpace(("O", "Na", "P", "S", "Cl", "F"), 10)
+    seen = {k: [] for k in space.sizes}
+    for block in space.blocks(3):
+        seen[block.k] += [tuple(r) for r in space.element_sets(block)]
+    for k in space.sizes:
+        assert seen[k] == list(itertools.combinations(range(6), k))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"elements": ("O", "Xx")}, "Unknown element"),
+        ({"elements": ("O", "S"), "step": 3}, "divides 100"),
+        ({"elements": ()}, "at least 2"),
+        ({"elements": ("O", "Li")}, "leave Li out"),
+        ({"elements": ("O", "S"), "sizes": (4,)}, "sizes"),
+    ],
+)
+def test_bad_spaces_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        CompositionSpace(**kwargs)
+
+
+def _inputs(space: CompositionSpace, list_name: str, seed: int, max_cost=60.0, max_mass=30.0) -> ScreenInputs:
+    rng = np.random.default_rng(seed)
+    states = oxidation_states(list_name)
+    masses, prices = atomic_masses(), prices_per_kg()
+    els = list(space.elements)
+    return ScreenInputs(
+        units=space.units,
+        atomic_numbers=space.atomic_numbers,
+        bias=float(rng.normal(0, 0.3)),
+        li_weight=float(rng.normal(0, 1)),
+        weights=rng.normal(0, 1, len(els)),
+        li_mass=float(masses["Li"]),
+        masses=masses[els].to_numpy(),
+        li_price=float(prices["Li"]),
+        prices=prices[els].to_numpy(),
+        states=tuple(states[e] for e in els),
+        max_cost_per_kg=max_cost,
+        max_mean_atomic_mass=max_mass,
+    )
+
+
+def _oracle(space: CompositionSpace, inp: ScreenInputs):
+    """Every composition, one by one: score, neutrality by trying every state combination, cost, mass."""
+    pos = {e: i for i, e in enumerate(space.elements)}
+    stats, survivors = {}, set()
+    for els, units in _brute_compositions(space):
+        idx = [pos[e] for e in els]
+        key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (3 - len(els))
+        row = stats.setdefault(key, dict.fromkeys(STAT_COLUMNS, 0))
+        row["total"] += 1
+        score = (
+            inp.bias
+            + (units[0] * inp.li_weight + sum(u * inp.weights[i] for u, i in zip(units[1:], idx))) / space.units
+        )
+        row["conductive"] += score > 0
+        neutral = any(
+            units[0] + sum(u * s for u, s in zip(units[1:], combo)) == 0
+            for combo in itertools.product(*(inp.states[i] for i in idx))
+        )
+        if not neutral:
+            continue
+        row["neutral"] += 1
+        if score <= 0:
+            continue
+        row["neutral_conductive"] += 1
+        m = [inp.li_mass, *(inp.masses[i] for i in idx)]
+        p = [inp.li_price, *(inp.prices[i] for i in idx)]
+        mass = sum(u * mi for u, mi in zip(units, m))
+        cost = np.inf if np.isnan(p).any() else sum(u * mi * pi for u, mi, pi in zip(units, m, p)) / mass
+        if cost <= inp.max_cost_per_kg:
+            row["cost_ok"] += 1
+            if mass / space.units <= inp.max_mean_atomic_mass:
+                row["survivors"] += 1
+                survivors.add(key + tuple(units) + (0,) * (4 - len(units)))
+    return stats, survivors
+
+
+@pytest.mark.parametrize("list_name", ["pymatgen_common", "pymatgen_all", "smact_icsd24"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernel_equals_brute_force(list_name: str, seed: int):
+    space = CompositionSpace(("B", "N", "O", "Na", "Mg", "P", "S", "Cl", "Ga"), step=5)
+    inp = _inputs(space, list_name, seed)
+    want_stats, want_survivors = _oracle(space, inp)
+    got_stats, got_survivors = [], []
+    for block in space.blocks(7):
+        stats, surv = screen_sets(inp, space.element_sets(block))
+        got_stats.append(stats)
+        got_survivors.append(surv)
+    stats = pd.concat(got_stats)
+    got = {
+        tuple(r[:3]): dict(zip(STAT_COLUMNS, r[3:]))
+        for r in stats[["z1", "z2", "z3", *STAT_COLUMNS]].itertuples(index=False)
+    }
+    assert got == want_stats
+    surv = pd.concat(got_survivors)
+    assert set(map(tuple, surv[["z1", "z2", "z3", "p_li", "p1", "p2", "p3"]].to_numpy().tolist())) == want_survivors
+    assert len(surv) == len(want_survivors)
+    assert stats["total"].sum() == space.count()
+
+
+def test_oxidation_states_emitted_make_the_composition_neutral():
+    space = CompositionSpace(("N", "O", "P", "S", "Fe"), step=5, sizes=(3,))
+    inp = _inputs(space, "pymatgen_all", 3, max_cost=1e9, max_mass=1e9)
+    _, surv = screen_sets(inp, space.element_sets(next(space.blocks(100))))
+    charge = surv["p_li"].astype(int) + sum(surv[f"p{i}"].astype(int) * surv[f"ox{i}"].astype(int) for i in (1, 2, 3))
+    assert len(surv) > 0 and (charge == 0).all()
+
+
+def test_neutral_enumeration_handles_equal_states():
+    """Na and K both +1 only: the solved variable is free along a line (den = 0 branch)."""
+    comps, ox = neutral_compositions(10, ((1,), (1,), (-2,)))
+    brute = [
+        u for u in itertools.product(range(1, 10), repeat=4) if sum(u) == 10 and u[0] + u[1] + u[2] - 2 * u[3] == 0
+    ]
+    assert sorted(map(tuple, comps.tolist())) == sorted(brute)
+    assert (ox == [1, 1, -2]).all()
+
+
+def test_conductive_counts_flat_and_signed_cases():
+    space = CompositionSpace(("O", "S", "Se"), step=10, sizes=(2,))
+    inp = _inputs(space, "pymatgen_common", 0)
+    for weights in ([1.0, 1.0, 1.0], [0.5, -0.2, 0.9], [-1.0, 0.3, 0.3]):
+        inp2 = ScreenInputs(**{**inp.__dict__, "weights": np.array(weights)})
+        sets = space.element_sets(next(space.blocks(10)))
+        got = conductive_counts(inp2, sets)
+        for row, pos in enumerate(sets):
+            brute = sum(
+                inp2.bias + (u0 * inp2.li_weight + u1 * inp2.weights[pos[0]] + u2 * inp2.weights[pos[1]]) / 10 > 0
+                for u0, u1, u2 in itertools.product(range(1, 10), repeat=3)
+                if u0 + u1 + u2 == 10
+            )
+            assert got[row] == brute
