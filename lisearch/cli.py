@@ -170,16 +170,66 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------- screen
+def _screen_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.set or [])
+    for option in ("elements", "exclude", "step", "sizes", "model", "oxidation_list", "run_id"):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides.append(f"screen.{option}={value}")
+    if args.max_cost is not None:
+        overrides.append(f"screen.max_cost_per_kg={args.max_cost}")
+    if args.max_mass is not None:
+        overrides.append(f"screen.max_mean_atomic_mass={args.max_mass}")
+    return overrides
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    settings = load_settings(args.profile, _screen_overrides(args))
+    from lisearch.plan import plan_screen
+
+    plan_screen(settings)  # validate before importing and starting Spark
+    from lisearch.spark.screen import run_screen
+
+    summary = run_screen(settings)  # logs the funnel
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- pipeline
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
-    settings = _settings(args)
+    overrides = list(args.set or [])
+    if not any(o.startswith("screen.run_id=") for o in overrides):
+        overrides.append("screen.run_id=default")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.models.training import train_all
+    from lisearch.plan import plan_screen
+    from lisearch.predict import MODEL_FILES
+    from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
+    from lisearch.spark.models import read_structures
+    from lisearch.spark.screen import format_funnel, run_screen
 
-    label = run_label_job(settings)
-    print("== lisearch run: summary ==")
+    label = run_label_job(settings)  # 1. sML labels (incremental: reuses the table)
+    artifacts = settings.paths.artifacts_dir
+    structures = read_structures(settings)
+    if not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
+        train_all(structures, artifacts)  # 2. eML and esML (reused when present; `lisearch train` retrains)
+    report = table_one(structures, artifacts, settings.label.partial_occupancy)
+    paths = write_report(report, settings.paths.home / "reports")
+    plan_screen(settings)  # 3. the composition screen; run id "default" is replaced each time
+    screen = run_screen(settings)
+    print("\n== lisearch run: summary ==\n")
+    print("1. sML labels of the structure set")
     print(format_summary(label))
-    print(f'tables in {settings.paths.warehouse_dir}; query them with `lisearch sql "SELECT ..."`')
+    print("\n2. Table I (accuracy %, balanced accuracy in brackets)\n")
+    print(to_markdown(report))
+    print(f"   written to {paths['markdown']} and {paths['figure']}")
+    print("\n3. The composition screen")
+    print(format_funnel(screen))
+    print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
     return 0
 
 
@@ -230,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="CSV file with a `formula` column")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--output", help="write CSV here instead of printing")
+
+    p = add("screen", cmd_screen, "screen the composition space on Spark into `candidates`, `funnel`, `runs`")
+    p.add_argument("--elements", help="partners of Li: 'all' or comma-separated symbols")
+    p.add_argument("--exclude", help="comma-separated symbols to leave out")
+    p.add_argument("--step", type=int, help="percent step (divides 100)")
+    p.add_argument("--sizes", help="2, 3 or 2,3 partner elements")
+    p.add_argument("--model", help="artifact name in the artifacts folder (esml) or a path")
+    p.add_argument(
+        "--oxidation-list", dest="oxidation_list", help="pymatgen_common|pymatgen_icsd|pymatgen_all|smact_icsd24"
+    )
+    p.add_argument("--max-cost", type=float, help="USD/kg")
+    p.add_argument("--max-mass", type=float, help="mean atomic mass, g/mol")
+    p.add_argument("--run-id", dest="run_id", help="re-use an id to replace that run")
+    p.add_argument("--summary-json", metavar="PATH")
 
     add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
 

@@ -117,6 +117,37 @@ class LabelSettings:
 
 
 @dataclass(frozen=True)
+class ScreenSettings:
+    """The composition screen (``lisearch screen``).
+
+    ``elements``: ``"all"`` (Z <= 94 except Li) or comma-separated symbols; ``exclude``: symbols to drop;
+    ``step``: percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in
+    the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
+    :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
+    (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per Spark partition;
+    ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write candidates.
+    """
+
+    elements: str = "all"
+    exclude: str = ""
+    step: int = 1
+    sizes: str = "2,3"
+    model: str = "esml"
+    oxidation_list: str = "pymatgen_icsd"
+    max_cost_per_kg: float = 30.0
+    max_mean_atomic_mass: float = 30.0
+    sets_per_block: int = 4000
+    run_id: str = ""
+    emit: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sets_per_block < 1:
+            raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
+        if self.max_cost_per_kg <= 0 or self.max_mean_atomic_mass <= 0:
+            raise ConfigError("screen.max_cost_per_kg and screen.max_mean_atomic_mass must be positive numbers.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
 
@@ -124,6 +155,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (recorded next to job outputs)."""
@@ -136,7 +168,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label"):
+        for section in ("spark", "paths", "label", "screen"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -147,7 +179,12 @@ class Settings:
         return out
 
 
-_SECTIONS: dict[str, type] = {"spark": SparkSettings, "paths": PathSettings, "label": LabelSettings}
+_SECTIONS: dict[str, type] = {
+    "spark": SparkSettings,
+    "paths": PathSettings,
+    "label": LabelSettings,
+    "screen": ScreenSettings,
+}
 
 
 def available_profiles(conf_dir: Path | None = None) -> list[str]:
@@ -267,6 +304,7 @@ def load_settings(
             spark=SparkSettings(**merged.get("spark", {})),
             paths=PathSettings(**paths),
             label=LabelSettings(**merged.get("label", {})),
+            screen=ScreenSettings(**merged.get("screen", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above
         raise ConfigError(f"Invalid settings: {exc}") from exc

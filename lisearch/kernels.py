@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,11 @@ def leading_parts(units: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return lead, units - 1 - lead.sum(axis=1)
 
 
+@functools.lru_cache(maxsize=8)
+def lead_f(units: int, k: int) -> np.ndarray:
+    return leading_parts(units, k)[0].astype(np.float64)
+
+
 def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     """Number of compositions with z > 0 for each element set (rows of ``sets``, positions), shape (B,)."""
     k = sets.shape[1]
@@ -92,9 +98,32 @@ def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     return counts
 
 
+@functools.lru_cache(maxsize=100_000)
+def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
+    """Keys ``p * units + u`` (p: index into :func:`leading_parts`, u = u_{k-1}) of the unit vectors that are
+    neutral for one choice of oxidation states ``combo`` (one per partner; Li is +1). The condition is linear,
+    so u_{k-1} is solved from the leading parts (u_k follows from the sum)."""
+    k = len(combo)
+    _, U = leading_parts(units, k)
+    s = np.asarray(combo, dtype=np.float64)
+    s_lead = np.concatenate([[1.0], s[: k - 2]])
+    num = -(lead_f(units, k) @ (s_lead - s[k - 1]) + s[k - 1] * units)  # (P,)
+    den = s[k - 2] - s[k - 1]
+    if den != 0:
+        q = num / den
+        ok = (q >= 1) & (q <= U) & (q == np.rint(q))
+        p = np.flatnonzero(ok)
+        return p * units + q[p].astype(np.int64)
+    p = np.flatnonzero(num == 0)  # the solved part is free: every u in 1..U
+    if not len(p):
+        return np.empty(0, np.int64)
+    return np.concatenate([pi * units + np.arange(1, U[pi] + 1) for pi in p])
+
+
 @functools.lru_cache(maxsize=200_000)
 def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Charge-neutral unit vectors for partners with the given oxidation-state lists (Li is +1).
+    """Charge-neutral unit vectors for partners with the given oxidation-state lists (Li is +1): the union over
+    every choice of states of :func:`combo_solutions`.
 
     Returns (units int16 (n, k+1) in lexicographic order, one valid state per partner int8 (n, k)).
     """
@@ -102,39 +131,34 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     empty = (np.empty((0, k + 1), np.int16), np.empty((0, k), np.int8))
     if any(len(s) == 0 for s in states):
         return empty
-    lead, U = leading_parts(units, k)
-    combos = np.array(list(itertools.product(*states)), dtype=np.int64)  # (C, k)
-    s_lead = np.concatenate([np.ones((len(combos), 1), np.int64), combos[:, : k - 2]], axis=1)  # (C, k-1)
-    s_last, s_fin = combos[:, k - 2], combos[:, k - 1]
-    num = -(s_fin[:, None] * units + (s_lead - s_fin[:, None]) @ lead.T)  # (C, P)
-    den = s_last - s_fin  # (C,)
-    found_c, found_p, found_u = [], [], []
-    nz = den != 0
-    if nz.any():
-        n, dd = num[nz], den[nz][:, None]
-        ok = (n % dd == 0) & (n // dd >= 1) & (n // dd <= U[None, :])
-        ci, pi = np.nonzero(ok)
-        found_c.append(np.flatnonzero(nz)[ci])
-        found_p.append(pi)
-        found_u.append((n // dd)[ci, pi])
-    if (~nz).any():
-        ci, pi = np.nonzero(num[~nz] == 0)
-        reps = U[pi]
-        found_c.append(np.repeat(np.flatnonzero(~nz)[ci], reps))
-        found_p.append(np.repeat(pi, reps))
-        found_u.append(np.concatenate([np.arange(1, r + 1) for r in reps]) if len(reps) else np.empty(0, np.int64))
-    c, p, u = (np.concatenate(a) for a in (found_c, found_p, found_u))
-    if len(c) == 0:
+    combos = list(itertools.product(*states))
+    found = [combo_solutions(units, c) for c in combos]
+    sizes = np.array([len(f) for f in found])
+    if not sizes.sum():
         return empty
-    key = p * units + u
-    _, first = np.unique(key, return_index=True)  # sorted by (lead rank, u): lexicographic
-    c, p, u = c[first], p[first], u[first]
+    keys = np.concatenate(found)
+    which = np.repeat(np.arange(len(combos)), sizes)
+    keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
+    lead, _ = leading_parts(units, k)
+    p, u = np.divmod(keys, units)
     lead_u = lead[p]
     out = np.empty((len(p), k + 1), np.int16)
     out[:, : k - 1] = lead_u
     out[:, k - 1] = u
     out[:, k] = units - lead_u.sum(axis=1) - u
-    return out, combos[c].astype(np.int8)
+    return out, np.asarray(combos, dtype=np.int8)[which[first]]
+
+
+def neutral_for(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`neutral_compositions` through a canonical (sorted) order of the state lists, so that element sets
+    whose lists are permutations of each other share one cache entry; columns are mapped back to ``states``'
+    order (rows are then not in lexicographic order)."""
+    order = sorted(range(len(states)), key=lambda i: states[i])
+    if order == list(range(len(states))):
+        return neutral_compositions(units, states)
+    comp, ox = neutral_compositions(units, tuple(states[i] for i in order))
+    inverse = np.argsort(order)
+    return comp[:, np.concatenate([[0], inverse + 1])], ox[:, inverse]
 
 
 def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,10 +177,10 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)
     stats["conductive"][:] = conductive_counts(inputs, sets)
-    parts: list[tuple[int, ...]] = []
+    parts: list[tuple[Any, ...]] = []
     for row in range(B):
         pos = sets[row]
-        comp, ox = neutral_compositions(T, tuple(inputs.states[i] for i in pos))
+        comp, ox = neutral_for(T, tuple(inputs.states[i] for i in pos))
         stats["neutral"][row] = len(comp)
         if not len(comp):
             continue
@@ -171,8 +195,10 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
         price = np.concatenate([[inputs.li_price], inputs.prices[pos]])
         mass_units = comp * m
         total_mass = mass_units.sum(axis=1)
-        cost = (mass_units @ np.nan_to_num(price, nan=0.0)) / total_mass if not np.isnan(price).any() else np.full(
-            len(comp), np.inf
+        cost = (
+            (mass_units @ np.nan_to_num(price, nan=0.0)) / total_mass
+            if not np.isnan(price).any()
+            else np.full(len(comp), np.inf)
         )
         mean_mass = total_mass / T
         cost_ok = cost <= inputs.max_cost_per_kg
@@ -185,7 +211,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     return stats_frame, _survivor_frame(parts, z, k)
 
 
-def _survivor_frame(parts: list[tuple[int, ...]], z: np.ndarray, k: int) -> pd.DataFrame:
+def _survivor_frame(parts: list[tuple[Any, ...]], z: np.ndarray, k: int) -> pd.DataFrame:
     if not parts:
         return empty_survivors()
     rows = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])

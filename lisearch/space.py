@@ -13,6 +13,7 @@ other than Li and 1 % steps: 20,374,419,912.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -106,7 +107,9 @@ class CompositionSpace:
         if len(set(self.elements)) != len(self.elements):
             raise InputError("The element set lists an element twice.")
         if not isinstance(self.step, int) or self.step < 1 or 100 % self.step:
-            raise InputError(f"step is {self.step!r}: it must be a whole percentage that divides 100 (1, 2, 4, 5, ...).")
+            raise InputError(
+                f"step is {self.step!r}: it must be a whole percentage that divides 100 (1, 2, 4, 5, ...)."
+            )
         if not self.sizes or any(k not in (2, 3) for k in self.sizes):
             raise InputError(f"sizes is {self.sizes!r}: use 2 (ternaries), 3 (quaternaries) or both.")
         if len(self.elements) < min(self.sizes):
@@ -164,7 +167,7 @@ class CompositionSpace:
         pos = unrank_subset(set_rank, len(self.elements), k)
         cuts = [c + 1 for c in unrank_subset(frac_rank, self.units - 1, k)]
         bounds = [0, *cuts, self.units]
-        units = tuple(b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        units = tuple(b - a for a, b in itertools.pairwise(bounds))
         return tuple(self.elements[p] for p in pos), units
 
     def blocks(self, sets_per_block: int) -> Iterator[Block]:

@@ -103,11 +103,12 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
         row["total"] += 1
         score = (
             inp.bias
-            + (units[0] * inp.li_weight + sum(u * inp.weights[i] for u, i in zip(units[1:], idx))) / space.units
+            + (units[0] * inp.li_weight + sum(u * inp.weights[i] for u, i in zip(units[1:], idx, strict=True)))
+            / space.units
         )
         row["conductive"] += score > 0
         neutral = any(
-            units[0] + sum(u * s for u, s in zip(units[1:], combo)) == 0
+            units[0] + sum(u * s for u, s in zip(units[1:], combo, strict=True)) == 0
             for combo in itertools.product(*(inp.states[i] for i in idx))
         )
         if not neutral:
@@ -118,8 +119,8 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
         row["neutral_conductive"] += 1
         m = [inp.li_mass, *(inp.masses[i] for i in idx)]
         p = [inp.li_price, *(inp.prices[i] for i in idx)]
-        mass = sum(u * mi for u, mi in zip(units, m))
-        cost = np.inf if np.isnan(p).any() else sum(u * mi * pi for u, mi, pi in zip(units, m, p)) / mass
+        mass = sum(u * mi for u, mi in zip(units, m, strict=True))
+        cost = np.inf if np.isnan(p).any() else sum(u * mi * pi for u, mi, pi in zip(units, m, p, strict=True)) / mass
         if cost <= inp.max_cost_per_kg:
             row["cost_ok"] += 1
             if mass / space.units <= inp.max_mean_atomic_mass:
@@ -141,7 +142,7 @@ def test_kernel_equals_brute_force(list_name: str, seed: int):
         got_survivors.append(surv)
     stats = pd.concat(got_stats)
     got = {
-        tuple(r[:3]): dict(zip(STAT_COLUMNS, r[3:]))
+        tuple(r[:3]): dict(zip(STAT_COLUMNS, r[3:], strict=True))
         for r in stats[["z1", "z2", "z3", *STAT_COLUMNS]].itertuples(index=False)
     }
     assert got == want_stats

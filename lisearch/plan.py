@@ -1,0 +1,213 @@
+"""Planning a screen: validate every setting and the model before any Spark work, and turn them into the plain
+inputs each task needs (:class:`lisearch.kernels.ScreenInputs`, broadcast as a dict).
+
+Also :func:`screen_in_process`, the same computation in one Python process (tests and benchmarks compare Spark
+with it).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lisearch.config import Settings
+from lisearch.elements import OXIDATION_LISTS, atomic_masses, oxidation_states, prices_per_kg, symbols
+from lisearch.errors import InputError
+from lisearch.kernels import STAT_COLUMNS, ScreenInputs, screen_sets
+from lisearch.models.artifact import load_artifact
+from lisearch.models.linear import KIND as LINEAR_KIND
+from lisearch.models.linear import ElementalLinearModel
+from lisearch.space import Block, CompositionSpace, default_elements
+
+FUNNEL_STAGES = (
+    ("total", "all compositions"),
+    ("conductive", "predicted conductive (score > 0)"),
+    ("neutral", "charge-neutral"),
+    ("neutral_conductive", "charge-neutral and predicted conductive"),
+    ("cost_ok", "... and cost within the limit"),
+    ("survivors", "... and mean atomic mass within the limit (rows of `candidates`)"),
+)
+#: The stage each stage is a fraction of ("neutral" is a fraction of all, not of the conductive ones).
+_PARENT = {
+    "conductive": "total",
+    "neutral": "total",
+    "neutral_conductive": "neutral",
+    "cost_ok": "neutral_conductive",
+    "survivors": "cost_ok",
+}
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    space: CompositionSpace
+    inputs: ScreenInputs
+    blocks: tuple[Block, ...]
+    model_path: str
+    model_sha256: str
+    oxidation_list: str
+    run_id: str
+
+
+def _symbols(text: str, what: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in items if s not in symbols()]
+    if unknown:
+        raise InputError(f"screen.{what} names unknown element(s) {', '.join(unknown)}; use symbols of Z = 1..94.")
+    return items
+
+
+def model_path(settings: Settings) -> Path:
+    name = settings.screen.model
+    if name.endswith(".json") or "/" in name:
+        return Path(name).expanduser()
+    return settings.paths.artifacts_dir / f"{name}.json"
+
+
+def screen_model(path: Path, space: CompositionSpace) -> tuple[float, float, np.ndarray, str]:
+    """(bias, Li weight, weights aligned with the space's elements, artifact sha256) of a linear model.
+
+    Raises:
+        InputError: missing / invalid artifact, or one whose features are not linear in the fractions.
+    """
+    artifact = load_artifact(path, kinds=(LINEAR_KIND,))
+    model = ElementalLinearModel.from_payload(artifact["payload"], str(path))
+    if model.reductions != ("mean",):
+        raise InputError(
+            f"{path}: its features ({', '.join(model.feature_names[:3])}, ...) are not all composition-weighted "
+            "means, so its score is not linear in the fractions and the screen cannot use it. Train a mean-only "
+            "model (`lisearch train` does) or pass another --model."
+        )
+    bias, weights = model.element_weights()
+    index = {s: i for i, s in enumerate(symbols())}
+    return bias, float(weights[index["Li"]]), weights[[index[e] for e in space.elements]], str(artifact["sha256"])
+
+
+def plan_screen(settings: Settings) -> ScreenPlan:
+    """Validate the screen settings and the model; no Spark. Raises :class:`InputError` / ``ConfigError``."""
+    cfg = settings.screen
+    elements = list(default_elements()) if cfg.elements.strip().lower() == "all" else _symbols(cfg.elements, "elements")
+    excluded = set(_symbols(cfg.exclude, "exclude"))
+    elements = [e for e in elements if e not in excluded]
+    try:
+        sizes = tuple(int(s) for s in cfg.sizes.split(",") if s.strip())
+    except ValueError:
+        raise InputError(f"screen.sizes is {cfg.sizes!r}: use 2, 3 or 2,3.") from None
+    space = CompositionSpace(tuple(elements), cfg.step, sizes)
+    if cfg.oxidation_list not in OXIDATION_LISTS:
+        raise InputError(f"screen.oxidation_list is {cfg.oxidation_list!r}; use one of {', '.join(OXIDATION_LISTS)}.")
+    run_id = cfg.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    if not _RUN_ID.match(run_id):
+        raise InputError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64).")
+    path = model_path(settings)
+    bias, li_weight, weights, sha = screen_model(path, space)
+    states = oxidation_states(cfg.oxidation_list)
+    masses, prices = atomic_masses(), prices_per_kg()
+    els = list(space.elements)
+    inputs = ScreenInputs(
+        units=space.units,
+        atomic_numbers=space.atomic_numbers,
+        bias=bias,
+        li_weight=li_weight,
+        weights=weights,
+        li_mass=float(masses["Li"]),
+        masses=masses[els].to_numpy(dtype=np.float64),
+        li_price=float(prices["Li"]),
+        prices=prices[els].to_numpy(dtype=np.float64),
+        states=tuple(states[e] for e in els),
+        max_cost_per_kg=cfg.max_cost_per_kg,
+        max_mean_atomic_mass=cfg.max_mean_atomic_mass,
+        emit=cfg.emit,
+    )
+    blocks = tuple(space.blocks(cfg.sets_per_block))
+    return ScreenPlan(space, inputs, blocks, str(path), sha, cfg.oxidation_list, run_id)
+
+
+# ------------------------------------------------------------------------------ plain form for broadcasting
+def plan_to_dict(plan: ScreenPlan) -> dict[str, Any]:
+    inp = plan.inputs
+    return {
+        "elements": list(plan.space.elements),
+        "step": plan.space.step,
+        "sizes": list(plan.space.sizes),
+        "blocks": [(b.k, b.start, b.stop) for b in plan.blocks],
+        "inputs": {
+            **{k: getattr(inp, k) for k in ("units", "bias", "li_weight", "li_mass", "li_price")},
+            **{k: getattr(inp, k).tolist() for k in ("atomic_numbers", "weights", "masses", "prices")},
+            "states": [list(s) for s in inp.states],
+            "max_cost_per_kg": inp.max_cost_per_kg,
+            "max_mean_atomic_mass": inp.max_mean_atomic_mass,
+            "emit": inp.emit,
+        },
+    }
+
+
+def inputs_from_dict(data: dict[str, Any]) -> ScreenInputs:
+    d = data["inputs"]
+    return ScreenInputs(
+        units=int(d["units"]),
+        atomic_numbers=np.asarray(d["atomic_numbers"], dtype=np.int16),
+        bias=float(d["bias"]),
+        li_weight=float(d["li_weight"]),
+        weights=np.asarray(d["weights"], dtype=np.float64),
+        li_mass=float(d["li_mass"]),
+        masses=np.asarray(d["masses"], dtype=np.float64),
+        li_price=float(d["li_price"]),
+        prices=np.asarray(d["prices"], dtype=np.float64),
+        states=tuple(tuple(int(x) for x in s) for s in d["states"]),
+        max_cost_per_kg=float(d["max_cost_per_kg"]),
+        max_mean_atomic_mass=float(d["max_mean_atomic_mass"]),
+        emit=bool(d["emit"]),
+    )
+
+
+def space_from_dict(data: dict[str, Any]) -> CompositionSpace:
+    return CompositionSpace(tuple(data["elements"]), int(data["step"]), tuple(data["sizes"]))
+
+
+def run_blocks(
+    data: dict[str, Any], block_ids: list[int], inputs: ScreenInputs | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stats and survivors of some blocks of a plan in plain form (what one Spark task does)."""
+    inputs = inputs or inputs_from_dict(data)
+    space = space_from_dict(data)
+    stats, survivors = [], []
+    for bid in block_ids:
+        k, start, stop = data["blocks"][bid]
+        s, v = screen_sets(inputs, space.element_sets(Block(k, start, stop)))
+        stats.append(s)
+        survivors.append(v)
+    return pd.concat(stats, ignore_index=True), pd.concat(survivors, ignore_index=True)
+
+
+def funnel_frame(totals: dict[str, int]) -> pd.DataFrame:
+    """One row per stage: stage, description, count, share of all, share of the previous stage."""
+    rows = []
+    for i, (stage, text) in enumerate(FUNNEL_STAGES):
+        n = int(totals[stage])
+        base = totals[_PARENT[stage]] if stage in _PARENT else None
+        rows.append(
+            {
+                "stage_order": i,
+                "stage": stage,
+                "description": text,
+                "count": n,
+                "fraction_of_total": n / totals["total"] if totals["total"] else 0.0,
+                "fraction_of_previous": (n / base) if base else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def screen_in_process(plan: ScreenPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(funnel, per-set stats, survivors) of the whole plan in this process."""
+    stats, survivors = run_blocks(plan_to_dict(plan), list(range(len(plan.blocks))), plan.inputs)
+    totals = {c: int(stats[c].sum()) for c in STAT_COLUMNS}
+    return funnel_frame(totals), stats, survivors

@@ -1,0 +1,289 @@
+"""The composition screen on Spark: ranges of element sets as partitions, the plan broadcast once,
+``mapInPandas`` kernels that emit per-set counts and surviving compositions, then Delta tables:
+
+* ``candidates`` (partitioned by run_id): surviving compositions with elements, percents, oxidation states,
+  score, cost and mass;
+* ``funnel_by_set``: exact counts of every stage for every element set;
+* ``funnel``: the whole space's counts per stage;
+* ``runs``: run id, settings, model hash, start / end, status and counts.
+
+Each table is replaced for the run id in one Delta commit (``replaceWhere run_id = ...``): re-running an id leaves
+no duplicates, and readers never see half of a table's rows for a run. The kernel stage writes ``candidates``
+directly; each task also writes its blocks' per-set counts as small Parquet files (named by block, replaced
+atomically, so a retried task leaves no duplicate) under ``<home>/tmp``, which must be shared storage on a
+cluster; the driver reads them back for ``funnel_by_set`` and ``funnel`` after the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lisearch.config import Settings
+from lisearch.elements import symbols
+from lisearch.kernels import STAT_COLUMNS, SURVIVOR_DTYPES
+from lisearch.logs import get_logger
+from lisearch.plan import (
+    FUNNEL_STAGES,
+    ScreenPlan,
+    funnel_frame,
+    inputs_from_dict,
+    plan_screen,
+    plan_to_dict,
+    run_blocks,
+)
+from lisearch.spark.catalog import is_delta_table, register_table, table_path
+from lisearch.spark.label import check_writable
+from lisearch.spark.session import get_session
+
+log = get_logger("lisearch.screen")
+
+_SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float", "int64": "bigint"}
+KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DTYPES.items())
+
+
+def _kernel(plan: dict[str, Any], stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        inputs = inputs_from_dict(plan)  # rebuilt once per partition
+        for batch in batches:
+            for block_id in batch["id"].astype(int).tolist():
+                stats, survivors = run_blocks(plan, [block_id], inputs)
+                write_block_stats(stats, stats_dir, block_id)
+                if len(survivors):
+                    yield survivors
+
+    return run
+
+
+def transform(spark: SparkSession, plan: ScreenPlan, stats_dir: str) -> DataFrame:
+    """Surviving compositions of the whole space (kernel columns); per-set counts go to ``stats_dir``."""
+    plain = spark.sparkContext.broadcast(plan_to_dict(plan)).value
+    ids = spark.range(0, len(plan.blocks), numPartitions=len(plan.blocks))
+    return ids.mapInPandas(_kernel(plain, stats_dir), KERNEL_DDL)
+
+
+def _symbol_of(column: str) -> Any:
+    names = F.array(*[F.lit(s) for s in ("", *symbols())])
+    return F.when(F.col(column) > 0, F.element_at(names, F.col(column).cast("int") + 1))
+
+
+def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
+    """Kernel survivors -> the `candidates` columns (symbols, percents, run id)."""
+    step = plan.space.step
+    pct = {c: (F.col(c).cast("int") * step).cast("smallint") for c in ("p_li", "p1", "p2", "p3")}
+    e = {i: _symbol_of(f"z{i}") for i in (1, 2, 3)}
+    return cand.select(
+        F.lit(plan.run_id).alias("run_id"),
+        F.when(F.col("z3") > 0, 4).otherwise(3).cast("tinyint").alias("n_elements"),
+        e[1].alias("element_1"), e[2].alias("element_2"), e[3].alias("element_3"),
+        F.col("z1"), F.col("z2"), F.when(F.col("z3") > 0, F.col("z3")).alias("z3"),
+        F.greatest("z1", "z2", "z3").alias("max_z"),
+        pct["p_li"].alias("pct_li"), pct["p1"].alias("pct_1"), pct["p2"].alias("pct_2"),
+        F.when(F.col("z3") > 0, pct["p3"]).alias("pct_3"),
+        F.col("ox1").alias("ox_1"), F.col("ox2").alias("ox_2"), F.when(F.col("z3") > 0, F.col("ox3")).alias("ox_3"),
+        "score", "cost_per_kg", "mean_atomic_mass",
+    )  # fmt: skip
+
+
+def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
+    return sets.select(
+        F.lit(plan.run_id).alias("run_id"),
+        _symbol_of("z1").alias("element_1"),
+        _symbol_of("z2").alias("element_2"),
+        _symbol_of("z3").alias("element_3"),
+        *[F.col(c) for c in STAT_COLUMNS],
+    )
+
+
+def _replace_run(frame: DataFrame, path: str, run_id: str, partitioned: bool) -> None:
+    """Replace this run's rows of a Delta table in one commit (creating the table when needed)."""
+    writer = frame.write.format("delta").option("mergeSchema", "false")
+    if not is_delta_table(Path(path)):
+        (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
+        return
+    writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)
+
+
+def write_block_stats(stats: pd.DataFrame, stats_dir: str, block_id: int) -> None:
+    """Per-set counts of one block as a Parquet file named by the block (atomic rename: a retried task
+    rewrites the same file with the same content)."""
+    import os
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(stats_dir, exist_ok=True)
+    final = os.path.join(stats_dir, f"block-{block_id:07d}.parquet")
+    tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp)
+    os.replace(tmp, final)
+
+
+def read_block_stats(stats_dir: Path, n_blocks: int) -> pd.DataFrame:
+    """All per-set counts; raises when a block's file is missing (the run is then incomplete)."""
+    files = sorted(stats_dir.glob("block-*.parquet"))
+    if len(files) != n_blocks:
+        raise RuntimeError(f"{len(files)} of {n_blocks} blocks reported their counts in {stats_dir}")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+class _Progress(threading.Thread):
+    """Logs partitions done / total, compositions per second and time left while the kernel stage runs."""
+
+    def __init__(self, spark: SparkSession, total_tasks: int, compositions: int, every: float = 10.0) -> None:
+        super().__init__(daemon=True)
+        self.tracker = spark.sparkContext.statusTracker()
+        self.total, self.compositions, self.every = total_tasks, compositions, every
+        self.stop_event = threading.Event()
+        self.started = time.time()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            done = 0
+            for stage_id in self.tracker.getActiveStageIds():
+                info = self.tracker.getStageInfo(stage_id)
+                if info is not None and info.numTasks == self.total:
+                    done = max(done, info.numCompletedTasks)
+            if done:
+                elapsed = time.time() - self.started
+                rate = self.compositions * done / self.total / elapsed
+                left = elapsed * (self.total - done) / done
+                log.info(
+                    "partitions %d/%d, %.2f G compositions/s, about %.0f s left", done, self.total, rate / 1e9, left
+                )
+
+
+def _runs_row(
+    plan: ScreenPlan, settings: Settings, status: str, started: datetime, extra: dict[str, Any]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "run_id": plan.run_id,
+                "status": status,
+                "started_at": started,
+                "ended_at": datetime.now(UTC) if status != "running" else None,
+                "model_path": plan.model_path,
+                "model_sha256": plan.model_sha256,
+                "oxidation_list": plan.oxidation_list,
+                "compositions": plan.space.count(),
+                "settings_json": json.dumps(settings.to_dict()["screen"]),
+                "summary_json": json.dumps(extra, default=str),
+            }
+        ]
+    )
+
+
+RUNS_DDL = (
+    "run_id string, status string, started_at timestamp, ended_at timestamp, model_path string, "
+    "model_sha256 string, oxidation_list string, compositions bigint, settings_json string, summary_json string"
+)
+
+
+def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, status: str, started: datetime,
+                extra: dict[str, Any]) -> None:  # fmt: skip
+    path = str(table_path(settings.paths.warehouse_dir, "runs"))
+    frame = spark.createDataFrame(_runs_row(plan, settings, status, started, extra), RUNS_DDL)
+    _replace_run(frame, path, plan.run_id, partitioned=False)
+
+
+def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary."""
+    plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
+    warehouse = settings.paths.warehouse_dir
+    check_writable(warehouse)
+    staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    spark = spark or get_session(settings)
+    started = datetime.now(UTC)
+    t0 = time.time()
+    log.info(
+        "run %s: %d compositions (%s), %d partitions, model %s, oxidation states %s",
+        plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
+        len(plan.blocks), plan.model_path, plan.oxidation_list,
+    )  # fmt: skip
+    _record_run(spark, settings, plan, "running", started, {})
+    log.info("run recorded as running after %.1f s", time.time() - t0)
+    progress = _Progress(spark, len(plan.blocks), plan.space.count())
+    progress.start()
+    try:
+        paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
+        survivors = transform(spark, plan, str(staging / "stats"))
+        # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id).
+        _replace_run(candidates_frame(survivors, plan), paths["candidates"], plan.run_id, partitioned=True)
+        kernel_s = time.time() - t0
+        progress.stop_event.set()
+        log.info("kernel stage and `candidates` written after %.1f s", kernel_s)
+        stats = read_block_stats(staging / "stats", len(plan.blocks))
+        totals = {c: int(stats[c].sum()) for c in STAT_COLUMNS}
+        if totals["total"] != plan.space.count():
+            raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
+        sets = funnel_by_set_frame(spark.createDataFrame(stats), plan)
+        _replace_run(sets, paths["funnel_by_set"], plan.run_id, partitioned=True)
+        funnel = funnel_frame(totals).assign(run_id=plan.run_id)
+        _replace_run(spark.createDataFrame(funnel), paths["funnel"], plan.run_id, partitioned=False)
+    except BaseException as exc:
+        progress.stop_event.set()
+        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    wall = time.time() - t0
+    summary = {
+        "job": "screen",
+        "run_id": plan.run_id,
+        "compositions": plan.space.count(),
+        "funnel": {stage: totals[stage] for stage, _ in FUNNEL_STAGES},
+        "fractions": {
+            "conductive_of_all": totals["conductive"] / totals["total"],
+            "neutral_of_all": totals["neutral"] / totals["total"],
+            "conductive_of_neutral": totals["neutral_conductive"] / totals["neutral"] if totals["neutral"] else None,
+        },
+        "paper": {"conductive_of_all": 0.60, "neutral_of_all": 0.10, "conductive_of_neutral": 0.07},
+        "oxidation_list": plan.oxidation_list,
+        "limits": {
+            "max_cost_per_kg": plan.inputs.max_cost_per_kg,
+            "max_mean_atomic_mass": plan.inputs.max_mean_atomic_mass,
+        },
+        "model": {"path": plan.model_path, "sha256": plan.model_sha256},
+        "partitions": len(plan.blocks),
+        "wall_seconds": round(wall, 2),
+        "kernel_stage_seconds": round(kernel_s, 2),
+        "compositions_per_second": plan.space.count() / wall,
+    }
+    _record_run(spark, settings, plan, "succeeded", started, summary)
+    for name in ("candidates", "funnel_by_set", "funnel", "runs"):
+        register_table(spark, warehouse, name)
+    log.info(format_funnel(summary))
+    return summary
+
+
+def format_funnel(summary: dict[str, Any]) -> str:
+    f, total = summary["funnel"], summary["funnel"]["total"]
+    rate = summary["compositions_per_second"] / 1e9
+    lines = [
+        f"screen {summary['run_id']}: {total:,} compositions in {summary['wall_seconds']} s ({rate:.2f} G/s), "
+        f"oxidation states: {summary['oxidation_list']}"
+    ]
+    for stage, text in FUNNEL_STAGES:
+        lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
+    fr, paper = summary["fractions"], summary["paper"]
+    c_of_n = fr["conductive_of_neutral"]
+    lines.append(
+        f"  paper: {100 * paper['conductive_of_all']:.0f} % conductive, about {100 * paper['neutral_of_all']:.0f} % "
+        f"neutral, {100 * paper['conductive_of_neutral']:.0f} % of neutral conductive; here: "
+        f"{100 * fr['conductive_of_all']:.1f} %, {100 * fr['neutral_of_all']:.2f} %, "
+        + (f"{100 * c_of_n:.1f} %" if c_of_n is not None else "n/a")
+    )
+    return "\n".join(lines)

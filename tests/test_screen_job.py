@@ -1,0 +1,125 @@
+"""The screen on Spark against the same kernel run in one process; run-id replacement; errors before Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lisearch.composition import parse_formulas
+from lisearch.errors import InputError
+from lisearch.models.artifact import save_artifact
+from lisearch.models.linear import KIND, ElementalLinearModel
+from lisearch.plan import plan_screen, screen_in_process
+from tests.conftest import settings_for
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small esML-like model trained on a handful of formulas (any valid artifact serves the screen)."""
+    folder = tmp_path_factory.mktemp("artifacts")
+    pos = ["Li3PS4", "Li2S", "Li7P3S11", "Li3P", "Li3N", "Li2O2", "LiBH4", "Li5NCl2"]
+    neg = ["LiCl", "LiF", "Li3PO4", "Li4SiO4", "LiAlO2", "Li2TiO3", "LiNbO3", "MgLi2O2"]
+    fractions, _, _ = parse_formulas(pos + neg)
+    model = ElementalLinearModel(class_weight="balanced").fit(fractions, np.array([1] * 8 + [0] * 8))
+    save_artifact(folder / "esml.json", KIND, model.to_payload({"data": "test"}))
+    nonlinear = ElementalLinearModel(reductions=("mean", "max")).fit(fractions, np.array([1] * 8 + [0] * 8))
+    save_artifact(folder / "nonlinear.json", KIND, nonlinear.to_payload())
+    return folder
+
+
+def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return settings_for(
+        home,
+        f"paths.artifacts={artifacts}",
+        "screen.elements=B,N,O,Na,Mg,P,S,Cl,K",
+        "screen.step=5",
+        "screen.sets_per_block=20",
+        "screen.max_cost_per_kg=40",
+        *extra,
+    )
+
+
+def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    from lisearch.spark.screen import run_screen
+
+    settings = _settings(home, artifacts, "screen.run_id=r1")
+    summary = run_screen(settings, spark=spark)
+    funnel, stats, survivors = screen_in_process(plan_screen(settings))
+    assert summary["funnel"] == dict(zip(funnel["stage"], funnel["count"], strict=True))
+    assert summary["funnel"]["total"] == plan_screen(settings).space.count()
+
+    wh = str(home / "warehouse")
+    cand = spark.read.format("delta").load(f"{wh}/candidates").toPandas()
+    assert len(cand) == len(survivors) == summary["funnel"]["survivors"]
+    got = sorted(map(tuple, cand[["z1", "z2", "pct_li", "pct_1", "pct_2"]].to_numpy().tolist()))
+    want = sorted(map(tuple, (survivors[["z1", "z2"]].join(survivors[["p_li", "p1", "p2"]] * 5)).to_numpy().tolist()))
+    assert got == want
+    assert (
+        set(cand["run_id"]) == {"r1"}
+        and (cand["pct_li"] + cand["pct_1"] + cand["pct_2"] + cand["pct_3"].fillna(0) == 100).all()
+    )
+
+    by_set = spark.read.format("delta").load(f"{wh}/funnel_by_set").toPandas()
+    assert len(by_set) == len(stats) and by_set["neutral"].sum() == stats["neutral"].sum()
+    runs = spark.sql("SELECT status, compositions FROM runs WHERE run_id = 'r1'").collect()
+    assert [(r["status"], r["compositions"]) for r in runs] == [("succeeded", summary["compositions"])]
+
+    # The same run id again: its rows are replaced, not duplicated; another run id adds rows.
+    run_screen(settings, spark=spark)
+    run_screen(_settings(home, artifacts, "screen.run_id=r2", "screen.sizes=2"), spark=spark)
+    counts = (
+        spark.sql("SELECT run_id, count(*) AS n FROM candidates GROUP BY run_id").toPandas().set_index("run_id")["n"]
+    )
+    assert counts["r1"] == len(survivors)
+    funnel_rows = spark.sql("SELECT run_id, count(*) AS n FROM funnel GROUP BY run_id").toPandas()
+    assert sorted(funnel_rows["n"]) == [6, 6]
+    assert spark.sql("SELECT count(*) FROM runs").collect()[0][0] == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("screen.elements=O,Qq",), "unknown element"),
+        (("screen.step=7",), "divides 100"),
+        (("screen.elements=O", "screen.exclude=O"), "at least 2"),
+        (("screen.model=nonlinear",), "not linear in the fractions"),
+        (("screen.model=missing",), "No model artifact"),
+        (("screen.oxidation_list=oxides",), "oxidation_list"),
+        (("screen.run_id=bad id!",), "run id"),
+    ],
+)
+def test_bad_screen_settings_stop_before_spark(home: Path, artifacts: Path, extra: tuple[str, ...], message: str):
+    with pytest.raises(InputError, match=message):
+        plan_screen(_settings(home, artifacts, *extra))
+
+
+def test_edited_model_is_refused(home: Path, artifacts: Path, tmp_path: Path):
+    text = (artifacts / "esml.json").read_text().replace('"intercept": ', '"intercept": 1')
+    (tmp_path / "edited.json").write_text(text)
+    with pytest.raises(InputError, match="integrity check"):
+        plan_screen(_settings(home, artifacts, f"screen.model={tmp_path / 'edited.json'}"))
+
+
+def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Path, tmp_path: Path):
+    from lisearch.spark.screen import run_screen
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(InputError, match="Cannot write"):
+        run_screen(_settings(home, artifacts, f"paths.warehouse={blocked / 'wh'}"))
+
+
+def test_funnel_frame_shares():
+    from lisearch.plan import funnel_frame
+
+    frame = funnel_frame(
+        {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}
+    )
+    share = dict(zip(frame["stage"], frame["fraction_of_previous"], strict=True))
+    assert share["neutral"] == pytest.approx(0.10) and share["neutral_conductive"] == pytest.approx(0.7)
+    assert isinstance(frame, pd.DataFrame)
