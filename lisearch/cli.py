@@ -197,6 +197,19 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_narrow(args: argparse.Namespace) -> int:
+    overrides = list(args.set or [])
+    for option in ("run_id", "anion", "max_z", "top"):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides.append(f"narrow.{option}={value}")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.spark.narrow import format_narrow, run_narrow
+
+    print(format_narrow(run_narrow(settings)))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- pipeline
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
@@ -210,6 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
+    from lisearch.spark.narrow import format_narrow, run_narrow
     from lisearch.spark.screen import format_funnel, run_screen
 
     label = run_label_job(settings)  # 1. sML labels (incremental: reuses the table)
@@ -221,6 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = write_report(report, settings.paths.home / "reports")
     plan_screen(settings)  # 3. the composition screen; run id "default" is replaced each time
     screen = run_screen(settings)
+    narrow = run_narrow(load_settings(args.profile, [*overrides, f"narrow.run_id={settings.screen.run_id}"]))
     print("\n== lisearch run: summary ==\n")
     print("1. sML labels of the structure set")
     print(format_summary(label))
@@ -229,6 +244,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"   written to {paths['markdown']} and {paths['figure']}")
     print("\n3. The composition screen")
     print(format_funnel(screen))
+    print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
+    print(format_narrow(narrow))
     print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
     return 0
 
@@ -294,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mass", type=float, help="mean atomic mass, g/mol")
     p.add_argument("--run-id", dest="run_id", help="re-use an id to replace that run")
     p.add_argument("--summary-json", metavar="PATH")
+
+    p = add("narrow", cmd_narrow, "narrow a screen run to stable oxides (`stable_oxides`) and compare with Table III")
+    p.add_argument("--run-id", dest="run_id", help="screen run to narrow (default: default)")
+    p.add_argument("--anion", help="element every candidate must contain (default O)")
+    p.add_argument("--max-z", dest="max_z", type=int, help="largest atomic number (default 36)")
+    p.add_argument("--top", type=int, help="rows to print")
 
     add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
 

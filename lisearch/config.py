@@ -148,6 +148,17 @@ class ScreenSettings:
 
 
 @dataclass(frozen=True)
+class NarrowSettings:
+    """Narrowing a screen run to stable oxides (``lisearch narrow``): ``run_id`` of the screen, ``anion`` that
+    must be present (``O``: oxides), ``max_z`` (36: the first four rows), ``top`` rows to print."""
+
+    run_id: str = "default"
+    anion: str = "O"
+    max_z: int = 36
+    top: int = 25
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
 
@@ -156,6 +167,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+    narrow: NarrowSettings = field(default_factory=NarrowSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (recorded next to job outputs)."""
@@ -168,7 +180,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen"):
+        for section in ("spark", "paths", "label", "screen", "narrow"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -184,6 +196,7 @@ _SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "label": LabelSettings,
     "screen": ScreenSettings,
+    "narrow": NarrowSettings,
 }
 
 
@@ -305,6 +318,7 @@ def load_settings(
             paths=PathSettings(**paths),
             label=LabelSettings(**merged.get("label", {})),
             screen=ScreenSettings(**merged.get("screen", {})),
+            narrow=NarrowSettings(**merged.get("narrow", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above
         raise ConfigError(f"Invalid settings: {exc}") from exc

@@ -1,0 +1,160 @@
+"""Narrowing screened candidates to stable oxides: the paper's later filters and composition-level stability
+proxies (numpy / pandas / pymatgen; the Spark glue is :mod:`lisearch.spark.narrow`).
+
+Filters, in order (each is a column of :func:`stability_flags` and a stage of the comparison with Table III):
+
+1. ``first_four_rows``: every element has Z <= ``max_z`` (36: the paper's "first four rows");
+2. ``anion_present``: the anion (``O``: oxides, the paper's last filter) is present;
+3. ``common_states``: charge-neutral with pymatgen's *common* oxidation states only (the screen may use a wider
+   list);
+4. ``single_anion``: in some such neutral assignment the anion is the only element with a negative state;
+5. ``electronegativity_order``: ... and every cation is less electronegative (Pauling) than the anion.
+
+``known_in_mp`` flags (does not filter) compositions whose reduced formula is a known Materials Project compound
+with E_hull < 0.1 eV/atom and a band gap >= 0.5 eV (``data/mp_known``).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lisearch.datasets import mp_known
+from lisearch.elements import descriptor_table, oxidation_states
+
+#: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter.
+TABLE_III = (
+    "LiN5P3O", "Li5Na2O3", "Li3Na4O3", "Li4NaGaO4", "LiPO3", "Li2MgO2",
+    "LiMg3K2O4", "Li5K2O3", "LiNaMg3O5", "Li5Na2NO2", "Li2K3GaO4",
+)  # fmt: skip
+
+NARROW_STAGES = ("first_four_rows", "anion_present", "common_states", "single_anion", "electronegativity_order")
+
+
+def reduced_formula(amounts: dict[str, int]) -> str:
+    from pymatgen.core import Composition
+
+    return str(Composition(amounts).reduced_formula)
+
+
+@functools.lru_cache(maxsize=1)
+def known_formulas() -> frozenset[str]:
+    from pymatgen.core import Composition
+
+    out = set()
+    for formula in mp_known()["formula"]:
+        try:
+            out.add(Composition(formula).reduced_formula)
+        except ValueError:  # pragma: no cover - shipped data
+            continue
+    return frozenset(out)
+
+
+def _assignments(amounts: dict[str, int]) -> list[dict[str, int]]:
+    """Every neutral assignment of pymatgen common oxidation states (Li +1)."""
+    states = oxidation_states("pymatgen_common")
+    els = list(amounts)
+    options = [(1,) if e == "Li" else states[e] for e in els]
+    out = []
+    for combo in itertools.product(*options):
+        if sum(amounts[e] * s for e, s in zip(els, combo, strict=True)) == 0:
+            out.append(dict(zip(els, combo, strict=True)))
+    return out
+
+
+def composition_flags(amounts: dict[str, int], anion: str = "O", max_z: int = 36) -> dict[str, Any]:
+    """All narrowing flags of one composition (element -> integer amount)."""
+    x = descriptor_table()["electronegativity"]
+    z_max = max(int(descriptor_table().loc[e, "atomic_number"]) for e in amounts)
+    assignments = _assignments(amounts)
+    single = [a for a in assignments if all((s < 0) == (e == anion) for e, s in a.items())]
+    ordered = [a for a in single if all(x[e] < x[anion] for e in a if e != anion)]
+    formula = reduced_formula(amounts)
+    return {
+        "formula": formula,
+        "first_four_rows": z_max <= max_z,
+        "anion_present": anion in amounts,
+        "common_states": bool(assignments),
+        "single_anion": bool(single),
+        "electronegativity_order": bool(ordered),
+        "known_in_mp": formula in known_formulas(),
+    }
+
+
+def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
+    rows = []
+    for r in frame.itertuples(index=False):
+        pairs = [("Li", r.pct_li), (r.element_1, r.pct_1), (r.element_2, r.pct_2)]
+        if isinstance(r.element_3, str) and r.element_3:
+            pairs.append((r.element_3, r.pct_3))
+        g = 0
+        for _, v in pairs:
+            g = math.gcd(g, int(v))
+        rows.append({e: int(v) // g for e, v in pairs})
+    return rows
+
+
+def stability_flags(candidates: pd.DataFrame, anion: str = "O", max_z: int = 36) -> pd.DataFrame:
+    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags and ``formula`` added."""
+    rows = [composition_flags(a, anion, max_z) for a in _amounts_of_rows(candidates)]
+    flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])
+    return pd.concat([candidates, flags], axis=1)
+
+
+def passes_all(frame: pd.DataFrame) -> np.ndarray:
+    return np.logical_and.reduce([frame[s].to_numpy(dtype=bool) for s in NARROW_STAGES])
+
+
+def trace_table_iii(
+    bias: float,
+    weights: dict[str, float],
+    oxidation_list: str,
+    max_cost_per_kg: float,
+    max_mean_atomic_mass: float,
+    found: set[str],
+    step: int = 1,
+    formulas: tuple[str, ...] = TABLE_III,
+    anion: str = "O",
+    max_z: int = 36,
+) -> pd.DataFrame:
+    """For each Table III formula: the first screen or narrowing stage that removes it (``None`` = kept) and
+    whether it is in ``found`` (reduced formulas of `stable_oxides`)."""
+    from pymatgen.core import Composition
+
+    from lisearch.composition import parse_formula
+    from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
+
+    states = oxidation_states(oxidation_list)
+    rows = []
+    for formula in formulas:
+        amounts = integer_amounts(Composition(formula).get_el_amt_dict()) or {}
+        total = sum(amounts.values())
+        fractions = parse_formula(formula)[None]
+        score = bias + sum(weights[e] * n / total for e, n in amounts.items())
+        checks = [
+            ("grid", all((100 * n / total) % step == 0 for n in amounts.values())),
+            ("conductive", score > 0),
+            (f"neutral ({oxidation_list})", is_charge_neutral(amounts, states)),
+            ("cost", float(cost_per_kg(fractions)[0]) <= max_cost_per_kg),
+            ("mass", float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass),
+        ]
+        flags = composition_flags(amounts, anion, max_z)
+        checks += [(stage, flags[stage]) for stage in NARROW_STAGES]
+        removed = next((name for name, ok in checks if not ok), None)
+        rows.append(
+            {
+                "table_iii": formula,
+                "formula": flags["formula"],
+                "score": score,
+                "cost_per_kg": float(cost_per_kg(fractions)[0]),
+                "mean_atomic_mass": float(mean_atomic_mass(fractions)[0]),
+                "removed_by": removed,
+                "found": flags["formula"] in found,
+            }
+        )
+    return pd.DataFrame(rows)

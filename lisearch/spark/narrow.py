@@ -1,0 +1,113 @@
+"""Narrowing a screen run to stable oxides on Spark: ``candidates`` of one run -> first four rows, oxides,
+stability proxies (:mod:`lisearch.narrowing`, inside ``mapInPandas``) -> the Delta table ``stable_oxides``
+(replaced for the run id in one commit), plus the comparison with the paper's Table III.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lisearch.config import Settings
+from lisearch.elements import symbols
+from lisearch.errors import InputError
+from lisearch.logs import get_logger
+from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
+from lisearch.plan import model_path, screen_model
+from lisearch.space import CompositionSpace
+from lisearch.spark.catalog import is_delta_table, read_table, register_table, table_path
+from lisearch.spark.screen import _replace_run
+from lisearch.spark.session import get_session
+
+log = get_logger("lisearch.narrow")
+CANDIDATE_COLUMNS = ("element_1", "element_2", "element_3", "pct_li", "pct_1", "pct_2", "pct_3", "score",
+                     "cost_per_kg", "mean_atomic_mass", "max_z")  # fmt: skip
+OUTPUT_DDL = (
+    "element_1 string, element_2 string, element_3 string, pct_li smallint, pct_1 smallint, pct_2 smallint, "
+    "pct_3 smallint, score float, cost_per_kg float, mean_atomic_mass float, max_z smallint, formula string, "
+    + ", ".join(f"{s} boolean" for s in NARROW_STAGES)
+    + ", known_in_mp boolean"
+)
+
+
+def _kernel(anion: str, max_z: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            flagged = stability_flags(batch, anion, max_z)
+            yield flagged[passes_all(flagged)]
+
+    return run
+
+
+def check_run(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Any]:
+    """The `runs` row of a succeeded run; :class:`InputError` listing the known runs otherwise."""
+    warehouse = settings.paths.warehouse_dir
+    runs = read_table(spark, warehouse, "runs") if is_delta_table(table_path(warehouse, "runs")) else None
+    rows = runs.filter(F.col("run_id") == run_id).collect() if runs is not None else []
+    if not rows or rows[0]["status"] != "succeeded":
+        known = (
+            [r["run_id"] for r in runs.filter(F.col("status") == "succeeded").select("run_id").collect()]
+            if runs
+            else []
+        )
+        state = f"is {rows[0]['status']}" if rows else "does not exist"
+        raise InputError(
+            f"The screen run {run_id!r} {state}. Succeeded runs: {', '.join(sorted(known)) or 'none'}. "
+            "Run `lisearch screen --run-id ID` first or pass --run-id of a succeeded run."
+        )
+    return rows[0].asDict()
+
+
+def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    cfg = settings.narrow
+    if cfg.anion not in symbols():
+        raise InputError(f"narrow.anion is {cfg.anion!r}: not an element symbol (use e.g. O or S).")
+    if not 1 <= cfg.max_z <= 94:
+        raise InputError(f"narrow.max_z is {cfg.max_z}: use an atomic number between 1 and 94 (36 = four rows).")
+    spark = spark or get_session(settings)
+    run = check_run(spark, settings, cfg.run_id)
+    warehouse = settings.paths.warehouse_dir
+    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)
+    cand = cand.filter(
+        (F.col("max_z") <= cfg.max_z) & F.array_contains(F.array("element_1", "element_2", "element_3"), cfg.anion)
+    )
+    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg.anion, cfg.max_z), OUTPUT_DDL)
+    out = flagged.withColumn("run_id", F.lit(cfg.run_id)).orderBy(F.desc("score"))
+    _replace_run(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)
+    register_table(spark, warehouse, "stable_oxides")
+    stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
+    top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()
+    found = {r["formula"] for r in stable.select("formula").distinct().collect()}
+
+    import json
+
+    screen_cfg = json.loads(run["settings_json"])
+    path = Path(run["model_path"]) if run["model_path"] else model_path(settings)
+    bias, li_weight, weights, _ = screen_model(path, CompositionSpace(tuple(s for s in symbols() if s != "Li")))
+    by_symbol = dict(zip([s for s in symbols() if s != "Li"], weights.tolist(), strict=True)) | {"Li": li_weight}
+    trace = trace_table_iii(
+        bias, by_symbol, run["oxidation_list"], float(screen_cfg["max_cost_per_kg"]),
+        float(screen_cfg["max_mean_atomic_mass"]), found, int(screen_cfg["step"]), anion=cfg.anion, max_z=cfg.max_z,
+    )  # fmt: skip
+    summary = {"run_id": cfg.run_id, "stable": len(found), "top": top, "table_iii": trace}
+    log.info(format_narrow(summary))
+    return summary
+
+
+def format_narrow(summary: dict[str, Any]) -> str:
+    lines = [f"stable oxides of run {summary['run_id']}: {summary['stable']} distinct compositions; best by score:"]
+    top = summary["top"]
+    for r in top.itertuples(index=False):
+        known = "  (known MP compound)" if r.known_in_mp else ""
+        cost, mass = f"{r.cost_per_kg:6.1f} USD/kg", f"{r.mean_atomic_mass:5.1f} g/mol"
+        lines.append(f"  {r.formula:<16s} score {r.score:7.3f}  {cost}  {mass}{known}")
+    lines.append("Table III of the paper:")
+    for r in summary["table_iii"].itertuples(index=False):
+        verdict = "found" if r.found else f"not found: removed by {r.removed_by}"
+        lines.append(f"  {r.table_iii:<12s} {verdict}")
+    return "\n".join(lines)
