@@ -21,7 +21,7 @@ from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace
 from lisearch.plan import model_path, screen_model
 from lisearch.space import CompositionSpace
 from lisearch.spark.catalog import is_delta_table, read_table, register_table, table_path
-from lisearch.spark.screen import _replace_run
+from lisearch.spark.screen import replace_run_rows
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.narrow")
@@ -78,7 +78,7 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     )
     flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg.anion, cfg.max_z), OUTPUT_DDL)
     out = flagged.withColumn("run_id", F.lit(cfg.run_id)).orderBy(F.desc("score"))
-    _replace_run(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)
+    replace_run_rows(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)
     register_table(spark, warehouse, "stable_oxides")
     stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
     top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()

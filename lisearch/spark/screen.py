@@ -105,7 +105,7 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
     )
 
 
-def _replace_run(frame: DataFrame, path: str, run_id: str, partitioned: bool) -> None:
+def replace_run_rows(frame: DataFrame, path: str, run_id: str, partitioned: bool) -> None:
     """Replace this run's rows of a Delta table in one commit (creating the table when needed)."""
     writer = frame.write.format("delta").option("mergeSchema", "false")
     if not is_delta_table(Path(path)):
@@ -195,7 +195,7 @@ def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, statu
                 extra: dict[str, Any]) -> None:  # fmt: skip
     path = str(table_path(settings.paths.warehouse_dir, "runs"))
     frame = spark.createDataFrame(_runs_row(plan, settings, status, started, extra), RUNS_DDL)
-    _replace_run(frame, path, plan.run_id, partitioned=False)
+    replace_run_rows(frame, path, plan.run_id, partitioned=False)
 
 
 def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
@@ -221,7 +221,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
         survivors = transform(spark, plan, str(staging / "stats"))
         # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id).
-        _replace_run(candidates_frame(survivors, plan), paths["candidates"], plan.run_id, partitioned=True)
+        replace_run_rows(candidates_frame(survivors, plan), paths["candidates"], plan.run_id, partitioned=True)
         kernel_s = time.time() - t0
         progress.stop_event.set()
         log.info("kernel stage and `candidates` written after %.1f s", kernel_s)
@@ -230,9 +230,9 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         if totals["total"] != plan.space.count():
             raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
         sets = funnel_by_set_frame(spark.createDataFrame(stats), plan)
-        _replace_run(sets, paths["funnel_by_set"], plan.run_id, partitioned=True)
+        replace_run_rows(sets, paths["funnel_by_set"], plan.run_id, partitioned=True)
         funnel = funnel_frame(totals).assign(run_id=plan.run_id)
-        _replace_run(spark.createDataFrame(funnel), paths["funnel"], plan.run_id, partitioned=False)
+        replace_run_rows(spark.createDataFrame(funnel), paths["funnel"], plan.run_id, partitioned=False)
     except BaseException as exc:
         progress.stop_event.set()
         _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
