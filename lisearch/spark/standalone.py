@@ -91,7 +91,7 @@ class StandaloneCluster:
             try:
                 if int(str(self._state().get("aliveworkers", 0))) >= self.workers:
                     return self
-            except OSError:
+            except (OSError, ValueError):  # UI not up yet, or answering with an empty page while starting
                 pass
             if any(p.poll() is not None for p in self.processes):
                 break
