@@ -350,4 +350,4 @@ if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
 
 
-__all__ = ["InputError", "build_parser", "main"]
+__all__ = ["build_parser", "main"]

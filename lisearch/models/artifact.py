@@ -64,10 +64,6 @@ def save_artifact(path: Path, kind: str, payload: dict[str, Any]) -> dict[str, A
     return artifact
 
 
-def artifact_hash(artifact: dict[str, Any]) -> str:
-    return str(artifact["sha256"])
-
-
 def check_artifact(artifact: Any, source: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     if not isinstance(artifact, dict) or artifact.get("format") != FORMAT:
         raise InputError(f"{source} is not a lisearch model artifact. Train one with `lisearch train`.")

@@ -48,7 +48,7 @@ from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.screen")
 
-_SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float", "int64": "bigint"}
+_SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float"}
 KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DTYPES.items())
 
 
