@@ -130,6 +130,84 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _atom2vec_config(args: argparse.Namespace, **defaults: Any) -> Any:
+    from lisearch.models.atom2vec_train import Atom2VecConfig
+
+    values = {**defaults}
+    for key in ("dim", "steps", "learning_rate", "class_weight", "seed"):
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    if values.get("dim", 1) < 1 or values.get("steps", 1) < 1:
+        raise InputError("--dim and --steps must be at least 1.")
+    return Atom2VecConfig(**values)
+
+
+def _add_atom2vec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, help="Adam steps (early stopping keeps the best validation loss)")
+    p.add_argument("--learning-rate", dest="learning_rate", type=float)
+    p.add_argument("--class-weight", dest="class_weight", choices=("none", "balanced"))
+    p.add_argument("--seed", type=int, help="split and first initialisation seed (default 0)")
+
+
+def cmd_train_atom2vec(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    cfg = _atom2vec_config(args)  # bad options stop before Spark
+    from lisearch.models.atom2vec_train import train_atom2vec
+    from lisearch.spark.models import read_structures
+
+    meta = train_atom2vec(read_structures(settings), settings.paths.artifacts_dir, cfg, seeds=args.seeds)
+    print(
+        f"atom2vec-esML (D_atom = {cfg.dim}, best of {args.seeds} initialisations, {meta['seconds']} s): MP hold-out "
+        f"{100 * meta['holdout_accuracy']:.1f} % (balanced {100 * meta['holdout_balanced_accuracy']:.1f} %); "
+        f"numpy vs JAX max |diff| {meta['numpy_vs_jax_max_abs_diff']:.1e}"
+    )
+    print(f"artifact: {settings.paths.artifacts_dir / 'atom2vec.json'}")
+    return 0
+
+
+def cmd_atom2vec_sweep(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        dims = tuple(int(d) for d in args.dims.split(","))
+    except ValueError:
+        raise InputError(f"--dims {args.dims!r}: give comma-separated integers, e.g. 1,2,3,4,5,6,7,8.") from None
+    if not dims or min(dims) < 1:
+        raise InputError("--dims: every embedding size must be at least 1.")
+    cfg = _atom2vec_config(args)
+    from lisearch.models.atom2vec_train import dim_sweep
+    from lisearch.report import plot_dim_sweep
+    from lisearch.spark.models import read_structures
+
+    sweep = dim_sweep(read_structures(settings), dims, args.seeds, cfg)
+    folder = Path(args.output) if args.output else settings.paths.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep.to_csv(folder / "atom2vec_dim_sweep.csv", index=False)
+    plot_dim_sweep(sweep, folder / "atom2vec_dim_sweep.png")
+    print(sweep.groupby("dim")[["holdout_accuracy", "holdout_balanced_accuracy"]].mean().round(4).to_string())
+    print(f"written: {folder / 'atom2vec_dim_sweep.csv'}, {folder / 'atom2vec_dim_sweep.png'}")
+    return 0
+
+
+def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.initialisations < 1:
+        raise InputError("--initialisations must be at least 1.")
+    cfg = _atom2vec_config(args, steps=500, learning_rate=0.03)
+    from lisearch.models.atom2vec_train import element_contributions
+    from lisearch.report import plot_contributions
+    from lisearch.spark.models import read_structures
+
+    runs, summary = element_contributions(read_structures(settings), args.initialisations, cfg)
+    folder = Path(args.output) if args.output else settings.paths.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(folder / "atom2vec_contributions.csv", index=False)
+    runs.to_csv(folder / "atom2vec_contributions_runs.csv", index=False)
+    plot_contributions(summary, folder / "atom2vec_contributions.png")
+    print(summary.round(3).to_string(index=False, max_rows=30))
+    print(f"written: {folder / 'atom2vec_contributions.csv'}, {folder / 'atom2vec_contributions.png'}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from lisearch.models.training import train_all
@@ -150,14 +228,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from lisearch.predict import load_models, predict_formulas, read_formula_csv
+    from lisearch.predict import load_atom2vec, load_models, predict_formulas, read_formula_csv
 
     formulas = list(args.formulas)
     if args.csv:
         formulas += read_formula_csv(Path(args.csv))
     if not formulas:
         raise InputError("Give formulas on the command line or --csv FILE with a `formula` column.")
-    frame = predict_formulas(formulas, load_models(settings.paths.artifacts_dir))
+    models: dict[str, Any] = dict(load_models(settings.paths.artifacts_dir))
+    atom2vec = load_atom2vec(settings.paths.artifacts_dir)
+    if atom2vec is not None:
+        models["atom2vec"] = atom2vec
+    frame = predict_formulas(formulas, models)
     if args.output:
         frame.to_csv(args.output, index=False)
         print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {args.output}")
@@ -219,7 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile, overrides)
     from lisearch.models.training import train_all
     from lisearch.plan import plan_screen
-    from lisearch.predict import MODEL_FILES
+    from lisearch.predict import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
@@ -231,6 +313,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     structures = read_structures(settings)
     if not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
         train_all(structures, artifacts)  # 2. eML and esML (reused when present; `lisearch train` retrains)
+    if not (artifacts / ATOM2VEC_FILE).is_file():
+        from lisearch.models.atom2vec_train import train_atom2vec
+
+        train_atom2vec(structures, artifacts)  # atom2vec-esML (JAX, about 30 s)
     report = table_one(structures, artifacts, settings.label.partial_occupancy)
     paths = write_report(report, settings.paths.home / "reports")
     plan_screen(settings)  # 3. the composition screen; run id "default" is replaced each time
@@ -287,6 +373,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", cmd_train, "train eML (exp40) and esML (sML labels of `structures`) into model artifacts")
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("train-atom2vec", cmd_train_atom2vec, "train atom2vec-esML (JAX, CPU) into artifacts/atom2vec.json")
+    p.add_argument("--dim", type=int, help="D_atom, numbers per element (default 3)")
+    p.add_argument("--seeds", type=int, default=4, help="initialisations; the lowest validation loss is kept")
+    _add_atom2vec_options(p)
+
+    p = add("atom2vec-sweep", cmd_atom2vec_sweep, "atom2vec-esML hold-out accuracy for each D_atom (CSV + figure)")
+    p.add_argument("--dims", default="1,2,3,4,5,6,7,8")
+    p.add_argument("--seeds", type=int, default=2, help="initialisations per D_atom")
+    p.add_argument("--output", help="folder (default: <home>/reports)")
+    _add_atom2vec_options(p)
+
+    p = add(
+        "atom2vec-contributions", cmd_atom2vec_contributions,
+        "each element's push toward fast Li conduction over many initialisations (CSV + figure)",
+    )  # fmt: skip
+    p.add_argument("--initialisations", type=int, default=100, help="random initialisations (paper: 1000)")
+    p.add_argument("--dim", type=int, help="D_atom (default 3)")
+    p.add_argument("--output", help="folder (default: <home>/reports)")
+    _add_atom2vec_options(p)
 
     p = add("report", cmd_report, "Table I: every model on every data set beside the paper (Markdown, JSON, figure)")
     p.add_argument("--retrain", action="store_true", help="train the models again first")

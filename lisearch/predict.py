@@ -13,14 +13,17 @@ import numpy as np
 import pandas as pd
 
 from lisearch.composition import parse_formulas
-from lisearch.elements import OXIDATION_LISTS, oxidation_states
+from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import InputError
 from lisearch.models.artifact import load_artifact
+from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
+from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
 
 MODEL_FILES = {"esml": "esml.json", "eml": "eml.json"}
+ATOM2VEC_FILE = "atom2vec.json"
 
 
 def load_models(artifacts_dir: Path, names: Sequence[str] = tuple(MODEL_FILES)) -> dict[str, ElementalLinearModel]:
@@ -33,7 +36,15 @@ def load_models(artifacts_dir: Path, names: Sequence[str] = tuple(MODEL_FILES)) 
     return models
 
 
-def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearModel]) -> pd.DataFrame:
+def load_atom2vec(artifacts_dir: Path) -> Atom2VecModel | None:
+    """The trained atom2vec-esML model, or None when it was not trained yet (invalid files still raise)."""
+    path = artifacts_dir / ATOM2VEC_FILE
+    if not path.exists():
+        return None
+    return Atom2VecModel.from_payload(load_artifact(path, kinds=(ATOM2VEC_KIND,))["payload"], str(path))
+
+
+def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearModel | Atom2VecModel]) -> pd.DataFrame:
     """Columns: formula, error, <model>_score, <model>_label per model, neutral_<list> per oxidation-state list,
     cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""
     fractions, errors, amounts = parse_formulas(list(formulas))
@@ -41,10 +52,20 @@ def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearM
     out = pd.DataFrame({"formula": list(formulas), "error": errors})
     for name, model in models.items():
         score = np.full(len(out), np.nan)
-        if ok.any():
-            score[ok] = model.decision_function(fractions[ok])
+        rows = ok.copy()
+        if isinstance(model, Atom2VecModel):  # an element without a learned vector: an error for that row only
+            problems: list[str | None] = [None] * len(out)
+            for i in np.flatnonzero(ok):
+                try:
+                    model.vectors([symbols()[c] for c in np.flatnonzero(fractions[i])], f"the {name} model")
+                except InputError as exc:
+                    rows[i] = False
+                    problems[i] = str(exc)
+            out[f"{name}_error"] = problems
+        if rows.any():
+            score[rows] = model.decision_function(fractions[rows])
         out[f"{name}_score"] = score
-        out[f"{name}_label"] = pd.array(np.where(ok, (score > 0).astype(int), -1), dtype="Int8")
+        out[f"{name}_label"] = pd.array(np.where(rows, (score > 0).astype(int), -1), dtype="Int8")
     states = {name: oxidation_states(name) for name in OXIDATION_LISTS}
     ints = [integer_amounts(a) if a else None for a in amounts]
     for name in OXIDATION_LISTS:

@@ -25,7 +25,7 @@ from lisearch.models.training import (
     sml_on_ids,
     training_set_hash,
 )
-from lisearch.predict import MODEL_FILES, load_models
+from lisearch.predict import MODEL_FILES, load_atom2vec, load_models
 from lisearch.structure.exp40 import evaluate_sml
 
 SETS = ("exp40", "mp", "dft", "candidates21")
@@ -69,6 +69,7 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
 
     esml = models["esml"]
     seed = int(esml_meta["seed"])
+    atom2vec = load_atom2vec(artifacts_dir)
     _, test = holdout_split(mp, seed)
     hash_ok = esml_meta.get("training_set_sha256") == training_set_hash(mp)
     mp_cell = accuracy(esml.predict(mp.fractions[test]), mp.y[test])
@@ -84,6 +85,20 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
         "dft": accuracy(esml.predict(dft.fractions), dft.y),
         "candidates21": accuracy(esml.predict(cands.fractions), cands.y),
     }
+    if atom2vec is not None:
+        meta = atom2vec.training
+        _, test = holdout_split(mp, int(meta["seed"]))
+        a2v_mp = accuracy(atom2vec.predict(mp.fractions[test]), mp.y[test])
+        a2v_mp.update(
+            note=f"hold-out 20 %, D_atom = {atom2vec.dim}",
+            labels_match_training=meta.get("training_set_sha256") == training_set_hash(mp),
+        )
+        table["atom2vec-esML"] = {
+            "exp40": accuracy(atom2vec.predict(exp.fractions), exp.y),
+            "mp": a2v_mp,
+            "dft": accuracy(atom2vec.predict(dft.fractions), dft.y),
+            "candidates21": accuracy(atom2vec.predict(cands.fractions), cands.y),
+        }
     return {
         "table": table,
         "paper": PAPER_TABLE_I,
@@ -134,6 +149,15 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- esML 10-fold CV on the MP set: {100 * esml_mp['cv_accuracy']:.1f} % "
         f"(balanced {100 * esml_mp['cv_balanced_accuracy']:.1f} %)"
     )
+    if "atom2vec-esML" in report["table"]:
+        a2v = report["table"]["atom2vec-esML"]["mp"]
+        lines.append(
+            f"- atom2vec-esML on the MP hold-out: {100 * a2v['accuracy']:.1f} % (balanced "
+            f"{100 * a2v['balanced_accuracy']:.1f} %) against esML's {100 * esml_mp['accuracy']:.1f} % (balanced "
+            f"{100 * esml_mp['balanced_accuracy']:.1f} %), same split ({a2v['note']})"
+        )
+    else:
+        lines.append("- atom2vec-esML: no artifact yet (`lisearch train-atom2vec`)")
     return "\n".join(lines) + "\n"
 
 
@@ -169,3 +193,50 @@ def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
     paths["markdown"].write_text(to_markdown(report))
     plot(report, paths["figure"])
     return paths
+
+
+# ------------------------------------------------------------------------------------------------ atom2vec
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_dim_sweep(sweep: pd.DataFrame, path: Path | None = None) -> Any:
+    """Hold-out accuracy against D_atom (mean and spread over initialisations); returns the figure."""
+    plt = _pyplot()
+    stats = sweep.groupby("dim")[["holdout_accuracy", "holdout_balanced_accuracy"]].agg(["mean", "std"])
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for column, label in (("holdout_accuracy", "accuracy"), ("holdout_balanced_accuracy", "balanced accuracy")):
+        ax.errorbar(
+            stats.index, 100 * stats[column]["mean"], yerr=100 * stats[column]["std"].fillna(0), marker="o",
+            capsize=3, label=label,
+        )  # fmt: skip
+    ax.axhline(95.4, color="grey", linestyle=":", label="paper (95.4 %)")
+    ax.set_xlabel("D_atom (numbers per element)")
+    ax.set_ylabel("MP hold-out agreement with sML (%)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_contributions(summary: pd.DataFrame, path: Path | None = None, top: int = 40) -> Any:
+    """Mean and spread of each element's contribution (best and worst ``top // 2``); returns the figure."""
+    plt = _pyplot()
+    frame = summary if len(summary) <= top else pd.concat([summary.head(top // 2), summary.tail(top // 2)])
+    fig, ax = plt.subplots(figsize=(max(8, 0.28 * len(frame)), 3.8))
+    x = np.arange(len(frame))
+    colors = ["tab:red" if e == "Li" else "tab:blue" for e in frame["element"]]
+    ax.bar(x, frame["mean"], yerr=frame["std"], color=colors, capsize=2)
+    ax.set_xticks(x, frame["element"], rotation=90)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("element vector . decision direction\n(per run / RMS; mean and std)")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
