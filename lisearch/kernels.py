@@ -13,6 +13,9 @@ z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.elem
   cached per tuple of oxidation-state lists (many elements share a list);
 * scores, cost per kg and mean atomic mass are computed only for the neutral compositions.
 
+A nonlinear model (atom2vec-esML, :class:`NetworkScorer`) has no closed form: the kernel then scores only the
+charge-neutral compositions and reports the ``conductive`` count of the whole space as -1 (not computed).
+
 Scores within about 1e-12 of zero can be counted differently by the closed form and by direct evaluation.
 """
 
@@ -27,6 +30,25 @@ import numpy as np
 import pandas as pd
 
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors")
+
+
+@dataclass(frozen=True)
+class NetworkScorer:
+    """atom2vec-esML in plain arrays: ``li`` (D,), ``vectors`` (m, D) aligned with the space's elements (NaN rows
+    for elements without a vector, which the plan allows only when they can never be in a neutral composition),
+    ``layers`` [(W, b), ...] and the reductions (see :func:`lisearch.models.atom2vec.forward`)."""
+
+    li: np.ndarray
+    vectors: np.ndarray
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    reductions: tuple[str, ...]
+
+    def score(self, units: np.ndarray, positions: np.ndarray, total: int) -> np.ndarray:
+        """Decision values (n,) of unit vectors (n, k+1) (Li first) for partners at ``positions`` (k,)."""
+        from lisearch.models.atom2vec import forward
+
+        V = np.vstack([self.li[None, :], self.vectors[positions]])
+        return forward(np, units / float(total), V, self.layers, self.reductions)
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class ScreenInputs:
     max_cost_per_kg: float
     max_mean_atomic_mass: float
     emit: bool = True
+    network: NetworkScorer | None = None  # set: score neutral compositions with it (weights/bias unused)
 
 
 @functools.lru_cache(maxsize=8)
@@ -176,7 +199,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     z[:, :k] = inputs.atomic_numbers[sets]
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)
-    stats["conductive"][:] = conductive_counts(inputs, sets)
+    stats["conductive"][:] = conductive_counts(inputs, sets) if inputs.network is None else -1
     parts: list[tuple[Any, ...]] = []
     for row in range(B):
         pos = sets[row]
@@ -184,8 +207,11 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
         stats["neutral"][row] = len(comp)
         if not len(comp):
             continue
-        w = np.concatenate([[inputs.li_weight], inputs.weights[pos]])
-        score = inputs.bias + (comp @ w) / T
+        if inputs.network is None:
+            w = np.concatenate([[inputs.li_weight], inputs.weights[pos]])
+            score = inputs.bias + (comp @ w) / T
+        else:
+            score = inputs.network.score(comp, pos, T)
         good = score > 0
         stats["neutral_conductive"][row] = good.sum()
         if not good.any():

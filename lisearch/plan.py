@@ -20,8 +20,10 @@ import pandas as pd
 from lisearch.config import Settings
 from lisearch.elements import OXIDATION_LISTS, atomic_masses, oxidation_states, prices_per_kg, symbols
 from lisearch.errors import InputError
-from lisearch.kernels import STAT_COLUMNS, ScreenInputs, screen_sets
+from lisearch.kernels import STAT_COLUMNS, NetworkScorer, ScreenInputs, screen_sets
 from lisearch.models.artifact import load_artifact
+from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
+from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.space import Block, CompositionSpace, default_elements
@@ -90,6 +92,29 @@ def screen_model(path: Path, space: CompositionSpace) -> tuple[float, float, np.
     return bias, float(weights[index["Li"]]), weights[[index[e] for e in space.elements]], str(artifact["sha256"])
 
 
+def network_model(
+    path: Path, space: CompositionSpace, states: dict[str, tuple[int, ...]]
+) -> tuple[NetworkScorer, str] | None:
+    """The atom2vec-esML scorer of an artifact (None when the artifact is another kind).
+
+    Raises:
+        InputError: an invalid artifact (wrong embedding size, ...), or an element of the space that can be part of
+            a charge-neutral composition but has no vector in the embedding.
+    """
+    artifact = load_artifact(path, kinds=(LINEAR_KIND, ATOM2VEC_KIND))
+    if artifact["kind"] != ATOM2VEC_KIND:
+        return None
+    model = Atom2VecModel.from_payload(artifact["payload"], str(path))
+    needed = [e for e in space.elements if states[e]]  # elements without states are never in a neutral composition
+    model.vectors(["Li", *needed], source=str(path))  # raises naming the missing elements
+    vectors = np.full((len(space.elements), model.dim), np.nan)
+    for i, e in enumerate(space.elements):
+        if e in model.elements:
+            vectors[i] = model.vectors([e])[0]
+    scorer = NetworkScorer(model.vectors(["Li"])[0], vectors, tuple(model.layers), model.reductions)
+    return scorer, str(artifact["sha256"])
+
+
 def plan_screen(settings: Settings) -> ScreenPlan:
     """Validate the screen settings and the model; no Spark. Raises :class:`InputError` / ``ConfigError``."""
     cfg = settings.screen
@@ -107,8 +132,12 @@ def plan_screen(settings: Settings) -> ScreenPlan:
     if not _RUN_ID.match(run_id):
         raise InputError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64).")
     path = model_path(settings)
-    bias, li_weight, weights, sha = screen_model(path, space)
     states = oxidation_states(cfg.oxidation_list)
+    network = network_model(path, space, states)
+    if network is None:
+        bias, li_weight, weights, sha = screen_model(path, space)
+    else:
+        bias, li_weight, weights, sha = 0.0, 0.0, np.zeros(len(space.elements)), network[1]
     masses, prices = atomic_masses(), prices_per_kg()
     els = list(space.elements)
     inputs = ScreenInputs(
@@ -125,6 +154,7 @@ def plan_screen(settings: Settings) -> ScreenPlan:
         max_cost_per_kg=cfg.max_cost_per_kg,
         max_mean_atomic_mass=cfg.max_mean_atomic_mass,
         emit=cfg.emit,
+        network=None if network is None else network[0],
     )
     blocks = tuple(space.blocks(cfg.sets_per_block))
     return ScreenPlan(space, inputs, blocks, str(path), sha, cfg.oxidation_list, run_id)
@@ -145,6 +175,14 @@ def plan_to_dict(plan: ScreenPlan) -> dict[str, Any]:
             "max_cost_per_kg": inp.max_cost_per_kg,
             "max_mean_atomic_mass": inp.max_mean_atomic_mass,
             "emit": inp.emit,
+            "network": None
+            if inp.network is None
+            else {
+                "li": inp.network.li.tolist(),
+                "vectors": inp.network.vectors.tolist(),
+                "layers": [[W.tolist(), b.tolist()] for W, b in inp.network.layers],
+                "reductions": list(inp.network.reductions),
+            },
         },
     }
 
@@ -165,6 +203,18 @@ def inputs_from_dict(data: dict[str, Any]) -> ScreenInputs:
         max_cost_per_kg=float(d["max_cost_per_kg"]),
         max_mean_atomic_mass=float(d["max_mean_atomic_mass"]),
         emit=bool(d["emit"]),
+        network=_network_from_dict(d.get("network")),
+    )
+
+
+def _network_from_dict(d: dict[str, Any] | None) -> NetworkScorer | None:
+    if d is None:
+        return None
+    return NetworkScorer(
+        np.asarray(d["li"], dtype=np.float64),
+        np.asarray(d["vectors"], dtype=np.float64),
+        tuple((np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)) for W, b in d["layers"]),
+        tuple(d["reductions"]),
     )
 
 
@@ -187,27 +237,33 @@ def run_blocks(
     return pd.concat(stats, ignore_index=True), pd.concat(survivors, ignore_index=True)
 
 
-def funnel_frame(totals: dict[str, int]) -> pd.DataFrame:
+def funnel_frame(totals: dict[str, int | None]) -> pd.DataFrame:
     """One row per stage: stage, description, count, share of all, share of the previous stage."""
     rows = []
     for i, (stage, text) in enumerate(FUNNEL_STAGES):
-        n = int(totals[stage])
+        n = totals[stage]
         base = totals[_PARENT[stage]] if stage in _PARENT else None
         rows.append(
             {
                 "stage_order": i,
                 "stage": stage,
-                "description": text,
+                "description": text if n is not None else text + " - not computed for this model",
                 "count": n,
-                "fraction_of_total": n / totals["total"] if totals["total"] else 0.0,
-                "fraction_of_previous": (n / base) if base else None,
+                "fraction_of_total": None if n is None else (n / totals["total"] if totals["total"] else 0.0),
+                "fraction_of_previous": (n / base) if base and n is not None else None,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype(
+        {"count": "Int64", "fraction_of_total": "Float64", "fraction_of_previous": "Float64"}
+    )
+
+
+def stage_totals(stats: pd.DataFrame) -> dict[str, int | None]:
+    """Whole-space counts per stage from per-set counts; a stage reported as -1 (not computed) becomes None."""
+    return {c: None if (stats[c] < 0).any() else int(stats[c].sum()) for c in STAT_COLUMNS}
 
 
 def screen_in_process(plan: ScreenPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(funnel, per-set stats, survivors) of the whole plan in this process."""
     stats, survivors = run_blocks(plan_to_dict(plan), list(range(len(plan.blocks))), plan.inputs)
-    totals = {c: int(stats[c].sum()) for c in STAT_COLUMNS}
-    return funnel_frame(totals), stats, survivors
+    return funnel_frame(stage_totals(stats)), stats, survivors

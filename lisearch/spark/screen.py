@@ -41,6 +41,7 @@ from lisearch.plan import (
     plan_screen,
     plan_to_dict,
     run_blocks,
+    stage_totals,
 )
 from lisearch.spark.catalog import is_delta_table, register_table, table_path
 from lisearch.spark.label import check_writable
@@ -101,7 +102,7 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
         _symbol_of("z1").alias("element_1"),
         _symbol_of("z2").alias("element_2"),
         _symbol_of("z3").alias("element_3"),
-        *[F.col(c) for c in STAT_COLUMNS],
+        *[F.when(F.col(c) >= 0, F.col(c)).cast("bigint").alias(c) for c in STAT_COLUMNS],
     )
 
 
@@ -185,6 +186,10 @@ def _runs_row(
     )
 
 
+FUNNEL_DDL = (
+    "stage_order bigint, stage string, description string, count bigint, fraction_of_total double, "
+    "fraction_of_previous double, run_id string"
+)
 RUNS_DDL = (
     "run_id string, status string, started_at timestamp, ended_at timestamp, model_path string, "
     "model_sha256 string, oxidation_list string, compositions bigint, settings_json string, summary_json string"
@@ -226,13 +231,13 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         progress.stop_event.set()
         log.info("kernel stage and `candidates` written after %.1f s", kernel_s)
         stats = read_block_stats(staging / "stats", len(plan.blocks))
-        totals = {c: int(stats[c].sum()) for c in STAT_COLUMNS}
+        totals = stage_totals(stats)
         if totals["total"] != plan.space.count():
             raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
         sets = funnel_by_set_frame(spark.createDataFrame(stats), plan)
         replace_run_rows(sets, paths["funnel_by_set"], plan.run_id, partitioned=True)
         funnel = funnel_frame(totals).assign(run_id=plan.run_id)
-        replace_run_rows(spark.createDataFrame(funnel), paths["funnel"], plan.run_id, partitioned=False)
+        replace_run_rows(spark.createDataFrame(funnel, FUNNEL_DDL), paths["funnel"], plan.run_id, partitioned=False)
     except BaseException as exc:
         progress.stop_event.set()
         _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
@@ -246,9 +251,9 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         "compositions": plan.space.count(),
         "funnel": {stage: totals[stage] for stage, _ in FUNNEL_STAGES},
         "fractions": {
-            "conductive_of_all": totals["conductive"] / totals["total"],
-            "neutral_of_all": totals["neutral"] / totals["total"],
-            "conductive_of_neutral": totals["neutral_conductive"] / totals["neutral"] if totals["neutral"] else None,
+            "conductive_of_all": _share(totals["conductive"], totals["total"]),
+            "neutral_of_all": _share(totals["neutral"], totals["total"]),
+            "conductive_of_neutral": _share(totals["neutral_conductive"], totals["neutral"]),
         },
         "paper": {"conductive_of_all": 0.60, "neutral_of_all": 0.10, "conductive_of_neutral": 0.07},
         "oxidation_list": plan.oxidation_list,
@@ -269,6 +274,10 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     return summary
 
 
+def _share(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
 def format_funnel(summary: dict[str, Any]) -> str:
     f, total = summary["funnel"], summary["funnel"]["total"]
     rate = summary["compositions_per_second"] / 1e9
@@ -277,13 +286,17 @@ def format_funnel(summary: dict[str, Any]) -> str:
         f"oxidation states: {summary['oxidation_list']}"
     ]
     for stage, text in FUNNEL_STAGES:
-        lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
+        if f[stage] is None:
+            lines.append(f"  {'n/a':>16}  {'':>11}  {text} (not computed: the model has no closed form)")
+        else:
+            lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
     fr, paper = summary["fractions"], summary["paper"]
     c_of_n = fr["conductive_of_neutral"]
     lines.append(
         f"  paper: {100 * paper['conductive_of_all']:.0f} % conductive, about {100 * paper['neutral_of_all']:.0f} % "
         f"neutral, {100 * paper['conductive_of_neutral']:.0f} % of neutral conductive; here: "
-        f"{100 * fr['conductive_of_all']:.1f} %, {100 * fr['neutral_of_all']:.2f} %, "
+        + ("n/a" if fr["conductive_of_all"] is None else f"{100 * fr['conductive_of_all']:.1f} %")
+        + f", {100 * fr['neutral_of_all']:.2f} %, "
         + (f"{100 * c_of_n:.1f} %" if c_of_n is not None else "n/a")
     )
     return "\n".join(lines)
