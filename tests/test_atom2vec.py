@@ -127,7 +127,7 @@ def test_screen_kernel_with_network_equals_direct_scoring(trained: tuple[Path, p
 
     folder, _ = trained
     plan = plan_screen(_screen_settings(tmp_path, folder))
-    funnel, stats, survivors = screen_in_process(plan)
+    funnel, _, survivors = screen_in_process(plan)
     counts = dict(zip(funnel["stage"], funnel["count"], strict=True))
     assert pd.isna(counts["conductive"]) and counts["total"] == plan.space.count()
 
