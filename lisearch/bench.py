@@ -184,7 +184,66 @@ def _bench_smact(plan: Any, n: int = 3000) -> dict[str, Any]:
     }
 
 
-BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {"label": bench_label, "screen": bench_screen}
+def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
+    """The screen kernel with the linear esML model beside atom2vec-esML, on the same blocks, in one process:
+    compositions covered per second and charge-neutral compositions scored per second. With ``--full``, also the
+    Spark job of the atom2vec screen over the charge-neutral part of the default space (Eu, Tb, Yb have no vector).
+    """
+    from lisearch.plan import plan_screen, plan_to_dict, run_blocks
+
+    base = load_settings()
+    out: dict[str, Any] = {}
+    common = ["screen.emit=false", "screen.exclude=Eu,Tb,Yb", f"paths.artifacts={base.paths.artifacts_dir}"]
+    for model in ("esml", "atom2vec"):
+        plan = plan_screen(load_settings(None, [*common, f"screen.model={model}"]))
+        data = plan_to_dict(plan)
+        picks = list(range(len(plan.blocks)))[:: max(1, len(plan.blocks) // blocks)][:blocks]
+        run_blocks(data, picks[:1], plan.inputs)  # warm the caches of neutral compositions
+        t0 = time.perf_counter()
+        stats, _ = run_blocks(data, picks, plan.inputs)
+        seconds = time.perf_counter() - t0
+        out[model] = {
+            "blocks": len(picks),
+            "compositions": int(stats["total"].sum()),
+            "neutral_scored": int(stats["neutral"].sum()),
+            "seconds": round(seconds, 2),
+            "compositions_per_second": stats["total"].sum() / seconds,
+            "neutral_scored_per_second": stats["neutral"].sum() / seconds,
+        }
+    out["atom2vec_vs_esml_rate"] = round(
+        out["atom2vec"]["compositions_per_second"] / out["esml"]["compositions_per_second"], 3
+    )
+    if full:
+        from lisearch.spark.screen import run_screen
+        from lisearch.spark.session import get_session
+
+        with tempfile.TemporaryDirectory(prefix="lisearch-bench-") as home:
+            settings = load_settings(
+                None,
+                [
+                    f"paths.home={home}",
+                    f"paths.jars={base.paths.jars_dir}",
+                    f"paths.artifacts={base.paths.artifacts_dir}",
+                    "screen.model=atom2vec",
+                    "screen.exclude=Eu,Tb,Yb",
+                    "screen.run_id=atom2vec",
+                ],
+            )
+            summary = run_screen(settings, spark=get_session(settings, register=False))
+            out["atom2vec_full_screen"] = {
+                "compositions": summary["compositions"],
+                "neutral_scored": summary["funnel"]["neutral"],
+                "candidates_written": summary["funnel"]["survivors"],
+                "wall_seconds": summary["wall_seconds"],
+            }
+    return out
+
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "label": bench_label,
+    "screen": bench_screen,
+    "models": bench_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
