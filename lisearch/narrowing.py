@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import pandas as pd
 
 from lisearch.datasets import mp_known
 from lisearch.elements import descriptor_table, oxidation_states
+from lisearch.errors import InputError
 
 #: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter.
 TABLE_III = (
@@ -111,8 +113,7 @@ def passes_all(frame: pd.DataFrame) -> np.ndarray:
 
 
 def trace_table_iii(
-    bias: float,
-    weights: dict[str, float],
+    score: Callable[[np.ndarray], np.ndarray],
     oxidation_list: str,
     max_cost_per_kg: float,
     max_mean_atomic_mass: float,
@@ -123,7 +124,8 @@ def trace_table_iii(
     max_z: int = 36,
 ) -> pd.DataFrame:
     """For each Table III formula: the first screen or narrowing stage that removes it (``None`` = kept) and
-    whether it is in ``found`` (reduced formulas of `stable_oxides`)."""
+    whether it is in ``found`` (reduced formulas of `stable_oxides`). ``score``: the screen model's decision
+    function on a fraction matrix (n, 94)."""
     from pymatgen.core import Composition
 
     from lisearch.composition import parse_formula
@@ -135,10 +137,13 @@ def trace_table_iii(
         amounts = integer_amounts(Composition(formula).get_el_amt_dict()) or {}
         total = sum(amounts.values())
         fractions = parse_formula(formula)[None]
-        score = bias + sum(weights[e] * n / total for e, n in amounts.items())
+        try:
+            value = float(score(fractions)[0])
+        except InputError:  # e.g. an element without an atom2vec vector: the screen could not score it
+            value = float("nan")
         checks = [
             ("grid", all((100 * n / total) % step == 0 for n in amounts.values())),
-            ("conductive", score > 0),
+            ("conductive", value > 0),
             (f"neutral ({oxidation_list})", is_charge_neutral(amounts, states)),
             ("cost", float(cost_per_kg(fractions)[0]) <= max_cost_per_kg),
             ("mass", float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass),
@@ -150,7 +155,7 @@ def trace_table_iii(
             {
                 "table_iii": formula,
                 "formula": flags["formula"],
-                "score": score,
+                "score": value,
                 "cost_per_kg": float(cost_per_kg(fractions)[0]),
                 "mean_atomic_mass": float(mean_atomic_mass(fractions)[0]),
                 "removed_by": removed,

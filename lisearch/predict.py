@@ -44,6 +44,14 @@ def load_atom2vec(artifacts_dir: Path) -> Atom2VecModel | None:
     return Atom2VecModel.from_payload(load_artifact(path, kinds=(ATOM2VEC_KIND,))["payload"], str(path))
 
 
+def load_model(path: Path) -> ElementalLinearModel | Atom2VecModel:
+    """Any composition model artifact (linear or atom2vec), validated."""
+    artifact = load_artifact(path, kinds=(LINEAR_KIND, ATOM2VEC_KIND))
+    if artifact["kind"] == ATOM2VEC_KIND:
+        return Atom2VecModel.from_payload(artifact["payload"], str(path))
+    return ElementalLinearModel.from_payload(artifact["payload"], str(path))
+
+
 def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearModel | Atom2VecModel]) -> pd.DataFrame:
     """Columns: formula, error, <model>_score, <model>_label per model, neutral_<list> per oxidation-state list,
     cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""

@@ -161,11 +161,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(report: dict[str, Any], path: Path | None = None) -> Any:
+    """Bar charts of Table I beside the paper; saved (and closed) when ``path`` is given, else returned."""
+    plt = _pyplot()
 
     models = list(report["table"])
     sets = ("exp40", "mp", "dft")
@@ -182,8 +180,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(loc="lower left")
     fig.tight_layout()
+    if path is None:
+        return fig
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return None
 
 
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
@@ -199,7 +200,8 @@ def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 def _pyplot() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "ipykernel" not in __import__("sys").modules:
+        matplotlib.use("Agg")  # files only, outside notebooks
     import matplotlib.pyplot as plt
 
     return plt

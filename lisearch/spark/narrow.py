@@ -18,8 +18,8 @@ from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.logs import get_logger
 from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
-from lisearch.plan import model_path, screen_model
-from lisearch.space import CompositionSpace
+from lisearch.plan import model_path
+from lisearch.predict import load_model
 from lisearch.spark.catalog import is_delta_table, read_table, register_table, table_path
 from lisearch.spark.screen import replace_run_rows
 from lisearch.spark.session import get_session
@@ -83,20 +83,34 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
     top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()
     found = {r["formula"] for r in stable.select("formula").distinct().collect()}
-
-    import json
-
-    screen_cfg = json.loads(run["settings_json"])
-    path = Path(run["model_path"]) if run["model_path"] else model_path(settings)
-    bias, li_weight, weights, _ = screen_model(path, CompositionSpace(tuple(s for s in symbols() if s != "Li")))
-    by_symbol = dict(zip([s for s in symbols() if s != "Li"], weights.tolist(), strict=True)) | {"Li": li_weight}
-    trace = trace_table_iii(
-        bias, by_symbol, run["oxidation_list"], float(screen_cfg["max_cost_per_kg"]),
-        float(screen_cfg["max_mean_atomic_mass"]), found, int(screen_cfg["step"]), anion=cfg.anion, max_z=cfg.max_z,
-    )  # fmt: skip
+    trace = _trace(settings, run, found)
     summary = {"run_id": cfg.run_id, "stable": len(found), "top": top, "table_iii": trace}
     log.info(format_narrow(summary))
     return summary
+
+
+def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataFrame:
+    import json
+
+    cfg = settings.narrow
+    screen_cfg = json.loads(run["settings_json"])
+    path = Path(run["model_path"]) if run["model_path"] else model_path(settings)
+    model = load_model(path)
+    return trace_table_iii(
+        model.decision_function, run["oxidation_list"], float(screen_cfg["max_cost_per_kg"]),
+        float(screen_cfg["max_mean_atomic_mass"]), found, int(screen_cfg["step"]), anion=cfg.anion, max_z=cfg.max_z,
+    )  # fmt: skip
+
+
+def table_iii_comparison(spark: SparkSession, settings: Settings, run_id: str) -> pd.DataFrame:
+    """Table III against the `stable_oxides` rows of a narrowed run (``lisearch narrow`` must have run)."""
+    run = check_run(spark, settings, run_id)
+    warehouse = settings.paths.warehouse_dir
+    if not is_delta_table(table_path(warehouse, "stable_oxides")):
+        raise InputError("There is no `stable_oxides` table yet: run `lisearch narrow` first.")
+    stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == run_id)
+    found = {r["formula"] for r in stable.select("formula").distinct().collect()}
+    return _trace(settings, run, found)
 
 
 def format_narrow(summary: dict[str, Any]) -> str:
