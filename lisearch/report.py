@@ -17,6 +17,7 @@ from lisearch.models.artifact import load_artifact
 from lisearch.models.training import (
     PAPER_TABLE_I,
     accuracy,
+    accuracy_where_scorable,
     candidates_set,
     dft_set,
     exp40_set,
@@ -88,16 +89,16 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
     if atom2vec is not None:
         meta = atom2vec.training
         _, test = holdout_split(mp, int(meta["seed"]))
-        a2v_mp = accuracy(atom2vec.predict(mp.fractions[test]), mp.y[test])
+        a2v_mp = accuracy_where_scorable(atom2vec, mp.fractions[test], mp.y[test])
         a2v_mp.update(
             note=f"hold-out 20 %, D_atom = {atom2vec.dim}",
             labels_match_training=meta.get("training_set_sha256") == training_set_hash(mp),
         )
         table["atom2vec-esML"] = {
-            "exp40": accuracy(atom2vec.predict(exp.fractions), exp.y),
+            "exp40": accuracy_where_scorable(atom2vec, exp.fractions, exp.y),
             "mp": a2v_mp,
-            "dft": accuracy(atom2vec.predict(dft.fractions), dft.y),
-            "candidates21": accuracy(atom2vec.predict(cands.fractions), cands.y),
+            "dft": accuracy_where_scorable(atom2vec, dft.fractions, dft.y),
+            "candidates21": accuracy_where_scorable(atom2vec, cands.fractions, cands.y),
         }
     return {
         "table": table,
@@ -119,7 +120,10 @@ def _cell(value: dict[str, Any] | None) -> str:
     bal = value.get("balanced_accuracy")
     if bal is not None and not np.isnan(bal):
         text += f" ({100 * bal:.1f})"
-    return text + f" n={value['n']}"
+    text += f" n={value['n']}"
+    if value.get("missing"):
+        text += f" ({value['missing']} unscorable)"
+    return text
 
 
 def to_markdown(report: dict[str, Any]) -> str:

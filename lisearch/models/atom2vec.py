@@ -87,6 +87,13 @@ class Atom2VecModel:
             )
         return self.embedding[[self._row[s] for s in symbols]]
 
+    def known_rows(self, fractions: np.ndarray) -> np.ndarray:
+        """Mask (n,): rows of a fraction matrix (n, 94) whose elements all have a vector."""
+        from lisearch.elements import symbols
+
+        known = np.array([s in self._row for s in symbols()])
+        return ~((np.asarray(fractions) != 0) & ~known).any(axis=1)
+
     def decision_function(self, fractions: np.ndarray) -> np.ndarray:
         """Decision values (n,) for a fraction matrix (n, 94) (columns in Z order); > 0 means superionic.
 

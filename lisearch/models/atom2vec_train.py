@@ -216,16 +216,16 @@ def train_atom2vec(
 
     from lisearch.models.artifact import save_artifact
     from lisearch.models.atom2vec import KIND
-    from lisearch.models.training import accuracy, holdout_split, mp_set, training_set_hash
+    from lisearch.models.training import accuracy_where_scorable, holdout_split, mp_set, training_set_hash
 
     cfg = cfg or Atom2VecConfig()
     t0 = time.perf_counter()
     mp = mp_set(structures)
     train, test = holdout_split(mp, cfg.seed)
     best, models, _ = fit_atom2vec(mp.fractions, mp.y, train, cfg, seeds)
-    held = accuracy(best.predict(mp.fractions[test]), mp.y[test])
-    every = [accuracy(m.predict(mp.fractions[test]), mp.y[test]) for m in models]
-    batch = mp.fractions[test]
+    held = accuracy_where_scorable(best, mp.fractions[test], mp.y[test])
+    every = [accuracy_where_scorable(m, mp.fractions[test], mp.y[test]) for m in models]
+    batch = mp.fractions[test][best.known_rows(mp.fractions[test])]
     diff = float(np.max(np.abs(jax_decision(best, batch) - best.decision_function(batch))))
     best.training = {
         **best.training,
@@ -237,6 +237,7 @@ def train_atom2vec(
         "holdout_size": len(test),
         "holdout_accuracy": held["accuracy"],
         "holdout_balanced_accuracy": held["balanced_accuracy"],
+        "holdout_unscorable": held["missing"],
         "holdout_accuracy_every_initialisation": [x["accuracy"] for x in every],
         "numpy_vs_jax_max_abs_diff": diff,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -251,7 +252,7 @@ def dim_sweep(
     """Hold-out accuracy of atom2vec-esML for each embedding size: one row per (dim, initialisation)."""
     import pandas as pd
 
-    from lisearch.models.training import accuracy, holdout_split, mp_set
+    from lisearch.models.training import accuracy_where_scorable, holdout_split, mp_set
 
     cfg = cfg or Atom2VecConfig()
     mp = mp_set(structures)
@@ -261,7 +262,7 @@ def dim_sweep(
         run_cfg = Atom2VecConfig(**{**cfg.to_dict(), "dim": dim, "hidden": tuple(cfg.hidden)})
         _, models, _ = fit_atom2vec(mp.fractions, mp.y, train, run_cfg, seeds)
         for m in models:
-            acc = accuracy(m.predict(mp.fractions[test]), mp.y[test])
+            acc = accuracy_where_scorable(m, mp.fractions[test], mp.y[test])
             rows.append(
                 {
                     "dim": dim,

@@ -172,6 +172,15 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def accuracy_where_scorable(model: Any, fractions: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """:func:`accuracy` over the rows the model can score (atom2vec: every element has a vector); ``missing``
+    counts the others."""
+    mask = model.known_rows(fractions) if hasattr(model, "known_rows") else np.ones(len(y), bool)
+    out = accuracy(model.predict(fractions[mask]), y[mask]) if mask.any() else {"accuracy": float("nan"), "n": 0}
+    out["missing"] = int((~mask).sum())
+    return out
+
+
 def sml_on_ids(structures: pd.DataFrame, data: LabelledSet) -> dict[str, Any]:
     """sML (labels of the ``structures`` table) on a set of MP ids; ids without a label are left out."""
     labels = structures.set_index("material_id")["label"]

@@ -1,0 +1,73 @@
+"""The notebooks run headless against a small warehouse built here (labels, models, screen, narrowing, atom2vec
+reports) and produce their figures. Outputs are not kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from lisearch.config import SOURCE_ROOT
+from tests.conftest import repo_jars_dir, settings_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+NOTEBOOKS = sorted((SOURCE_ROOT / "notebooks").glob("*.ipynb"))
+FAST = {"steps": 150, "learning_rate": 0.03}
+
+
+@pytest.fixture(scope="module")
+def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    from lisearch.models.atom2vec_train import Atom2VecConfig, dim_sweep, element_contributions, train_atom2vec
+    from lisearch.models.training import train_all
+    from lisearch.spark.label import run_label_job
+    from lisearch.spark.models import read_structures
+    from lisearch.spark.narrow import run_narrow
+    from lisearch.spark.screen import run_screen
+
+    home = tmp_path_factory.mktemp("nb-home")
+    (home / "jars").symlink_to(repo_jars_dir())
+    settings = settings_for(
+        home,
+        "label.limit=500",
+        "screen.run_id=default",
+        "screen.elements=B,N,O,Na,Mg,Al,Si,P,S,Cl,K,Ca",
+        "screen.step=5",
+        "screen.sets_per_block=50",
+        "narrow.run_id=default",
+    )
+    run_label_job(settings, spark=spark)
+    structures = read_structures(settings)
+    train_all(structures, settings.paths.artifacts_dir)
+    cfg = Atom2VecConfig(**FAST)  # type: ignore[arg-type]
+    train_atom2vec(structures, settings.paths.artifacts_dir, cfg, seeds=1)
+    run_screen(settings, spark=spark)
+    run_narrow(settings, spark=spark)
+    reports = home / "reports"
+    reports.mkdir(exist_ok=True)
+    dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
+    element_contributions(structures, 2, cfg)[1].to_csv(reports / "atom2vec_contributions.csv", index=False)
+    return home
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_headless(small_home: Path, path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LISEARCH_HOME", str(small_home))
+    monkeypatch.setenv("PYTHONPATH", str(SOURCE_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    images = [
+        o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert images, f"{path.name} produced no figure"
+    source = "\n".join(c.source for c in book.cells if c.cell_type == "code")
+    assert "def " not in source and "class " not in source  # notebooks hold no logic of their own
