@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
@@ -98,23 +99,33 @@ def bench_screen(full: bool = True) -> dict[str, Any]:
         spark = get_session(settings(), register=False)
         counts_only = settings("screen.emit=false", "screen.run_id=kernel")
         plan = plan_screen(counts_only)
-        t0 = time.perf_counter()
-        screen_in_process(plan)
-        numpy_s = time.perf_counter() - t0
+        cores = spark.sparkContext.defaultParallelism
+        # One core: Spark runs each Python task with OMP_NUM_THREADS=1 (spark.task.cpus), so the baseline is numpy
+        # with one BLAS thread too; warm caches as in a warm Spark session.
+        with threadpool_limits(1):
+            screen_in_process(plan)
+            t0 = time.perf_counter()
+            screen_in_process(plan)
+            numpy_s = time.perf_counter() - t0
+        numpy_parallel_s = _numpy_processes(plan, cores)
         run_screen(counts_only, spark=spark)  # warm-up: JVM, Delta, Python workers and their caches
         spark_counts = run_screen(counts_only, spark=spark)
-        cores = spark.sparkContext.defaultParallelism
         numpy_rate = plan.space.count() / numpy_s
         out["kernel"] = {
             "compositions": plan.space.count(),
             "numpy_one_process_seconds": round(numpy_s, 2),
             "numpy_one_process_rate": numpy_rate,
+            "numpy_processes": cores,
+            "numpy_processes_seconds": round(numpy_parallel_s, 2),
             "spark_counts_only_seconds": spark_counts["wall_seconds"],
             "spark_kernel_stage_seconds": spark_counts["kernel_stage_seconds"],
+            "spark_timings": spark_counts["timings"],
             "spark_rate": spark_counts["compositions_per_second"],
             "spark_cores": cores,
             "spark_vs_numpy_x_cores": round(spark_counts["compositions_per_second"] / (numpy_rate * cores), 3),
             "spark_kernel_stage_vs_numpy_x_cores": round(numpy_s / cores / spark_counts["kernel_stage_seconds"], 3),
+            "numpy_processes_vs_numpy_x_cores": round(numpy_s / cores / numpy_parallel_s, 3),
+            "spark_kernel_stage_vs_numpy_processes": round(numpy_parallel_s / spark_counts["kernel_stage_seconds"], 3),
         }
         scaling = []
         for m in (20, 40, 60, 93):
@@ -146,6 +157,32 @@ def bench_screen(full: bool = True) -> dict[str, Any]:
 
     out["driver_python_max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
+
+
+def _blocks_worker(args: tuple[dict[str, Any], list[int]]) -> float:
+    from threadpoolctl import threadpool_limits
+
+    from lisearch.plan import run_blocks
+
+    data, ids = args
+    with threadpool_limits(1):
+        run_blocks(data, ids)  # warm this process's caches, like a warm Spark worker
+        t0 = time.perf_counter()
+        run_blocks(data, ids)
+        return time.perf_counter() - t0
+
+
+def _numpy_processes(plan: Any, processes: int) -> float:
+    """Wall seconds of the kernel over the whole plan split across ``processes`` plain numpy processes (no
+    Spark): what this machine's cores deliver together, shared caches and memory bandwidth included."""
+    from multiprocessing import get_context
+
+    from lisearch.plan import plan_to_dict
+
+    data = plan_to_dict(plan)
+    n = len(plan.blocks)
+    with get_context("fork").Pool(processes) as pool:
+        return max(pool.map(_blocks_worker, [(data, list(range(i, n, processes))) for i in range(processes)]))
 
 
 def _fit(x: list[float], y: list[float]) -> tuple[float, float]:

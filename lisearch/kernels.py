@@ -89,8 +89,21 @@ def lead_f(units: int, k: int) -> np.ndarray:
     return leading_parts(units, k)[0].astype(np.float64)
 
 
+#: Element sets per slice of :func:`conductive_counts`: its (sets x leading parts) temporaries then stay in the
+#: CPU caches (64 x 4,851 float64 = 2.5 MB for quaternaries); measured 1.8x faster than whole 4,000-set blocks.
+COUNT_CHUNK = 64
+
+
 def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     """Number of compositions with z > 0 for each element set (rows of ``sets``, positions), shape (B,)."""
+    if len(sets) > COUNT_CHUNK:
+        return np.concatenate(
+            [_conductive_counts(inputs, sets[i : i + COUNT_CHUNK]) for i in range(0, len(sets), COUNT_CHUNK)]
+        )
+    return _conductive_counts(inputs, sets)
+
+
+def _conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     k = sets.shape[1]
     T = inputs.units
     lead, U = leading_parts(T, k)

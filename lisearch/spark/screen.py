@@ -16,11 +16,13 @@ cluster; the driver reads them back for ``funnel_by_set`` and ``funnel`` after t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,9 @@ _SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float"}
 KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DTYPES.items())
 
 
-def _kernel(plan: dict[str, Any], stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        plan = shared.value  # the broadcast plan, fetched once per executor
         inputs = inputs_from_dict(plan)  # rebuilt once per partition
         for batch in batches:
             for block_id in batch["id"].astype(int).tolist():
@@ -68,9 +71,9 @@ def _kernel(plan: dict[str, Any], stats_dir: str) -> Callable[[Iterator[pd.DataF
 
 def transform(spark: SparkSession, plan: ScreenPlan, stats_dir: str) -> DataFrame:
     """Surviving compositions of the whole space (kernel columns); per-set counts go to ``stats_dir``."""
-    plain = spark.sparkContext.broadcast(plan_to_dict(plan)).value
+    shared = spark.sparkContext.broadcast(plan_to_dict(plan))
     ids = spark.range(0, len(plan.blocks), numPartitions=len(plan.blocks))
-    return ids.mapInPandas(_kernel(plain, stats_dir), KERNEL_DDL)
+    return ids.mapInPandas(_kernel(shared, stats_dir), KERNEL_DDL)
 
 
 def _symbol_of(column: str) -> Any:
@@ -125,8 +128,9 @@ def write_block_stats(stats: pd.DataFrame, stats_dir: str, block_id: int) -> Non
     import pyarrow.parquet as pq
 
     os.makedirs(stats_dir, exist_ok=True)
-    final = os.path.join(stats_dir, f"block-{block_id:07d}.parquet")
-    tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+    name = f"block-{block_id:07d}.parquet"
+    final = os.path.join(stats_dir, name)
+    tmp = os.path.join(stats_dir, f".{name}.{uuid.uuid4().hex}.tmp")  # hidden: readers skip dot files
     pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp)
     os.replace(tmp, final)
 
@@ -204,7 +208,12 @@ def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, statu
 
 
 def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary."""
+    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
+
+    Bookkeeping overlaps the work: the ``running`` record of `runs` is committed while the kernel stage runs, and
+    `funnel_by_set` and `funnel` are committed side by side; the final `runs` record comes last, so a run that
+    `runs` calls ``succeeded`` has all its rows. ``summary["timings"]`` holds seconds per step.
+    """
     plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
@@ -213,13 +222,14 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     spark = spark or get_session(settings)
     started = datetime.now(UTC)
     t0 = time.time()
+    timings: dict[str, float] = {}
     log.info(
         "run %s: %d compositions (%s), %d partitions, model %s, oxidation states %s",
         plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
         len(plan.blocks), plan.model_path, plan.oxidation_list,
     )  # fmt: skip
-    _record_run(spark, settings, plan, "running", started, {})
-    log.info("run recorded as running after %.1f s", time.time() - t0)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lisearch-commit")
+    running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
     progress = _Progress(spark, len(plan.blocks), plan.space.count())
     progress.start()
     try:
@@ -227,22 +237,32 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         survivors = transform(spark, plan, str(staging / "stats"))
         # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id).
         replace_run_rows(candidates_frame(survivors, plan), paths["candidates"], plan.run_id, partitioned=True)
-        kernel_s = time.time() - t0
+        kernel_s = timings["kernel_stage_and_candidates"] = time.time() - t0
         progress.stop_event.set()
         log.info("kernel stage and `candidates` written after %.1f s", kernel_s)
+        mark = time.time()
         stats = read_block_stats(staging / "stats", len(plan.blocks))
         totals = stage_totals(stats)
         if totals["total"] != plan.space.count():
             raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
-        sets = funnel_by_set_frame(spark.createDataFrame(stats), plan)
-        replace_run_rows(sets, paths["funnel_by_set"], plan.run_id, partitioned=True)
-        funnel = funnel_frame(totals).assign(run_id=plan.run_id)
-        replace_run_rows(spark.createDataFrame(funnel, FUNNEL_DDL), paths["funnel"], plan.run_id, partitioned=False)
+        sets = funnel_by_set_frame(spark.read.parquet(str(staging / "stats")), plan)
+        funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
+        commits = [
+            pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True),
+            pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, False),
+        ]
+        for commit in commits:
+            commit.result()
+        running.result()
+        timings["funnel_commits"] = time.time() - mark
     except BaseException as exc:
         progress.stop_event.set()
+        with contextlib.suppress(Exception):
+            running.result()  # the failure record must land after the running one
         _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
         raise
     finally:
+        pool.shutdown(wait=True)
         shutil.rmtree(staging, ignore_errors=True)
     wall = time.time() - t0
     summary = {
@@ -267,10 +287,15 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         "kernel_stage_seconds": round(kernel_s, 2),
         "compositions_per_second": plan.space.count() / wall,
     }
+    mark = time.time()
     _record_run(spark, settings, plan, "succeeded", started, summary)
+    timings["runs_commit"] = time.time() - mark
+    summary["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    summary["job_seconds_with_final_record"] = round(time.time() - t0, 2)
     for name in ("candidates", "funnel_by_set", "funnel", "runs"):
         register_table(spark, warehouse, name)
     log.info(format_funnel(summary))
+    log.info("timings (s): %s", summary["timings"])
     return summary
 
 
