@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.lisearch-installed
 JARS   := var/jars/.fetched
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench lint typecheck wheel doctor clean standalone-up standalone-down
+.PHONY: setup run test bench lint typecheck wheel doctor clean cluster-check
 
 setup: $(STAMP) $(JARS)
 
@@ -40,6 +40,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m lisearch.bench
+
+# Two-worker standalone cluster on 127.0.0.1: screen + narrow via spark-submit, then a run with a worker killed;
+# funnel counts compared with one local process (needs the models of `make run`; about 6 minutes).
+cluster-check: setup
+	$(BIN)/python -m lisearch.spark.cluster_check --output var/reports/cluster_check.json
 
 doctor: setup
 	$(BIN)/lisearch doctor

@@ -47,6 +47,25 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spark_sql(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    settings = _settings(args)
+    from lisearch.spark.shell import spark_sql_command
+
+    extra = list(args.spark_sql_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    cmd = spark_sql_command(settings, extra)
+    if args.print:
+        print(" ".join(cmd))
+        return 0
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    return subprocess.call(cmd, env=env)
+
+
 # ----------------------------------------------------------------------------------------------------- jars
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
     from lisearch.jars import fetch_jars
@@ -360,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--limit", type=int, default=1000, help="rows to print at most (0 = all; default 1000)")
+
+    p = add("spark-sql", cmd_spark_sql, "Spark's spark-sql shell with Delta and every lisearch table registered")
+    p.add_argument("--print", action="store_true", help="print the spark-sql command instead of running it")
+    p.add_argument("spark_sql_args", nargs=argparse.REMAINDER, help="after --: arguments for spark-sql (-e, -f, ...)")
 
     add("fetch-jars", cmd_fetch_jars, "fetch the Delta Lake jars from Maven Central once (make setup does this)")
     p = add("jars", cmd_jars, "print the local Delta jar paths (for spark-submit --jars)")

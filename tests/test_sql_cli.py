@@ -48,3 +48,19 @@ def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path
     assert missing.returncode == 2
     assert "Spark could not run the query" in missing.stderr and "demo" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-untyped-def]
+    _write_table(spark, home, "demo")
+    cmd = lisearch_cmd(
+        "spark-sql", "--set", f"paths.jars={repo_jars_dir()}", "--", "-e", "SELECT formula FROM demo WHERE label = 1"
+    )
+    out = subprocess.run(cmd, env=cli_env(home), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "Li3P"
+    assert not (home / "metastore_db").exists() and not Path("metastore_db").exists()  # in-memory metastore
+
+
+def test_spark_sql_without_tables_says_what_to_run(home: Path):
+    out = subprocess.run(lisearch_cmd("spark-sql", "--print"), env=cli_env(home), capture_output=True, text=True)
+    assert out.returncode == 2 and "make run" in out.stderr

@@ -1,0 +1,142 @@
+"""The cluster path, checked end to end (``make cluster-check``): a standalone master with two workers on
+127.0.0.1, ``spark-submit jobs/screen.py`` and ``jobs/narrow.py`` with the ``standalone`` profile, funnel counts
+compared with the same plan run in one local process; then the same screen again while one worker is killed
+mid-stage, compared again, and the `candidates` rows checked for duplicates.
+
+    python -m lisearch.spark.cluster_check [--elements all] [--kill-after 8] [--output report.json]
+
+Writes into a temporary LISEARCH_HOME (models are read from the checkout's artifacts folder); prints a JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lisearch.config import SOURCE_ROOT, load_settings
+from lisearch.jars import find_jars
+from lisearch.plan import plan_screen, screen_in_process
+from lisearch.spark.standalone import StandaloneCluster, spark_home
+
+
+def _submit(cluster: StandaloneCluster, home: Path, job: str, *args: str) -> tuple[int, float, str]:
+    base = load_settings()
+    env = dict(os.environ, LISEARCH_HOME=str(home), PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    env["PYTHONPATH"] = str(SOURCE_ROOT)
+    jars = ",".join(str(p) for p in find_jars(base.paths.jars_dir))
+    cmd = [
+        str(spark_home() / "bin" / "spark-submit"), "--master", cluster.master_url, "--jars", jars,
+        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
+        "--conf", "spark.task.maxFailures=4",
+        str(SOURCE_ROOT / "jobs" / f"{job}.py"), "--profile", "standalone",
+        "--set", f"paths.artifacts={base.paths.artifacts_dir}", "--set", f"spark.master={cluster.master_url}", *args,
+    ]  # fmt: skip
+    t0 = time.time()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    return out.returncode, round(time.time() - t0, 1), out.stderr[-4000:]
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text()))
+
+
+def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
+    from lisearch.spark.sql import run_sql
+
+    settings = load_settings("local", [f"paths.home={home}", f"paths.jars={load_settings().paths.jars_dir}"])
+    frame = run_sql(
+        settings,
+        "SELECT count(*) AS n, count(DISTINCT z1, z2, z3, pct_li, pct_1, pct_2, pct_3) AS distinct_n "
+        f"FROM candidates WHERE run_id = '{run_id}'",
+    )
+    return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
+    parser.add_argument("--kill-after", type=float, default=8.0, help="seconds into the second screen to kill worker 1")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    screen_args = ["--elements", args.elements]
+    report: dict[str, Any] = {}
+
+    local = plan_screen(load_settings(None, [f"screen.elements={args.elements}", "screen.run_id=local"]))
+    t0 = time.time()
+    funnel, _, _ = screen_in_process(local)
+    want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}
+    report["local_one_process"] = {"funnel": want, "seconds": round(time.time() - t0, 1)}
+
+    with tempfile.TemporaryDirectory(prefix="lisearch-cluster-") as tmp:
+        home = Path(tmp) / "home"
+        with StandaloneCluster(workers=2, cores_per_worker=1, memory_per_worker="1500m", work_dir=Path(tmp) / "c") as c:
+            # 1. screen + narrow on two workers
+            summary_path = Path(tmp) / "standalone.json"
+            rc, secs, err = _submit(
+                c, home, "screen", *screen_args, "--run-id", "standalone", "--summary-json", str(summary_path)
+            )
+            if rc != 0:
+                raise SystemExit(f"standalone screen failed ({rc}):\n{err}")
+            got = _summary(summary_path)
+            rc_n, secs_n, err_n = _submit(c, home, "narrow", "--run-id", "standalone")
+            report["standalone_two_workers"] = {
+                "screen_seconds": secs,
+                "screen_job_seconds": got["wall_seconds"],
+                "funnel": got["funnel"],
+                "funnel_equals_local": got["funnel"] == want,
+                "narrow_exit_code": rc_n,
+                "narrow_seconds": secs_n,
+                "candidates": _candidate_rows(home, "standalone"),
+            }
+            if rc_n != 0:
+                report["standalone_two_workers"]["narrow_error"] = err_n
+
+            # 2. the same screen while worker 1 is killed mid-stage
+            kill_path = Path(tmp) / "kill.json"
+            killer = threading.Timer(args.kill_after, c.kill_worker, args=(1,))
+            killer.start()
+            rc_k, secs_k, err_k = _submit(
+                c, home, "screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path)
+            )
+            killer.join()
+            entry: dict[str, Any] = {
+                "killed_worker_after_seconds": args.kill_after,
+                "exit_code": rc_k,
+                "seconds": secs_k,
+            }
+            if rc_k == 0:
+                killed = _summary(kill_path)
+                entry.update(
+                    funnel_equals_local=killed["funnel"] == want, candidates=_candidate_rows(home, "worker-kill")
+                )
+            else:  # a clean failure: re-run on the surviving worker, which must give the same counts
+                entry["error_tail"] = err_k[-1500:]
+                rc_r, secs_r, err_r = _submit(
+                    c, home, "screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path)
+                )
+                again = _summary(kill_path) if rc_r == 0 else {"rerun_error_tail": err_r[-1500:]}
+                entry.update(
+                    rerun_exit_code=rc_r, rerun_seconds=secs_r, funnel_equals_local=again.get("funnel") == want,
+                    candidates=_candidate_rows(home, "worker-kill"),
+                )  # fmt: skip
+            report["worker_kill"] = entry
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+    ok = report["standalone_two_workers"]["funnel_equals_local"] and report["worker_kill"]["funnel_equals_local"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

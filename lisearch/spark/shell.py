@@ -1,0 +1,61 @@
+"""``lisearch spark-sql``: Spark's own ``spark-sql`` shell with Delta Lake and every lisearch table registered.
+
+The shell is started with the profile's master and Spark settings, the local Delta jars, an in-memory metastore
+(no ``metastore_db`` folder, no lock between shells) and an init file of ``CREATE TABLE ... USING DELTA LOCATION``
+statements, one per table in the warehouse, so ``SELECT * FROM candidates`` works as in ``lisearch sql``.
+Anything after ``--`` goes to ``spark-sql`` itself (e.g. ``-e "SELECT ..."`` or ``-f script.sql``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lisearch.config import Settings, default_conf_dir
+from lisearch.errors import InputError
+from lisearch.jars import find_jars
+from lisearch.spark.catalog import list_tables, table_path
+from lisearch.spark.session import DELTA_CATALOG, DELTA_EXTENSION
+from lisearch.spark.standalone import spark_home
+
+
+def init_sql(settings: Settings) -> str:
+    """One ``CREATE TABLE IF NOT EXISTS <name> USING DELTA LOCATION '<folder>'`` per table of the warehouse."""
+    warehouse = settings.paths.warehouse_dir
+    lines = []
+    for name in list_tables(warehouse):
+        location = str(table_path(warehouse, name).resolve()).replace("'", "\\'")
+        lines.append(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}';")
+    return "\n".join(lines) + "\n"
+
+
+def spark_sql_command(settings: Settings, extra: list[str]) -> list[str]:
+    """The ``spark-sql`` command line (writes the init file under ``<home>/tmp``)."""
+    if not list_tables(settings.paths.warehouse_dir):
+        raise InputError(
+            f"There are no tables in {settings.paths.warehouse_dir} yet: run `make run` (or the job that writes the "
+            "table you want) first."
+        )
+    init = settings.paths.home / "tmp" / "spark-sql-init.sql"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text(init_sql(settings))
+    spark = settings.spark
+    conf = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.warehouse.dir": str(settings.paths.home / "tmp" / "spark-sql-warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": "jdbc:derby:memory:lisearch;create=true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "true" if spark.ui else "false",
+        **dict(spark.conf),
+    }
+    cmd = [str(spark_home() / "bin" / "spark-sql")]
+    if spark.master:
+        cmd += ["--master", spark.master]
+    if spark.delta_source == "jars":
+        cmd += ["--jars", ",".join(str(p) for p in find_jars(settings.paths.jars_dir))]
+    log4j = Path(default_conf_dir()) / "log4j2.properties"
+    if log4j.is_file():
+        cmd += ["--driver-java-options", f"-Dlog4j.configurationFile={log4j}"]
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    return [*cmd, "-i", str(init), *extra]
