@@ -3,7 +3,7 @@
 compared with the same plan run in one local process; then the same screen again while one worker is killed
 mid-stage, compared again, and the `candidates` rows checked for duplicates.
 
-    python -m lisearch.spark.cluster_check [--elements all] [--kill-after 8] [--output report.json]
+    python -m lisearch.spark.cluster_check [--elements all] [--kill-after-blocks 6] [--output report.json]
 
 Writes into a temporary LISEARCH_HOME (models are read from the checkout's artifacts folder); prints a JSON report.
 """
@@ -56,7 +56,8 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
     settings = load_settings("local", [f"paths.home={home}", f"paths.jars={load_settings().paths.jars_dir}"])
     frame = run_sql(
         settings,
-        "SELECT count(*) AS n, count(DISTINCT z1, z2, z3, pct_li, pct_1, pct_2, pct_3) AS distinct_n "
+        "SELECT count(*) AS n, "
+        "count(DISTINCT z1, z2, coalesce(z3, 0), pct_li, pct_1, pct_2, coalesce(pct_3, 0)) AS distinct_n "
         f"FROM candidates WHERE run_id = '{run_id}'",
     )
     return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}
@@ -65,7 +66,12 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
-    parser.add_argument("--kill-after", type=float, default=8.0, help="seconds into the second screen to kill worker 1")
+    parser.add_argument(
+        "--kill-after-blocks",
+        type=int,
+        default=6,
+        help="kill worker 1 once this many blocks of screen 2 are done",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     screen_args = ["--elements", args.elements]
@@ -101,16 +107,29 @@ def main(argv: list[str] | None = None) -> int:
             if rc_n != 0:
                 report["standalone_two_workers"]["narrow_error"] = err_n
 
-            # 2. the same screen while worker 1 is killed mid-stage
+            # 2. the same screen while worker 1 is killed mid-stage: once a few blocks have reported their counts
             kill_path = Path(tmp) / "kill.json"
-            killer = threading.Timer(args.kill_after, c.kill_worker, args=(1,))
+            stats_dir = home / "tmp" / "screen-worker-kill" / "stats"
+            killed_at: dict[str, Any] = {}
+
+            def kill_when_running() -> None:
+                t0 = time.time()
+                while time.time() - t0 < 600:
+                    done = len(list(stats_dir.glob("block-*.parquet"))) if stats_dir.is_dir() else 0
+                    if done >= args.kill_after_blocks:
+                        killed_at.update(blocks_done=done, seconds=round(time.time() - t0, 1))
+                        c.kill_worker(1)
+                        return
+                    time.sleep(0.2)
+
+            killer = threading.Thread(target=kill_when_running, daemon=True)
             killer.start()
             rc_k, secs_k, err_k = _submit(
                 c, home, "screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path)
             )
             killer.join()
             entry: dict[str, Any] = {
-                "killed_worker_after_seconds": args.kill_after,
+                "killed_worker": killed_at or "never (the stage ended first)",
                 "exit_code": rc_k,
                 "seconds": secs_k,
             }
