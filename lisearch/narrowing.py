@@ -69,23 +69,31 @@ def _assignments(amounts: dict[str, int]) -> list[dict[str, int]]:
     return out
 
 
-def composition_flags(amounts: dict[str, int], anion: str = "O", max_z: int = 36) -> dict[str, Any]:
-    """All narrowing flags of one composition (element -> integer amount)."""
-    x = descriptor_table()["electronegativity"]
-    z_max = max(int(descriptor_table().loc[e, "atomic_number"]) for e in amounts)
+@functools.lru_cache(maxsize=1)
+def _element_tables() -> tuple[dict[str, float], dict[str, int]]:
+    table = descriptor_table()
+    return table["electronegativity"].to_dict(), table["atomic_number"].astype(int).to_dict()
+
+
+def composition_flags(
+    amounts: dict[str, int], anion: str = "O", max_z: int = 36, formula_if_failing: bool = True
+) -> dict[str, Any]:
+    """All narrowing flags of one composition (element -> integer amount). With ``formula_if_failing=False`` the
+    (slow, pymatgen) reduced formula and the known-compound flag are computed only when every stage passes."""
+    x, z = _element_tables()
+    z_max = max(z[e] for e in amounts)
     assignments = _assignments(amounts)
     single = [a for a in assignments if all((s < 0) == (e == anion) for e, s in a.items())]
     ordered = [a for a in single if all(x[e] < x[anion] for e in a if e != anion)]
-    formula = reduced_formula(amounts)
-    return {
-        "formula": formula,
+    flags: dict[str, Any] = {
         "first_four_rows": z_max <= max_z,
         "anion_present": anion in amounts,
         "common_states": bool(assignments),
         "single_anion": bool(single),
         "electronegativity_order": bool(ordered),
-        "known_in_mp": formula in known_formulas(),
     }
+    formula = reduced_formula(amounts) if formula_if_failing or all(flags.values()) else None
+    return {"formula": formula, **flags, "known_in_mp": formula is not None and formula in known_formulas()}
 
 
 def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
@@ -102,8 +110,9 @@ def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
 
 
 def stability_flags(candidates: pd.DataFrame, anion: str = "O", max_z: int = 36) -> pd.DataFrame:
-    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags and ``formula`` added."""
-    rows = [composition_flags(a, anion, max_z) for a in _amounts_of_rows(candidates)]
+    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags and ``formula`` added (``formula``
+    is None for rows that fail a stage)."""
+    rows = [composition_flags(a, anion, max_z, formula_if_failing=False) for a in _amounts_of_rows(candidates)]
     flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])
     return pd.concat([candidates, flags], axis=1)
 
