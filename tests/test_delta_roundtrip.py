@@ -43,3 +43,16 @@ def test_write_append_time_travel_replace_where(spark, tmp_path: Path):  # type:
             "replaceWhere", "part = 'a'"
         ).save(path)
     assert read().load(path).count() == 6
+
+
+def test_a_name_follows_the_warehouse_it_was_last_registered_for(spark, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from lisearch.spark.catalog import register_table
+
+    for which in ("a", "b"):
+        spark.createDataFrame([(which,)], "w string").write.format("delta").save(str(tmp_path / which / "demo2"))
+    register_table(spark, tmp_path / "a", "demo2")
+    assert spark.sql("SELECT w FROM demo2").collect()[0][0] == "a"
+    register_table(spark, tmp_path / "b", "demo2")
+    assert spark.sql("SELECT w FROM demo2").collect()[0][0] == "b"
+    # Only the catalog entry moved: the first warehouse's table is intact.
+    assert spark.read.format("delta").load(str(tmp_path / "a" / "demo2")).collect()[0][0] == "a"

@@ -146,6 +146,33 @@ def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: i
     assert list(trace["table_iii"]) == list(TABLE_III)
     assert trace.loc[trace["found"], "removed_by"].isna().all()
     assert "Table III of the paper" in format_narrow(summary)
+    # The flags of the whole kernel path equal the one-by-one flags (formula only where every stage passes).
+    from lisearch.narrowing import stability_flags
+
+    cand = spark.sql("SELECT * FROM candidates WHERE run_id = 'n1' AND max_z <= 36").toPandas().head(300)
+    fast = stability_flags(cand)
+    assert (
+        fast["formula"].notna().tolist()
+        == fast[["first_four_rows", "anion_present", "common_states", "single_anion", "electronegativity_order"]]
+        .all(axis=1)
+        .tolist()
+    )
+
+    # Bad narrowing input leaves every table as it was (same Delta versions).
+    def versions() -> dict[str, int]:
+        return {
+            t: spark.sql(f"DESCRIBE HISTORY {t}").agg({"version": "max"}).collect()[0][0]
+            for t in ("candidates", "funnel", "runs", "stable_oxides")
+        }
+
+    before = versions()
+    with pytest.raises(InputError, match="not an element symbol"):
+        run_narrow(
+            settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=n1", "narrow.anion=Xx"), spark=spark
+        )
+    with pytest.raises(InputError, match="'missing' does not exist"):
+        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=missing"), spark=spark)
+    assert versions() == before
 
 
 def test_narrow_errors(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]

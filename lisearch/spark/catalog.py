@@ -39,11 +39,25 @@ def list_tables(warehouse: Path) -> list[str]:
     return sorted(p.name for p in warehouse.iterdir() if _NAME.match(p.name) and is_delta_table(p))
 
 
+#: (application id, table name) -> folder registered by this process, so that a session used with several
+#: warehouses (tests, notebooks) re-points a name instead of keeping the first folder it saw.
+_REGISTERED: dict[tuple[str, str], str] = {}
+
+
 def register_table(spark: SparkSession, warehouse: Path, name: str) -> None:
-    """Register ``<warehouse>/<name>`` as the external Delta table ``name`` in this session's catalog."""
+    """Register ``<warehouse>/<name>`` as the external Delta table ``name`` in this session's catalog (dropping
+    only the catalog entry of a same-named table this process registered for another folder; data stays)."""
     path = table_path(warehouse, name)
-    location = str(path.resolve()).replace("'", "\\'")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}'")
+    location = str(path.resolve())
+    key = (str(spark.sparkContext.applicationId), name)
+    known = _REGISTERED.get(key)
+    if known == location:
+        return
+    if known is not None:
+        spark.sql(f"DROP TABLE IF EXISTS `{name}`")  # external table: the catalog entry only
+    quoted = location.replace("'", "\\'")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{quoted}'")
+    _REGISTERED[key] = location
 
 
 def register_tables(spark: SparkSession, warehouse: Path) -> list[str]:
