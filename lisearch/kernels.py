@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch.models.atom2vec import forward
+
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors")
 
 
@@ -45,8 +47,6 @@ class NetworkScorer:
 
     def score(self, units: np.ndarray, positions: np.ndarray, total: int) -> np.ndarray:
         """Decision values (n,) of unit vectors (n, k+1) (Li first) for partners at ``positions`` (k,)."""
-        from lisearch.models.atom2vec import forward
-
         V = np.vstack([self.li[None, :], self.vectors[positions]])
         return forward(np, units / float(total), V, self.layers, self.reductions)
 

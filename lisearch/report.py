@@ -7,6 +7,7 @@ Spark-free: takes the ``structures`` table as pandas and the trained artifacts. 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,7 @@ def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 def _pyplot() -> Any:
     import matplotlib
 
-    if "ipykernel" not in __import__("sys").modules:
+    if "ipykernel" not in sys.modules:
         matplotlib.use("Agg")  # files only, outside notebooks
     import matplotlib.pyplot as plt
 

@@ -28,8 +28,9 @@ REDUCTIONS = ("mean", "std")
 STD_EPS = 1e-6
 
 
-def forward(xp: Any, fractions: Any, vectors: Any, layers: Sequence[tuple[Any, Any]], reductions: Sequence[str]) -> Any:
-    """Decision values (n,) for fractions (n, k) over elements with vectors (k, D); ``xp`` is numpy or jax.numpy."""
+def reduce_vectors(xp: Any, fractions: Any, vectors: Any, reductions: Sequence[str]) -> Any:
+    """The composition's features (n, D * len(reductions)): the reductions of vectors (k, D) weighted by fractions
+    (n, k), side by side in ``reductions`` order; ``xp`` is numpy or jax.numpy."""
     mean = fractions @ vectors
     parts = []
     for name in reductions:
@@ -40,11 +41,21 @@ def forward(xp: Any, fractions: Any, vectors: Any, layers: Sequence[tuple[Any, A
             parts.append(xp.sqrt(xp.maximum(var, 0.0) + STD_EPS))
         else:
             raise ValueError(f"unknown reduction {name!r}")
-    h = xp.concatenate(parts, axis=1)
+    return xp.concatenate(parts, axis=1)
+
+
+def network_head(xp: Any, features: Any, layers: Sequence[tuple[Any, Any]]) -> Any:
+    """Decision values (n,) of the tanh hidden layers and the linear output on features (n, F)."""
+    h = features
     for W, b in layers[:-1]:
         h = xp.tanh(h @ W + b)
     W, b = layers[-1]
     return (h @ W + b)[:, 0]
+
+
+def forward(xp: Any, fractions: Any, vectors: Any, layers: Sequence[tuple[Any, Any]], reductions: Sequence[str]) -> Any:
+    """Decision values (n,) for fractions (n, k) over elements with vectors (k, D); ``xp`` is numpy or jax.numpy."""
+    return network_head(xp, reduce_vectors(xp, fractions, vectors, reductions), layers)
 
 
 class Atom2VecModel:

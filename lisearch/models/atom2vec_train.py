@@ -20,6 +20,7 @@ has learned, and scoring a composition with another element is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from dataclasses import asdict, dataclass
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from lisearch.elements import symbols
-from lisearch.models.atom2vec import REDUCTIONS, Atom2VecModel, forward
+from lisearch.models.atom2vec import REDUCTIONS, Atom2VecModel, forward, network_head, reduce_vectors
 
 jax.config.update("jax_enable_x64", True)
 
@@ -147,16 +148,23 @@ def unstack(
 
 
 def fit_atom2vec(
-    fractions: np.ndarray, y: np.ndarray, train_idx: np.ndarray, cfg: Atom2VecConfig, seeds: int = 1
+    fractions: np.ndarray,
+    y: np.ndarray,
+    train_idx: np.ndarray,
+    cfg: Atom2VecConfig,
+    seeds: int = 1,
+    first_seed: int | None = None,
 ) -> tuple[Atom2VecModel, list[Atom2VecModel], dict[str, Any]]:
-    """Train ``seeds`` initialisations on ``train_idx`` rows (early stopping on a validation share of them).
+    """Train ``seeds`` initialisations (seeds ``first_seed`` (default ``cfg.seed``) onward) on ``train_idx`` rows,
+    with early stopping on a validation share of them.
 
     Returns (the model with the lowest validation loss, every model, training metadata).
     """
     cols = used_elements(fractions[train_idx])
     X = fractions[:, cols]
     fit, val = validation_split(y, train_idx, cfg.validation, cfg.seed)
-    seed_list = np.arange(cfg.seed, cfg.seed + seeds)
+    start = cfg.seed if first_seed is None else first_seed
+    seed_list = np.arange(start, start + seeds)
     params, losses, best_steps = train_many(X, y, fit, val, seed_list, cfg)
     meta = {"config": cfg.to_dict(), "n_fit": len(fit), "n_validation": len(val)}
     models = [
@@ -183,25 +191,18 @@ def jax_decision(model: Atom2VecModel, fractions: np.ndarray) -> np.ndarray:
 def decision_direction(model: Atom2VecModel, fractions: np.ndarray) -> np.ndarray:
     """Unit vector (D,): the mean gradient of the logit with respect to the composition's mean vector over
     ``fractions`` (the direction in element-vector space that pushes a compound toward 'superionic')."""
-    cols = [model.elements.index(symbols()[c]) for c in used_elements(fractions)]
-    X = jnp.asarray(fractions[:, used_elements(fractions)])
-    V = jnp.asarray(model.embedding[cols])
+    if model.reductions[0] != "mean":
+        raise ValueError("decision_direction needs the mean reduction first")
+    used = used_elements(fractions)
+    V = jnp.asarray(model.vectors([symbols()[c] for c in used]))
     layers = [(jnp.asarray(W), jnp.asarray(b)) for W, b in model.layers]
+    features = reduce_vectors(jnp, jnp.asarray(fractions[:, used]), V, model.reductions)
     dim = model.dim
 
-    def logit_from_features(mean: jax.Array, rest: jax.Array) -> jax.Array:
-        h = jnp.concatenate([mean, rest], axis=1)
-        for W, b in layers[:-1]:
-            h = jnp.tanh(h @ W + b)
-        W, b = layers[-1]
-        return jnp.sum((h @ W + b)[:, 0])
+    def total_logit(mean: jax.Array) -> jax.Array:
+        return jnp.sum(network_head(jnp, jnp.concatenate([mean, features[:, dim:]], axis=1), layers))
 
-    mean = X @ V
-    if model.reductions != ("mean", "std"):
-        raise ValueError("decision_direction supports the mean + std model")
-    var = X @ (V * V) - mean * mean
-    std = jnp.sqrt(jnp.maximum(var, 0.0) + 1e-6)
-    g = np.asarray(jax.grad(logit_from_features)(mean, std)).mean(axis=0)[:dim]
+    g = np.asarray(jax.grad(total_logit)(features[:, :dim])).mean(axis=0)
     return g / np.linalg.norm(g)
 
 
@@ -259,7 +260,7 @@ def dim_sweep(
     train, test = holdout_split(mp, cfg.seed)
     rows = []
     for dim in dims:
-        run_cfg = Atom2VecConfig(**{**cfg.to_dict(), "dim": dim, "hidden": tuple(cfg.hidden)})
+        run_cfg = dataclasses.replace(cfg, dim=dim)
         _, models, _ = fit_atom2vec(mp.fractions, mp.y, train, run_cfg, seeds)
         for m in models:
             acc = accuracy_where_scorable(m, mp.fractions[test], mp.y[test])
@@ -292,22 +293,20 @@ def element_contributions(
     cfg = cfg or Atom2VecConfig()
     mp = mp_set(structures)
     train, _ = holdout_split(mp, cfg.seed)
-    cols = used_elements(mp.fractions[train])
-    X = mp.fractions[:, cols]
-    fit, val = validation_split(mp.y, train, cfg.validation, cfg.seed)
+    fit, _ = validation_split(mp.y, train, cfg.validation, cfg.seed)
     rows = []
     for start in range(0, initialisations, batch):
-        seeds = np.arange(cfg.seed + start, cfg.seed + min(start + batch, initialisations))
-        params, _, _ = train_many(X, mp.y, fit, val, seeds, cfg)
-        for i, s in enumerate(seeds):
-            model = unstack(params, i, cols, cfg, {})
-            n = decision_direction(model, mp.fractions[fit])
-            c = model.embedding @ n
+        size = min(batch, initialisations - start)
+        _, models, _ = fit_atom2vec(mp.fractions, mp.y, train, cfg, seeds=size, first_seed=cfg.seed + start)
+        for model in models:
+            c = model.embedding @ decision_direction(model, mp.fractions[fit])
             c = c / np.sqrt(np.mean(c**2))
+            run = model.training["init_seed"]
             rows += [
-                {"run": int(s), "element": e, "contribution": float(v)} for e, v in zip(model.elements, c, strict=True)
+                {"run": run, "element": e, "contribution": float(v)} for e, v in zip(model.elements, c, strict=True)
             ]
     runs = pd.DataFrame(rows)
+    cols = used_elements(mp.fractions[train])
     counts = pd.Series((mp.fractions[train][:, cols] > 0).sum(axis=0), index=[symbols()[c] for c in cols])
     summary = runs.groupby("element")["contribution"].agg(["mean", "std"]).sort_values("mean", ascending=False)
     summary["rank"] = np.arange(1, len(summary) + 1)
