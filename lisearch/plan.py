@@ -73,46 +73,40 @@ def model_path(settings: Settings) -> Path:
     return settings.paths.artifacts_dir / f"{name}.json"
 
 
-def screen_model(path: Path, space: CompositionSpace) -> tuple[float, float, np.ndarray, str]:
-    """(bias, Li weight, weights aligned with the space's elements, artifact sha256) of a linear model.
+def screen_model(artifact: dict[str, Any], source: str, space: CompositionSpace) -> tuple[float, float, np.ndarray]:
+    """(bias, Li weight, weights aligned with the space's elements) of a loaded linear-model artifact.
 
     Raises:
-        InputError: missing / invalid artifact, or one whose features are not linear in the fractions.
+        InputError: an invalid payload, or features that are not linear in the fractions.
     """
-    artifact = load_artifact(path, kinds=(LINEAR_KIND,))
-    model = ElementalLinearModel.from_payload(artifact["payload"], str(path))
+    model = ElementalLinearModel.from_payload(artifact["payload"], source)
     if model.reductions != ("mean",):
         raise InputError(
-            f"{path}: its features ({', '.join(model.feature_names[:3])}, ...) are not all composition-weighted "
+            f"{source}: its features ({', '.join(model.feature_names[:3])}, ...) are not all composition-weighted "
             "means, so its score is not linear in the fractions and the screen cannot use it. Train a mean-only "
             "model (`lisearch train` does) or pass another --model."
         )
     bias, weights = model.element_weights()
     index = {s: i for i, s in enumerate(symbols())}
-    return bias, float(weights[index["Li"]]), weights[[index[e] for e in space.elements]], str(artifact["sha256"])
+    return bias, float(weights[index["Li"]]), weights[[index[e] for e in space.elements]]
 
 
 def network_model(
-    path: Path, space: CompositionSpace, states: dict[str, tuple[int, ...]]
-) -> tuple[NetworkScorer, str] | None:
-    """The atom2vec-esML scorer of an artifact (None when the artifact is another kind).
+    artifact: dict[str, Any], source: str, space: CompositionSpace, states: dict[str, tuple[int, ...]]
+) -> NetworkScorer:
+    """The atom2vec-esML scorer of a loaded artifact.
 
     Raises:
-        InputError: an invalid artifact (wrong embedding size, ...), or an element of the space that can be part of
+        InputError: an invalid payload (wrong embedding size, ...), or an element of the space that can be part of
             a charge-neutral composition but has no vector in the embedding.
     """
-    artifact = load_artifact(path, kinds=(LINEAR_KIND, ATOM2VEC_KIND))
-    if artifact["kind"] != ATOM2VEC_KIND:
-        return None
-    model = Atom2VecModel.from_payload(artifact["payload"], str(path))
+    model = Atom2VecModel.from_payload(artifact["payload"], source)
     needed = [e for e in space.elements if states[e]]  # elements without states are never in a neutral composition
-    model.vectors(["Li", *needed], source=str(path))  # raises naming the missing elements
-    vectors = np.full((len(space.elements), model.dim), np.nan)
-    for i, e in enumerate(space.elements):
-        if e in model.elements:
-            vectors[i] = model.vectors([e])[0]
-    scorer = NetworkScorer(model.vectors(["Li"])[0], vectors, tuple(model.layers), model.reductions)
-    return scorer, str(artifact["sha256"])
+    model.vectors(["Li", *needed], source=source)  # raises naming the missing elements
+    vectors = np.full((len(space.elements), model.dim), np.nan)  # NaN rows: never used (no neutral composition)
+    known = [i for i, e in enumerate(space.elements) if e in model.elements]
+    vectors[known] = model.vectors([space.elements[i] for i in known])
+    return NetworkScorer(model.vectors(["Li"])[0], vectors, tuple(model.layers), model.reductions)
 
 
 def plan_screen(settings: Settings) -> ScreenPlan:
@@ -133,11 +127,14 @@ def plan_screen(settings: Settings) -> ScreenPlan:
         raise InputError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64).")
     path = model_path(settings)
     states = oxidation_states(cfg.oxidation_list)
-    network = network_model(path, space, states)
-    if network is None:
-        bias, li_weight, weights, sha = screen_model(path, space)
+    artifact = load_artifact(path, kinds=(LINEAR_KIND, ATOM2VEC_KIND))  # missing / corrupt files stop here
+    network = None
+    if artifact["kind"] == ATOM2VEC_KIND:
+        network = network_model(artifact, str(path), space, states)
+        bias, li_weight, weights = 0.0, 0.0, np.zeros(len(space.elements))
     else:
-        bias, li_weight, weights, sha = 0.0, 0.0, np.zeros(len(space.elements)), network[1]
+        bias, li_weight, weights = screen_model(artifact, str(path), space)
+    sha = str(artifact["sha256"])
     masses, prices = atomic_masses(), prices_per_kg()
     els = list(space.elements)
     inputs = ScreenInputs(
@@ -154,7 +151,7 @@ def plan_screen(settings: Settings) -> ScreenPlan:
         max_cost_per_kg=cfg.max_cost_per_kg,
         max_mean_atomic_mass=cfg.max_mean_atomic_mass,
         emit=cfg.emit,
-        network=None if network is None else network[0],
+        network=network,
     )
     blocks = tuple(space.blocks(cfg.sets_per_block))
     return ScreenPlan(space, inputs, blocks, str(path), sha, cfg.oxidation_list, run_id)
