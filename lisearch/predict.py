@@ -41,12 +41,16 @@ def load_atom2vec(artifacts_dir: Path) -> Atom2VecModel | None:
     path = artifacts_dir / ATOM2VEC_FILE
     if not path.exists():
         return None
-    return Atom2VecModel.from_payload(load_artifact(path, kinds=(ATOM2VEC_KIND,))["payload"], str(path))
+    model = load_model(path, kinds=(ATOM2VEC_KIND,))
+    assert isinstance(model, Atom2VecModel)
+    return model
 
 
-def load_model(path: Path) -> ElementalLinearModel | Atom2VecModel:
-    """Any composition model artifact (linear or atom2vec), validated."""
-    artifact = load_artifact(path, kinds=(LINEAR_KIND, ATOM2VEC_KIND))
+def load_model(
+    path: Path, kinds: tuple[str, ...] = (LINEAR_KIND, ATOM2VEC_KIND)
+) -> ElementalLinearModel | Atom2VecModel:
+    """A composition model artifact of one of ``kinds`` (linear or atom2vec), validated."""
+    artifact = load_artifact(path, kinds=kinds)
     if artifact["kind"] == ATOM2VEC_KIND:
         return Atom2VecModel.from_payload(artifact["payload"], str(path))
     return ElementalLinearModel.from_payload(artifact["payload"], str(path))
@@ -63,11 +67,11 @@ def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearM
         rows = ok.copy()
         if isinstance(model, Atom2VecModel):  # an element without a learned vector: an error for that row only
             problems: list[str | None] = [None] * len(out)
-            for i in np.flatnonzero(ok):
+            rows = ok & model.known_rows(fractions)
+            for i in np.flatnonzero(ok & ~rows):  # only the failing rows: for their message
                 try:
                     model.vectors([symbols()[c] for c in np.flatnonzero(fractions[i])], f"the {name} model")
                 except InputError as exc:
-                    rows[i] = False
                     problems[i] = str(exc)
             out[f"{name}_error"] = problems
         if rows.any():

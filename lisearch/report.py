@@ -222,7 +222,9 @@ def plot_dim_sweep(sweep: pd.DataFrame, path: Path | None = None) -> Any:
             stats.index, 100 * stats[column]["mean"], yerr=100 * stats[column]["std"].fillna(0), marker="o",
             capsize=3, label=label,
         )  # fmt: skip
-    ax.axhline(95.4, color="grey", linestyle=":", label="paper (95.4 %)")
+    paper = PAPER_TABLE_I["atom2vec-esML"]["mp"]
+    if paper is not None:
+        ax.axhline(paper, color="grey", linestyle=":", label=f"paper ({paper} %)")
     ax.set_xlabel("D_atom (numbers per element)")
     ax.set_ylabel("MP hold-out agreement with sML (%)")
     ax.legend(loc="lower right")

@@ -32,7 +32,7 @@ from lisearch.elements import DESCRIPTORS
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
 
-PAPER_TABLE_I = {
+PAPER_TABLE_I: dict[str, dict[str, float | None]] = {
     "sML": {"exp40": 90.0, "mp": None, "dft": 90.5},
     "eML": {"exp40": 97.5, "mp": 13.0, "dft": 52.4},
     "esML": {"exp40": 87.5, "mp": 92.0, "dft": 85.7},
