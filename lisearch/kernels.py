@@ -11,7 +11,12 @@ z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.elem
 * **charge-neutral compositions** enumerated directly: for each choice of oxidation states the neutrality
   condition is linear, so u_{k-1} is solved from the leading parts; results are unioned over the choices and
   cached per tuple of oxidation-state lists (many elements share a list);
-* scores, cost per kg and mean atomic mass are computed only for the neutral compositions.
+* scores, cost per kg and mean atomic mass are computed only for the neutral compositions: element sets of a
+  block whose state lists are permutations of each other share their neutral unit vectors (in a canonical column
+  order), so each such group is scored with one matrix product.
+
+Large work arrays are reused between calls (:class:`_Scratch`): allocating them afresh made glibc return them to
+the OS and fault them in again on every call (3-5x slower).
 
 A nonlinear model (atom2vec-esML, :class:`NetworkScorer`) has no closed form: the kernel then scores only the
 charge-neutral compositions and reports the ``conductive`` count of the whole space as -1 (not computed).
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,49 +95,76 @@ def lead_f(units: int, k: int) -> np.ndarray:
     return leading_parts(units, k)[0].astype(np.float64)
 
 
-#: Element sets per slice of :func:`conductive_counts`: its (sets x leading parts) temporaries then stay in the
+@functools.lru_cache(maxsize=8)
+def _lead_terms(units: int, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(lead.T / units as float64 (k-1, P), U as float64 (P,), sum of U) for :func:`conductive_counts`."""
+    lead, U = leading_parts(units, k)
+    return np.ascontiguousarray(lead.T / units), U.astype(np.float64), int(U.sum())
+
+
+class _Scratch(threading.local):
+    """Work arrays reused from call to call (one set per thread). numpy would otherwise allocate megabyte-sized
+    temporaries thousands of times, and glibc hands each back to the OS and page-faults it in again: measured
+    3.5x slower for the conductive counts."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype).str)
+        buf = self.buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = self.buffers[key] = np.empty(max(size, 1 << 16), dtype)
+        return buf[:size].reshape(shape)
+
+
+_scratch = _Scratch()
+
+#: Element sets per slice of :func:`conductive_counts`: its (sets x leading parts) work array then stays in the
 #: CPU caches (64 x 4,851 float64 = 2.5 MB for quaternaries); measured 1.8x faster than whole 4,000-set blocks.
 COUNT_CHUNK = 64
 
 
 def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     """Number of compositions with z > 0 for each element set (rows of ``sets``, positions), shape (B,)."""
-    if len(sets) > COUNT_CHUNK:
-        return np.concatenate(
-            [_conductive_counts(inputs, sets[i : i + COUNT_CHUNK]) for i in range(0, len(sets), COUNT_CHUNK)]
-        )
-    return _conductive_counts(inputs, sets)
+    return np.concatenate(
+        [_conductive_counts(inputs, sets[i : i + COUNT_CHUNK]) for i in range(0, len(sets), COUNT_CHUNK)]
+        or [np.zeros(0, np.int64)]
+    )
 
 
 def _conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     k = sets.shape[1]
     T = inputs.units
-    lead, U = leading_parts(T, k)
+    lead_t, U, u_total = _lead_terms(T, k)
     w = inputs.weights[sets]  # (B, k)
+    d = (w[:, k - 2] - w[:, k - 1]) / T  # (B,): dz / du_{k-1}
+    # Rows in the order rising (d > 0), falling (d < 0), flat (d == 0): each kind is then a contiguous slice.
+    perm = np.argsort(np.where(d > 0, 0, np.where(d < 0, 1, 2)), kind="stable")
+    w, d = w[perm], d[perm]
+    n_rise, n_fall = int((d > 0).sum()), int((d < 0).sum())
     w_lead = np.concatenate([np.full((len(sets), 1), inputs.li_weight), w[:, : k - 1]], axis=1)[:, : k - 1]
-    w_last, w_fin = w[:, k - 2], w[:, k - 1]
-    A = (w_lead - w_fin[:, None]) @ (lead.T / T)  # (B, P), then shifted in place
+    w_fin = w[:, k - 1]
+    A = _scratch.get("counts", (len(sets), len(U)))  # z at u_{k-1} = 0, then the threshold on u_{k-1}
+    np.matmul(w_lead - w_fin[:, None], lead_t, out=A)
     A += (inputs.bias + w_fin)[:, None]
-    d = (w_last - w_fin) / T  # (B,)
-    counts = np.zeros(len(sets), np.int64)
-    u_total = int(U.sum())
-    rising, falling, flat = d > 0, d < 0, d == 0
-    if rising.any():  # z > 0  <=>  u > x = -A/d
-        x = A[rising]
-        x /= -d[rising, None]
-        np.floor(x, out=x)
-        np.clip(x, 0, U[None, :], out=x)
-        counts[rising] = u_total - x.sum(axis=1).astype(np.int64)
-    if falling.any():  # z > 0  <=>  u < x
-        x = A[falling]
-        x /= -d[falling, None]
-        np.ceil(x, out=x)
-        x -= 1
-        np.clip(x, 0, U[None, :], out=x)
-        counts[falling] = x.sum(axis=1).astype(np.int64)
-    if flat.any():
-        counts[flat] = ((A[flat] > 0) * U[None, :]).sum(axis=1)
-    return counts
+    counts = np.empty(len(sets), np.int64)
+    flat = A[n_rise + n_fall :]
+    counts[n_rise + n_fall :] = ((flat > 0) * U[None, :]).sum(axis=1)
+    x = A[: n_rise + n_fall]
+    x /= -d[: n_rise + n_fall, None]  # the threshold x = -A/d on u_{k-1}
+    np.floor(x[:n_rise], out=x[:n_rise])  # rising: z > 0  <=>  u > x, so floor(x) values of u fail
+    np.ceil(x[n_rise:], out=x[n_rise:])  # falling: z > 0  <=>  u < x, so ceil(x) - 1 values pass
+    x[n_rise:] -= 1.0
+    np.maximum(x, 0.0, out=x)
+    np.minimum(x, U[None, :], out=x)
+    sums = x.sum(axis=1).astype(np.int64)
+    counts[:n_rise] = u_total - sums[:n_rise]
+    counts[n_rise : n_rise + n_fall] = sums[n_rise:]
+    out = np.empty_like(counts)
+    out[perm] = counts
+    return out
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -175,30 +208,33 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     keys = np.concatenate(found)
     which = np.repeat(np.arange(len(combos)), sizes)
     keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
+    return _unit_vectors(units, k)[keys], np.asarray(combos, dtype=np.int8)[which[first]]
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_vectors(units: int, k: int) -> np.ndarray:
+    """The unit vector of every key ``p * units + u`` of :func:`combo_solutions` (int16 (P * units, k+1); rows
+    with u = 0 or u > U are unused)."""
     lead, _ = leading_parts(units, k)
-    p, u = np.divmod(keys, units)
-    lead_u = lead[p]
+    p, u = np.divmod(np.arange(len(lead) * units), units)
     out = np.empty((len(p), k + 1), np.int16)
-    out[:, : k - 1] = lead_u
+    out[:, : k - 1] = lead[p]
     out[:, k - 1] = u
-    out[:, k] = units - lead_u.sum(axis=1) - u
-    return out, np.asarray(combos, dtype=np.int8)[which[first]]
+    out[:, k] = units - lead[p].sum(axis=1) - u
+    return out
 
 
-def neutral_for(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`neutral_compositions` through a canonical (sorted) order of the state lists, so that element sets
-    whose lists are permutations of each other share one cache entry; columns are mapped back to ``states``'
-    order (rows are then not in lexicographic order)."""
-    order = sorted(range(len(states)), key=lambda i: states[i])
-    if order == list(range(len(states))):
-        return neutral_compositions(units, states)
-    comp, ox = neutral_compositions(units, tuple(states[i] for i in order))
-    inverse = np.argsort(order)
-    return comp[:, np.concatenate([[0], inverse + 1])], ox[:, inverse]
+#: Work-array size (float64 elements) for the charge-neutral part: compositions x element sets of one group.
+GROUP_CELLS = 1 << 17
 
 
 def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Screen element sets (positions, int (B, k)).
+
+    Element sets whose oxidation-state lists are permutations of each other have the same charge-neutral unit
+    vectors (in a canonical column order, :func:`neutral_compositions`), so the block is grouped by those lists
+    and each group is scored with one matrix product: (n compositions, k+1) @ (k+1, 3 x sets) gives the score,
+    the total mass and the mass-weighted price of every composition for every set of the group.
 
     Returns:
         stats: one row per set: z1, z2, z3 (atomic numbers of the partners, 0 when absent) and the counts
@@ -213,47 +249,106 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)
     stats["conductive"][:] = conductive_counts(inputs, sets) if inputs.network is None else -1
-    parts: list[tuple[Any, ...]] = []
-    for row in range(B):
-        pos = sets[row]
-        comp, ox = neutral_for(T, tuple(inputs.states[i] for i in pos))
-        stats["neutral"][row] = len(comp)
-        if not len(comp):
-            continue
-        if inputs.network is None:
-            w = np.concatenate([[inputs.li_weight], inputs.weights[pos]])
-            score = inputs.bias + (comp @ w) / T
-        else:
-            score = inputs.network.score(comp, pos, T)
-        good = score > 0
-        stats["neutral_conductive"][row] = good.sum()
-        if not good.any():
-            continue
-        comp, ox, score = comp[good], ox[good], score[good]
-        m = np.concatenate([[inputs.li_mass], inputs.masses[pos]])
-        price = np.concatenate([[inputs.li_price], inputs.prices[pos]])
-        mass_units = comp * m
-        total_mass = mass_units.sum(axis=1)
-        cost = (
-            (mass_units @ np.nan_to_num(price, nan=0.0)) / total_mass
-            if not np.isnan(price).any()
-            else np.full(len(comp), np.inf)
-        )
-        mean_mass = total_mass / T
-        cost_ok = cost <= inputs.max_cost_per_kg
-        keep = cost_ok & (mean_mass <= inputs.max_mean_atomic_mass)
-        stats["cost_ok"][row] = cost_ok.sum()
-        stats["survivors"][row] = keep.sum()
-        if inputs.emit and keep.any():
-            parts.append((row, comp[keep], ox[keep], score[keep], cost[keep], mean_mass[keep]))
+    parts: list[_Part] = []
+    if B:
+        lists, rank = _state_ranks(inputs.states)
+        ranks = rank[sets]
+        order = np.argsort(ranks, axis=1, kind="stable")  # canonical column order of each set
+        keys, group_of = np.unique(np.take_along_axis(ranks, order, axis=1), axis=0, return_inverse=True)
+        members = np.argsort(group_of.ravel(), kind="stable")
+        bounds = np.searchsorted(group_of.ravel()[members], np.arange(len(keys) + 1))
+        table = _element_table(inputs)
+        for g, key in enumerate(keys.tolist()):
+            comp, ox = neutral_compositions(T, tuple(lists[r] for r in key))
+            rows = members[bounds[g] : bounds[g + 1]]
+            if not len(comp):
+                continue
+            stats["neutral"][rows] = len(comp)
+            step = max(1, GROUP_CELLS // (3 * len(comp)))
+            for i in range(0, len(rows), step):
+                chunk = rows[i : i + step]
+                _screen_group(inputs, table, sets, order, chunk, comp, ox, stats, parts)
     stats_frame = pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "z3": z[:, 2], **stats})
     return stats_frame, _survivor_frame(parts, z, k)
 
 
-def _survivor_frame(parts: list[tuple[Any, ...]], z: np.ndarray, k: int) -> pd.DataFrame:
+#: (row in the block, units (n, k+1), states (n, k), score, cost per kg, mean atomic mass) of emitted survivors.
+_Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@functools.lru_cache(maxsize=64)
+def _state_ranks(states: tuple[tuple[int, ...], ...]) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The distinct oxidation-state lists in sorted order and each element's index among them."""
+    lists = sorted(set(states))
+    index = {s: i for i, s in enumerate(lists)}
+    return lists, np.array([index[s] for s in states], dtype=np.int64)
+
+
+def _element_table(inputs: ScreenInputs) -> np.ndarray:
+    """Per element (row 0: Li, then the space's elements): model weight, molar mass (g/mol), mass x price
+    (g/mol x USD/kg, 0 when the price is unknown) and 1.0 when the price is known; shape (m+1, 4)."""
+    price = np.concatenate([[inputs.li_price], inputs.prices])
+    mass = np.concatenate([[inputs.li_mass], inputs.masses])
+    known = ~np.isnan(price)
+    return np.stack(
+        [np.concatenate([[inputs.li_weight], inputs.weights]), mass, mass * np.where(known, price, 0.0), known], axis=1
+    )
+
+
+def _screen_group(
+    inputs: ScreenInputs,
+    table: np.ndarray,
+    sets: np.ndarray,
+    order: np.ndarray,
+    rows: np.ndarray,
+    comp: np.ndarray,
+    ox: np.ndarray,
+    stats: dict[str, np.ndarray],
+    parts: list[_Part],
+) -> None:
+    """Score the shared neutral compositions ``comp`` (canonical column order) for the sets ``rows`` of a group."""
+    n, G = len(comp), len(rows)
+    T = inputs.units
+    cpos = np.take_along_axis(sets[rows], order[rows], axis=1)  # (G, k) positions in canonical order
+    idx = np.concatenate([np.zeros((G, 1), np.int64), cpos + 1], axis=1)  # rows of `table`, Li first
+    coef = table[idx, :3].transpose(2, 0, 1).reshape(3 * G, len(idx.T))  # (3G, k+1): weights; masses; m x p
+    units = _scratch.get("units", comp.shape[::-1])
+    units[...] = comp.T
+    V = _scratch.get("values", (3 * G, n))  # one row per set and quantity: reductions run along contiguous rows
+    np.matmul(coef, units, out=V)
+    score, mass, cost = V[:G], V[G : 2 * G], V[2 * G :]
+    if inputs.network is None:
+        score /= T
+        score += inputs.bias
+    else:
+        for j in range(G):
+            score[j] = inputs.network.score(comp, cpos[j], T)
+    np.divide(cost, mass, out=cost)  # USD/kg
+    mass /= T  # mean atomic mass, g/mol
+    good = np.greater(score, 0.0, out=_scratch.get("good", (G, n), np.bool_))
+    stats["neutral_conductive"][rows] = np.count_nonzero(good, axis=1)
+    priced = table[idx, 3].all(axis=1)  # (G,): every element of the set has a price
+    ok = np.less_equal(cost, inputs.max_cost_per_kg, out=_scratch.get("ok", (G, n), np.bool_))
+    ok &= good
+    ok &= priced[:, None]
+    stats["cost_ok"][rows] = np.count_nonzero(ok, axis=1)
+    ok &= mass <= inputs.max_mean_atomic_mass
+    kept = np.count_nonzero(ok, axis=1)
+    stats["survivors"][rows] = kept
+    if inputs.emit and kept.any():
+        s_, c_ = np.nonzero(ok)  # set (within the group) and composition of every survivor
+        back = np.argsort(order[rows], axis=1)  # canonical column of each original column
+        cols = np.take_along_axis(np.broadcast_to(np.arange(1, comp.shape[1]), (G, comp.shape[1] - 1)), back, 1)
+        units_out = np.empty((len(c_), comp.shape[1]), np.int16)
+        units_out[:, 0] = comp[c_, 0]
+        units_out[:, 1:] = comp[c_[:, None], cols[s_]]
+        parts.append((rows[s_], units_out, ox[c_[:, None], cols[s_] - 1], score[s_, c_], cost[s_, c_], mass[s_, c_]))
+
+
+def _survivor_frame(parts: list[_Part], z: np.ndarray, k: int) -> pd.DataFrame:
     if not parts:
         return empty_survivors()
-    rows = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+    rows = np.concatenate([p[0] for p in parts])
     comp = np.concatenate([p[1] for p in parts])
     ox = np.concatenate([p[2] for p in parts])
     n = len(rows)
