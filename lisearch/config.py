@@ -124,8 +124,10 @@ class ScreenSettings:
     ``step``: percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in
     the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
     :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
-    (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per Spark partition;
-    ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write candidates.
+    (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per kernel call (a block, the
+    unit of the per-set counts); ``partitions``: Spark partitions, each a balanced share of the blocks (0: three per
+    core of the session); ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write
+    candidates.
     """
 
     elements: str = "all"
@@ -137,12 +139,15 @@ class ScreenSettings:
     max_cost_per_kg: float = 30.0
     max_mean_atomic_mass: float = 30.0
     sets_per_block: int = 4000
+    partitions: int = 0
     run_id: str = ""
     emit: bool = True
 
     def __post_init__(self) -> None:
         if self.sets_per_block < 1:
             raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
+        if self.partitions < 0:
+            raise ConfigError(f"screen.partitions is {self.partitions}; use 0 (three per core) or a positive integer.")
         if self.max_cost_per_kg <= 0 or self.max_mean_atomic_mass <= 0:
             raise ConfigError("screen.max_cost_per_kg and screen.max_mean_atomic_mass must be positive numbers.")
 

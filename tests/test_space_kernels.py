@@ -226,3 +226,18 @@ def test_neutrality_agrees_with_smact_neutral_ratios(list_name: str):
         assert any(smact.neutral_ratios(list(c), stoichs=reduced, threshold=None) for c in itertools.product(*lists))
         neutral_seen += 1
     assert checked == 400 and neutral_seen > 30
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 8, 500])
+def test_partitions_cover_every_block_once_and_balance_the_work(partitions: int):
+    from lisearch.plan import partition_blocks
+
+    space = CompositionSpace(default_elements())
+    blocks = tuple(space.blocks(700))
+    parts = partition_blocks(space, blocks, partitions)
+    assert len(parts) == min(partitions, len(blocks))
+    assert sorted(b for p in parts for b in p) == list(range(len(blocks)))
+    assert all(p == sorted(p) and p for p in parts)
+    cost = [(b.stop - b.start) * comb(space.units - 1, b.k - 1) for b in blocks]
+    loads = [sum(cost[b] for b in p) for p in parts]
+    assert max(loads) - min(loads) <= max(cost)  # largest first to the least loaded: at most one block apart
