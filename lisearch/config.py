@@ -138,7 +138,7 @@ class ScreenSettings:
     oxidation_list: str = "pymatgen_icsd"
     max_cost_per_kg: float = 30.0
     max_mean_atomic_mass: float = 30.0
-    sets_per_block: int = 4000
+    sets_per_block: int = 1000
     partitions: int = 0
     run_id: str = ""
     emit: bool = True

@@ -3,7 +3,7 @@
 compared with the same plan run in one local process; then the same screen again while one worker is killed
 mid-stage, compared again, and the `candidates` rows checked for duplicates.
 
-    python -m lisearch.spark.cluster_check [--elements all] [--kill-after-blocks 6] [--output report.json]
+    python -m lisearch.spark.cluster_check [--elements all] [--kill-after-partitions 2] [--output report.json]
 
 Writes into a temporary LISEARCH_HOME (models are read from the checkout's artifacts folder); prints a JSON report.
 """
@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
     parser.add_argument(
-        "--kill-after-blocks",
+        "--kill-after-partitions",
         type=int,
-        default=6,
-        help="kill worker 1 once this many blocks of screen 2 are done",
+        default=2,
+        help="kill worker 1 once this many partitions of screen 2 are done (of 6 on two 1-core workers)",
     )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             if rc_n != 0:
                 report["standalone_two_workers"]["narrow_error"] = err_n
 
-            # 2. the same screen while worker 1 is killed mid-stage: once a few blocks have reported their counts
+            # 2. the same screen while worker 1 is killed mid-stage: once a few partitions have reported their counts
             kill_path = Path(tmp) / "kill.json"
             stats_dir = home / "tmp" / "screen-worker-kill" / "stats"
             killed_at: dict[str, Any] = {}
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             def kill_when_running() -> None:
                 t0 = time.time()
                 while time.time() - t0 < 600:
-                    done = len(list(stats_dir.glob("block-*.parquet"))) if stats_dir.is_dir() else 0
-                    if done >= args.kill_after_blocks:
-                        killed_at.update(blocks_done=done, seconds=round(time.time() - t0, 1))
+                    done = len(list(stats_dir.glob("part-*.parquet"))) if stats_dir.is_dir() else 0
+                    if done >= args.kill_after_partitions:
+                        killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
                         c.kill_worker(1)
                         return
                     time.sleep(0.2)

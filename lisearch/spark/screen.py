@@ -9,7 +9,7 @@
 
 Each table is replaced for the run id in one Delta commit (``replaceWhere run_id = ...``): re-running an id leaves
 no duplicates, and readers never see half of a table's rows for a run. The kernel stage writes ``candidates``
-directly; each task also writes its blocks' per-set counts as small Parquet files (named by block, replaced
+directly; each task also writes its blocks' per-set counts as a small Parquet file (named by partition, replaced
 atomically, so a retried task leaves no duplicate) under ``<home>/tmp``, which must be shared storage on a
 cluster; the driver reads them back for ``funnel_by_set`` and ``funnel`` after the stage.
 """
@@ -63,11 +63,13 @@ def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], I
         inputs = inputs_from_dict(plan)  # rebuilt once per partition
         for batch in batches:
             for part in batch["id"].astype(int).tolist():
+                counts = []
                 for block_id in plan["partitions"][part]:
                     stats, survivors = run_blocks(plan, [block_id], inputs)
-                    write_block_stats(stats, stats_dir, block_id)
+                    counts.append(stats)
                     if len(survivors):
                         yield survivors
+                write_partition_stats(pd.concat(counts, ignore_index=True), stats_dir, part)
 
     return run
 
@@ -142,9 +144,9 @@ def replace_run_rows(frame: DataFrame, path: str, run_id: str, partitioned: bool
     writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)
 
 
-def write_block_stats(stats: pd.DataFrame, stats_dir: str, block_id: int) -> None:
-    """Per-set counts of one block as a Parquet file named by the block (atomic rename: a retried task
-    rewrites the same file with the same content)."""
+def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> None:
+    """Per-set counts of one partition's blocks as a Parquet file named by the partition (atomic rename: a retried
+    task rewrites the same file with the same content)."""
     import os
     import uuid
 
@@ -152,18 +154,18 @@ def write_block_stats(stats: pd.DataFrame, stats_dir: str, block_id: int) -> Non
     import pyarrow.parquet as pq
 
     os.makedirs(stats_dir, exist_ok=True)
-    name = f"block-{block_id:07d}.parquet"
+    name = f"part-{part:05d}.parquet"
     final = os.path.join(stats_dir, name)
     tmp = os.path.join(stats_dir, f".{name}.{uuid.uuid4().hex}.tmp")  # hidden: readers skip dot files
     pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp)
     os.replace(tmp, final)
 
 
-def read_block_stats(stats_dir: Path, n_blocks: int) -> pd.DataFrame:
-    """All per-set counts; raises when a block's file is missing (the run is then incomplete)."""
-    files = sorted(stats_dir.glob("block-*.parquet"))
-    if len(files) != n_blocks:
-        raise RuntimeError(f"{len(files)} of {n_blocks} blocks reported their counts in {stats_dir}")
+def read_partition_stats(stats_dir: Path, n_partitions: int) -> pd.DataFrame:
+    """All per-set counts; raises when a partition's file is missing (the run is then incomplete)."""
+    files = sorted(stats_dir.glob("part-*.parquet"))
+    if len(files) != n_partitions:
+        raise RuntimeError(f"{len(files)} of {n_partitions} partitions reported their counts in {stats_dir}")
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
@@ -228,15 +230,17 @@ def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, statu
                 extra: dict[str, Any]) -> None:  # fmt: skip
     path = str(table_path(settings.paths.warehouse_dir, "runs"))
     frame = spark.createDataFrame(_runs_row(plan, settings, status, started, extra), RUNS_DDL)
-    replace_run_rows(frame, path, plan.run_id, partitioned=False)
+    replace_run_rows(frame, path, plan.run_id, partitioned=True)
 
 
 def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
     """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
 
     Bookkeeping overlaps the work: the ``running`` record of `runs` is committed while the kernel stage runs, and
-    `funnel_by_set` and `funnel` are committed side by side; the final `runs` record comes last, so a run that
-    `runs` calls ``succeeded`` has all its rows. ``summary["timings"]`` holds seconds per step.
+    `candidates`, `funnel_by_set` and `funnel` are committed side by side once every partition has reported its
+    counts; the final `runs` record comes last, so a run that `runs` calls ``succeeded`` has all its rows. New
+    tables are partitioned by run id, so replacing a run's rows never rewrites another run's files.
+    ``summary["timings"]`` holds seconds per step.
     """
     plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
     warehouse = settings.paths.warehouse_dir
@@ -253,33 +257,40 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
         len(plan.blocks), len(parts), plan.model_path, plan.oxidation_list,
     )  # fmt: skip
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lisearch-commit")
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
     running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
     progress = _Progress(spark, len(parts), plan.space.count())
     progress.start()
     try:
         paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
-        survivors = transform(spark, plan, str(staging / "stats"), parts)
-        # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id).
-        replace_run_rows(candidates_frame(survivors, plan), paths["candidates"], plan.run_id, partitioned=True)
-        kernel_s = timings["kernel_stage_and_candidates"] = time.time() - t0
+        stats_dir = staging / "stats"
+        survivors = transform(spark, plan, str(stats_dir), parts)
+        # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id). The stage is over
+        # once every partition has written its counts; `funnel_by_set` and `funnel` then commit beside `candidates`.
+        cand = candidates_frame(survivors, plan)
+        commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True)]
+        while not commits[0].done() and len(list(stats_dir.glob("part-*.parquet"))) < len(parts):
+            time.sleep(0.05)
+        if commits[0].done():
+            commits[0].result()  # the kernel stage's error, if any
+        kernel_s = timings["kernel_stage"] = time.time() - t0
         progress.stop_event.set()
-        log.info("kernel stage and `candidates` written after %.1f s", kernel_s)
+        log.info("kernel stage done after %.1f s", kernel_s)
         mark = time.time()
-        stats = read_block_stats(staging / "stats", len(plan.blocks))
+        stats = read_partition_stats(stats_dir, len(parts))
         totals = stage_totals(stats)
         if totals["total"] != plan.space.count():
             raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
-        sets = funnel_by_set_frame(spark.read.parquet(str(staging / "stats")), plan)
+        sets = funnel_by_set_frame(spark.read.parquet(str(stats_dir)), plan)
         funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
-        commits = [
+        commits += [
             pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True),
-            pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, False),
+            pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
         ]
         for commit in commits:
             commit.result()
         running.result()
-        timings["funnel_commits"] = time.time() - mark
+        timings["table_commits"] = time.time() - mark
     except BaseException as exc:
         progress.stop_event.set()
         with contextlib.suppress(Exception):
