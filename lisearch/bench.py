@@ -84,8 +84,8 @@ def bench_screen(full: bool = True, rounds: int = 3) -> dict[str, Any]:
       survivors to the JVM and counted). Counts only, then with the 9.9 M survivors;
     * job: the whole counts-only screen command (kernel job + Delta commits of the four tables), best of ``rounds``;
     * full: the whole default job (score, neutrality, cost, weight, Delta writes of 9.9 M candidates), cold then warm;
-    * scaling: the counts-only job for growing element sets; a line fit gives seconds per G compositions and the
-      fixed cost (Delta commits, job start);
+    * scaling: the counts-only job and the kernel job for growing element sets; line fits give seconds per G
+      compositions and the fixed cost (Delta commits, job start);
     * smact: SMACT's per-composition neutrality check against the kernel;
     * memory: peak resident memory of the driver JVM (local mode: it also runs the executors' JVM side) and of the
       driver's Python process.
@@ -159,9 +159,20 @@ def bench_screen(full: bool = True, rounds: int = 3) -> dict[str, Any]:
                 settings(f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}"), spark=spark
             )
             scaling.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
+            sized = plan_screen(settings(f"screen.elements={elements}", "screen.emit=false"))
+            sized_parts = default_partitions(spark, sized)
+            spark_kernel(sized, sized_parts)  # warm-up
+            scaling[-1]["kernel_job_seconds"] = round(min(spark_kernel(sized, sized_parts) for _ in range(2)), 2)
         out["scaling"] = scaling
-        slope, intercept = _fit([r["compositions"] for r in scaling], [r["seconds"] for r in scaling])
-        out["scaling_fit"] = {"seconds_per_billion": round(slope * 1e9, 3), "fixed_seconds": round(intercept, 2)}
+        x = [r["compositions"] for r in scaling]
+        slope, intercept = _fit(x, [r["seconds"] for r in scaling])
+        k_slope, k_intercept = _fit(x, [r["kernel_job_seconds"] for r in scaling])
+        out["scaling_fit"] = {
+            "job_seconds_per_billion": round(slope * 1e9, 3),
+            "job_fixed_seconds": round(intercept, 2),
+            "kernel_job_seconds_per_billion": round(k_slope * 1e9, 3),
+            "kernel_job_fixed_seconds": round(k_intercept, 2),
+        }
         if full:
             cold = run_screen(settings("screen.run_id=full"), spark=spark)
             warm = run_screen(settings("screen.run_id=full"), spark=spark)

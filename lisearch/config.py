@@ -125,7 +125,7 @@ class ScreenSettings:
     the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
     :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
     (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per kernel call (a block, the
-    unit of the per-set counts); ``partitions``: Spark partitions, each a balanced share of the blocks (0: three per
+    unit of the per-set counts); ``partitions``: Spark partitions, each a balanced share of the blocks (0: two per
     core of the session); ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write
     candidates.
     """
@@ -147,7 +147,7 @@ class ScreenSettings:
         if self.sets_per_block < 1:
             raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
         if self.partitions < 0:
-            raise ConfigError(f"screen.partitions is {self.partitions}; use 0 (three per core) or a positive integer.")
+            raise ConfigError(f"screen.partitions is {self.partitions}; use 0 (two per core) or a positive integer.")
         if self.max_cost_per_kg <= 0 or self.max_mean_atomic_mass <= 0:
             raise ConfigError("screen.max_cost_per_kg and screen.max_mean_atomic_mass must be positive numbers.")
 

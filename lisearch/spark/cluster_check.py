@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "--kill-after-partitions",
         type=int,
         default=2,
-        help="kill worker 1 once this many partitions of screen 2 are done (of 6 on two 1-core workers)",
+        help="kill worker 1 once this many partitions of screen 2 are done (of 4 on two 1-core workers)",
     )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)

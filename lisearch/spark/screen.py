@@ -87,10 +87,10 @@ def _freeze_worker_objects() -> None:
 
 
 def default_partitions(spark: SparkSession, plan: ScreenPlan, partitions: int = 0) -> list[list[int]]:
-    """Block ids per Spark partition: ``partitions`` of them, or three per core of the session when 0. Few
-    partitions keep Spark's fixed cost per Python task (~40-70 ms here) small against the kernel's; three per core
+    """Block ids per Spark partition: ``partitions`` of them, or two per core of the session when 0. Few
+    partitions keep Spark's fixed cost per Python task (~40-70 ms here) small against the kernel's; two per core
     still leave room to balance uneven blocks."""
-    return partition_blocks(plan.space, plan.blocks, partitions or 3 * spark.sparkContext.defaultParallelism)
+    return partition_blocks(plan.space, plan.blocks, partitions or 2 * spark.sparkContext.defaultParallelism)
 
 
 def transform(spark: SparkSession, plan: ScreenPlan, stats_dir: str, parts: list[list[int]] | None = None) -> DataFrame:
