@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -104,7 +105,7 @@ def bench_screen(full: bool = True, rounds: int = 3) -> dict[str, Any]:
 
         spark = get_session(settings(), register=False)
         cores = spark.sparkContext.defaultParallelism
-        runs = iter(range(10**6))
+        runs = itertools.count()
 
         def spark_kernel(plan: Any, parts: list[list[int]]) -> float:
             t0 = time.perf_counter()

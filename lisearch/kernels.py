@@ -311,7 +311,7 @@ def _screen_group(
     T = inputs.units
     cpos = np.take_along_axis(sets[rows], order[rows], axis=1)  # (G, k) positions in canonical order
     idx = np.concatenate([np.zeros((G, 1), np.int64), cpos + 1], axis=1)  # rows of `table`, Li first
-    coef = table[idx, :3].transpose(2, 0, 1).reshape(3 * G, len(idx.T))  # (3G, k+1): weights; masses; m x p
+    coef = table[idx, :3].transpose(2, 0, 1).reshape(3 * G, idx.shape[1])  # (3G, k+1): weights; masses; m x p
     units = _scratch.get("units", comp.shape[::-1])
     units[...] = comp.T
     V = _scratch.get("values", (3 * G, n))  # one row per set and quantity: reductions run along contiguous rows

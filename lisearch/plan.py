@@ -215,7 +215,7 @@ def _network_from_dict(d: dict[str, Any] | None) -> NetworkScorer | None:
     )
 
 
-def partition_blocks(space: CompositionSpace, blocks: tuple[Block, ...], partitions: int) -> list[list[int]]:
+def partition_blocks(blocks: tuple[Block, ...], partitions: int) -> list[list[int]]:
     """Block ids for each of ``partitions`` Spark partitions (at most one per block), balanced by estimated work.
 
     A block's work is estimated as its number of element sets x (k - 1) (measured at 1 % steps: a quaternary set

@@ -234,7 +234,7 @@ def test_partitions_cover_every_block_once_and_balance_the_work(partitions: int)
 
     space = CompositionSpace(default_elements())
     blocks = tuple(space.blocks(700))
-    parts = partition_blocks(space, blocks, partitions)
+    parts = partition_blocks(blocks, partitions)
     assert len(parts) == min(partitions, len(blocks))
     assert sorted(b for p in parts for b in p) == list(range(len(blocks)))
     assert all(p == sorted(p) and p for p in parts)

@@ -26,6 +26,7 @@ import pandas as pd
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
 from lisearch.plan import plan_screen, screen_in_process
+from lisearch.spark.screen import STATS_FILES
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             def kill_when_running() -> None:
                 t0 = time.time()
                 while time.time() - t0 < 600:
-                    done = len(list(stats_dir.glob("part-*.parquet"))) if stats_dir.is_dir() else 0
+                    done = len(list(stats_dir.glob(STATS_FILES))) if stats_dir.is_dir() else 0
                     if done >= args.kill_after_partitions:
                         killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
                         c.kill_worker(1)

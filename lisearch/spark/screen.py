@@ -53,6 +53,8 @@ from lisearch.spark.session import get_session
 log = get_logger("lisearch.screen")
 
 _SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float"}
+#: Names of the per-partition count files under a run's staging folder.
+STATS_FILES = "part-*.parquet"
 KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DTYPES.items())
 
 
@@ -90,7 +92,7 @@ def default_partitions(spark: SparkSession, plan: ScreenPlan, partitions: int = 
     """Block ids per Spark partition: ``partitions`` of them, or two per core of the session when 0. Few
     partitions keep Spark's fixed cost per Python task (~40-70 ms here) small against the kernel's; two per core
     still leave room to balance uneven blocks."""
-    return partition_blocks(plan.space, plan.blocks, partitions or 2 * spark.sparkContext.defaultParallelism)
+    return partition_blocks(plan.blocks, partitions or 2 * spark.sparkContext.defaultParallelism)
 
 
 def transform(spark: SparkSession, plan: ScreenPlan, stats_dir: str, parts: list[list[int]] | None = None) -> DataFrame:
@@ -163,7 +165,7 @@ def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> Non
 
 def read_partition_stats(stats_dir: Path, n_partitions: int) -> pd.DataFrame:
     """All per-set counts; raises when a partition's file is missing (the run is then incomplete)."""
-    files = sorted(stats_dir.glob("part-*.parquet"))
+    files = sorted(stats_dir.glob(STATS_FILES))
     if len(files) != n_partitions:
         raise RuntimeError(f"{len(files)} of {n_partitions} partitions reported their counts in {stats_dir}")
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
@@ -269,7 +271,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         # once every partition has written its counts; `funnel_by_set` and `funnel` then commit beside `candidates`.
         cand = candidates_frame(survivors, plan)
         commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True)]
-        while not commits[0].done() and len(list(stats_dir.glob("part-*.parquet"))) < len(parts):
+        while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
             time.sleep(0.05)
         if commits[0].done():
             commits[0].result()  # the kernel stage's error, if any
