@@ -182,3 +182,20 @@ def test_narrow_errors(spark, home: Path, artifacts: Path):  # type: ignore[no-u
         run_narrow(settings_for(home, "narrow.anion=Qq"), spark=spark)
     with pytest.raises(InputError, match="'nope' does not exist"):
         run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=nope"), spark=spark)
+
+
+def test_worker_objects_are_frozen_once_per_process():
+    import gc
+
+    from lisearch.spark.screen import _freeze_worker_objects
+
+    _freeze_worker_objects.cache_clear()
+    try:
+        _freeze_worker_objects()
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        _freeze_worker_objects()  # a later task of the same worker: nothing to do
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        _freeze_worker_objects.cache_clear()
