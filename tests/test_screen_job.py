@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-unty
 
 
 def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
-    from lisearch.spark.screen import run_screen
+    from lisearch.spark.screen import CANDIDATE_STATS_COLUMNS, run_screen
 
     settings = _settings(home, artifacts, "screen.run_id=r1")
     summary = run_screen(settings, spark=spark)
@@ -63,6 +64,13 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
         set(cand["run_id"]) == {"r1"}
         and (cand["pct_li"] + cand["pct_1"] + cand["pct_2"] + cand["pct_3"].fillna(0) == 100).all()
     )
+
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{wh}/candidates`").collect()[0]
+    assert detail["properties"]["delta.dataSkippingStatsColumns"].split(",") == list(CANDIDATE_STATS_COLUMNS)
+    logged = [json.loads(line) for f in sorted((home / "warehouse/candidates/_delta_log").glob("*.json"))
+              for line in f.read_text().splitlines()]  # fmt: skip
+    file_stats = [json.loads(e["add"]["stats"]) for e in logged if "add" in e]
+    assert file_stats and all(set(st["nullCount"]) == set(CANDIDATE_STATS_COLUMNS) for st in file_stats)
 
     by_set = spark.read.format("delta").load(f"{wh}/funnel_by_set").toPandas()
     assert len(by_set) == len(stats) and by_set["neutral"].sum() == stats["neutral"].sum()
