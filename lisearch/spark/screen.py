@@ -140,7 +140,7 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
 
 
 #: Columns of `candidates` with Delta min/max statistics (``delta.dataSkippingStatsColumns``, set when the table is
-#: created): the numbers users filter and sort on. Not the element symbols: string min/max cost ~10 % of the full
+#: created): the numbers users filter and sort on. Not the element symbols: string min/max cost ~15 % of the full
 #: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
 #: spans nearly the whole table and would skip nothing (the atomic numbers z1..z3 and max_z are there instead).
 CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
