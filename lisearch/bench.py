@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
+from lisearch.errors import LisearchError
 from lisearch.space import default_elements
 from lisearch.structure.labelling import label_cifs
 
@@ -353,7 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"machine": {"cores": _cores(), "python": sys.version.split()[0]}}
     for name in args.names or list(BENCHMARKS):
         started = time.perf_counter()
-        report[name] = BENCHMARKS[name](full=args.full)
+        try:
+            report[name] = BENCHMARKS[name](full=args.full)
+        except LisearchError as exc:
+            # e.g. no trained model yet: the screen and model benchmarks use the artifacts of `make run`
+            print(f"lisearch.bench {name}: {exc} (`make run` trains the models the benchmarks use.)", file=sys.stderr)
+            return exc.exit_code
         report[name]["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)
     print(text)

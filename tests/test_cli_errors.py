@@ -52,3 +52,16 @@ def test_wrong_java_is_one_paragraph(home: Path, tmp_path: Path):
     out = subprocess.run(lisearch_cmd("sql", "SELECT 1"), env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "Java 17 or newer" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_without_models_says_what_to_run(monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    from lisearch import bench
+    from lisearch.errors import InputError
+
+    def no_model(full: bool = False) -> dict[str, object]:
+        raise InputError("No model artifact at var/artifacts/esml.json. Train the models with `lisearch train`.")
+
+    monkeypatch.setitem(bench.BENCHMARKS, "screen", no_model)
+    assert bench.main(["screen"]) == 2
+    err = capsys.readouterr().err
+    assert "No model artifact" in err and "`make run` trains the models" in err
