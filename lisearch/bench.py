@@ -163,7 +163,7 @@ def bench_screen(full: bool = True, rounds: int = 5) -> dict[str, Any]:
             sized_settings = settings(f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}")
             s = min((run_screen(sized_settings, spark=spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
             scaling.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
-            sized = plan_screen(settings(f"screen.elements={elements}", "screen.emit=false"))
+            sized = plan_screen(sized_settings)
             sized_parts = default_partitions(spark, sized)
             spark_kernel(sized, sized_parts)  # warm-up
             scaling[-1]["kernel_job_seconds"] = round(min(spark_kernel(sized, sized_parts) for _ in range(2)), 2)

@@ -80,10 +80,10 @@ def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], I
 @functools.cache
 def _freeze_worker_objects() -> None:
     """PySpark's daemon runs a full ``gc.collect()`` after every task of a reused Python worker; with pandas,
-    pyarrow and the kernel's caches loaded that walks ~75,000 objects (~20 ms a task). Freezing the long-lived
-    objects once per worker process (:func:`gc.freeze`, meant for pre-fork servers) takes them out of every later
-    collection; objects created afterwards are collected as usual. Once per process through the cache:
-    ``gc.get_freeze_count()`` walks the frozen objects (~15 ms for 160,000), too slow to ask on every task."""
+    pyarrow and the kernel's caches loaded that walks every long-lived object (~20 ms a task). Freezing them once
+    per worker process (:func:`gc.freeze`, meant for pre-fork servers) takes them out of every later collection;
+    objects created afterwards are collected as usual. Once per process through the cache: asking
+    ``gc.get_freeze_count()`` instead walks the ~160,000 frozen objects (~15 ms), too slow for every task."""
     import gc
 
     gc.collect()
