@@ -227,6 +227,49 @@ def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_measured(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.models.measured import MODEL_FILES, model_params, train_measured
+
+    meta = train_measured(settings.paths.artifacts_dir, model_params(settings), settings.measured.group_min_fraction)
+    print(
+        f"measured models (extra trees on composition + esML/atom2vec transfer features) fitted on {meta['n']} OBELiX "
+        f"materials ({meta['positives']} with sigma >= {settings.measured.threshold:g} S/cm, "
+        f"{meta['censored_rows']} upper bounds at their bound)"
+    )
+    print("artifacts: " + ", ".join(str(settings.paths.artifacts_dir / f) for f in MODEL_FILES.values()))
+    print("validate them with `lisearch validate` (refits on the official split and on leave-system-out folds)")
+    return 0
+
+
+def run_validation(settings: Settings, output: Path | None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
+    """`lisearch validate`: every model on OBELiX; returns the report and the paths written."""
+    from lisearch.models.measured import load_transfer, model_params
+    from lisearch.predict import load_atom2vec, load_models
+    from lisearch.validation import measured_set, sml_on_obelix, validate, write_validation
+
+    m = settings.measured
+    artifacts = settings.paths.artifacts_dir
+    transfer = load_transfer(artifacts)
+    linear = load_models(artifacts)
+    fixed = {"eML": linear["eml"], "esML": linear["esml"], "atom2vec-esML": load_atom2vec(artifacts)}
+    data = measured_set(m.threshold, m.group_min_fraction)
+    sml = sml_on_obelix(settings.label.partial_occupancy) if with_sml else None
+    report = validate(data, fixed, transfer, model_params(settings), m.cv_folds, sml)
+    paths = write_validation(report, output or settings.paths.home / "reports")
+    return report, paths
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from lisearch.validation import to_markdown
+
+    report, paths = run_validation(settings, Path(args.output) if args.output else None, with_sml=not args.no_sml)
+    print(to_markdown(report))
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from lisearch.models.training import train_all
@@ -245,20 +288,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT_MODELS = ("esml", "eml", "atom2vec", "measured")
+
+
+def _predict_model_names(text: str | None) -> list[str]:
+    names = [n.strip() for n in (text or ",".join(PREDICT_MODELS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in PREDICT_MODELS]
+    if unknown or not names:
+        raise InputError(f"Unknown model name(s) {', '.join(unknown) or '(none)'}; use {', '.join(PREDICT_MODELS)}.")
+    return names
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from lisearch.models.measured import load_measured
     from lisearch.predict import load_atom2vec, load_models, predict_formulas, read_formula_csv
 
+    names = _predict_model_names(args.models)
+    explicit = args.models is not None
     formulas = list(args.formulas)
     if args.csv:
         formulas += read_formula_csv(Path(args.csv))
     if not formulas:
         raise InputError("Give formulas on the command line or --csv FILE with a `formula` column.")
-    models: dict[str, Any] = dict(load_models(settings.paths.artifacts_dir))
-    atom2vec = load_atom2vec(settings.paths.artifacts_dir)
+    artifacts = settings.paths.artifacts_dir
+    models: dict[str, Any] = dict(load_models(artifacts, [n for n in ("esml", "eml") if n in names]))
+    atom2vec = load_atom2vec(artifacts) if "atom2vec" in names else None
     if atom2vec is not None:
         models["atom2vec"] = atom2vec
-    frame = predict_formulas(formulas, models)
+    elif explicit and "atom2vec" in names:
+        raise InputError(f"No atom2vec-esML model in {artifacts}. Run `lisearch train-atom2vec` first.")
+    measured = load_measured(artifacts, required=explicit) if "measured" in names else {}
+    frame = predict_formulas(formulas, models, measured)
     if args.output:
         frame.to_csv(args.output, index=False)
         print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {args.output}")
@@ -336,6 +397,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from lisearch.models.atom2vec_train import train_atom2vec
 
         train_atom2vec(structures, artifacts)  # atom2vec-esML (JAX, about 30 s)
+    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
+    from lisearch.models.measured import model_params, train_measured
+
+    if not all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
+        train_measured(artifacts, model_params(settings), settings.measured.group_min_fraction)  # measured (OBELiX)
     report = table_one(structures, artifacts, settings.label.partial_occupancy)
     paths = write_report(report, settings.paths.home / "reports")
     plan_screen(settings)  # 3. the composition screen; run id "default" is replaced each time
@@ -351,6 +417,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_funnel(screen))
     print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
     print(format_narrow(narrow))
+    from lisearch.validation import to_markdown as measured_markdown
+
+    measured, measured_paths = run_validation(settings, None)  # 5. every model on measured conductivities
+    print("\n5. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")
+    print(measured_markdown(measured))
+    print(f"   written to {measured_paths['markdown']} and {measured_paths['figure']}")
     print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
     return 0
 
@@ -421,11 +493,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train the models again first")
     p.add_argument("--output", help="folder for table1.{json,md,png} (default: <home>/reports)")
 
+    p = add(
+        "train-measured", cmd_train_measured, "train the measured-conductivity models on OBELiX (needs esML, atom2vec)"
+    )
+
+    p = add("validate", cmd_validate, "every model on measured conductivities (OBELiX): official split and grouped CV")
+    p.add_argument("--output", help="folder for measured.{json,md,png} and measured_predictions.csv")
+    p.add_argument("--no-sml", dest="no_sml", action="store_true", help="skip sML on the OBELiX structures (~20 s)")
+
     p = add("predict", cmd_predict, "score formulas with the trained models (no Spark)")
     p.add_argument("formulas", nargs="*")
     p.add_argument("--csv", help="CSV file with a `formula` column")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--output", help="write CSV here instead of printing")
+    p.add_argument(
+        "--models", help=f"comma-separated models to score with ({','.join(PREDICT_MODELS)}; default: all trained)"
+    )
 
     p = add("screen", cmd_screen, "screen the composition space on Spark into `candidates`, `funnel`, `runs`")
     p.add_argument("--elements", help="partners of Li: 'all' or comma-separated symbols")

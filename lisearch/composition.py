@@ -6,6 +6,7 @@ per-row errors, so one bad row never stops the others; :func:`parse_formula` wra
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -42,6 +43,9 @@ def _amounts(formula: str, require_li: bool) -> dict[str, float]:
     bad = sorted(set(amounts) - set(known))
     if bad or unknown:
         raise InputError(f"{formula!r}: unknown element {', '.join(bad or unknown)} (lisearch knows Z = 1..94)")
+    infinite = sorted(sym for sym, amount in amounts.items() if not math.isfinite(amount))
+    if infinite:
+        raise InputError(f"{formula!r}: the amount of {', '.join(infinite)} is not a finite number; write e.g. Li2O")
     if not amounts or sum(amounts.values()) <= 0:
         raise InputError(f"{formula!r} has no atoms")
     if require_li and amounts.get("Li", 0) <= 0:

@@ -164,6 +164,34 @@ class NarrowSettings:
 
 
 @dataclass(frozen=True)
+class MeasuredSettings:
+    """Models of measured conductivity (OBELiX) and their validation (``lisearch validate``).
+
+    ``threshold``: conductivity (S/cm) from which a material counts as a fast conductor (label 1);
+    ``n_trees``: trees per extremely randomised forest; ``cv_folds``: folds of the leave-chemical-system-out
+    cross-validation; ``group_min_fraction``: an element belongs to a composition's chemical system when its
+    atomic fraction is at least this (dopants below it do not make a new system); ``ad_quantile``: a composition is
+    outside the applicability domain when its distance to the nearest training composition exceeds this quantile of
+    the training compositions' own nearest-neighbour distances; ``seed``: forests and folds.
+    """
+
+    threshold: float = 1e-4
+    n_trees: int = 300
+    cv_folds: int = 10
+    group_min_fraction: float = 0.05
+    ad_quantile: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.threshold > 0:
+            raise ConfigError(f"measured.threshold is {self.threshold}; give a conductivity in S/cm such as 1e-4.")
+        if self.n_trees < 1 or self.cv_folds < 2:
+            raise ConfigError("measured.n_trees must be at least 1 and measured.cv_folds at least 2.")
+        if not 0 < self.group_min_fraction < 1 or not 0 < self.ad_quantile <= 1:
+            raise ConfigError("measured.group_min_fraction must be in (0, 1) and measured.ad_quantile in (0, 1].")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
 
@@ -173,6 +201,7 @@ class Settings:
     label: LabelSettings = field(default_factory=LabelSettings)
     screen: ScreenSettings = field(default_factory=ScreenSettings)
     narrow: NarrowSettings = field(default_factory=NarrowSettings)
+    measured: MeasuredSettings = field(default_factory=MeasuredSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (recorded next to job outputs)."""
@@ -185,7 +214,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen", "narrow"):
+        for section in ("spark", "paths", "label", "screen", "narrow", "measured"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -202,6 +231,7 @@ _SECTIONS: dict[str, type] = {
     "label": LabelSettings,
     "screen": ScreenSettings,
     "narrow": NarrowSettings,
+    "measured": MeasuredSettings,
 }
 
 
@@ -324,6 +354,7 @@ def load_settings(
             label=LabelSettings(**merged.get("label", {})),
             screen=ScreenSettings(**merged.get("screen", {})),
             narrow=NarrowSettings(**merged.get("narrow", {})),
+            measured=MeasuredSettings(**merged.get("measured", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above
         raise ConfigError(f"Invalid settings: {exc}") from exc

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,6 +31,10 @@ _REQUIRED = (
     DATA_DIR / "sendek2017_reference" / "mp_descriptors_sample400.csv",
     DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv",
     DATA_DIR / "elements" / "mendeleev_elements.csv",
+    DATA_DIR / "obelix" / "all.csv",
+    DATA_DIR / "obelix" / "all_cifs.tar.gz",
+    DATA_DIR / "obelix" / "train_idx.csv",
+    DATA_DIR / "obelix" / "test_idx.csv",
 )
 
 
@@ -158,3 +163,83 @@ def iter_cifs(source: Path) -> Iterator[tuple[str, str]]:
                 if fh is None:
                     continue
                 yield Path(member.name).stem, fh.read().decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------------------------------------------- OBELiX
+OBELIX_DIR = DATA_DIR / "obelix"
+OBELIX_CIFS = OBELIX_DIR / "all_cifs.tar.gz"
+OBELIX_COLUMNS = {
+    "ID": "id",
+    "Reduced Composition": "formula",
+    "True Composition": "composition",
+    "Ionic conductivity (S cm-1)": "sigma_raw",
+    "Space group #": "space_group_number",
+    "Family": "family",
+    "DOI": "doi",
+    "Cif ID": "cif_status",
+}
+
+
+def parse_conductivities(values: Sequence[Any], ids: Sequence[str], source: str = "OBELiX") -> tuple[Any, Any]:
+    """Measured conductivities as written in OBELiX -> (sigma (n,) float64 S/cm, censored (n,) bool).
+
+    A number is a measurement; ``"<1E-10"`` is an upper bound: ``sigma`` holds the bound and ``censored`` is True.
+    Raises :class:`InputError` naming the row and the value when one is neither (or not positive).
+    """
+    import numpy as np
+
+    sigma = np.empty(len(values))
+    censored = np.zeros(len(values), dtype=bool)
+    for i, (value, row_id) in enumerate(zip(values, ids, strict=True)):
+        text = str(value).strip()
+        bound = text.startswith("<")
+        try:
+            number = float(text[1:] if bound else text)
+        except ValueError:
+            number = float("nan")
+        if not np.isfinite(number) or number <= 0:
+            raise InputError(
+                f"{source}: the conductivity {value!r} of row {row_id!r} is not a positive number in S/cm nor an "
+                "upper bound such as '<1E-10'. Fix or remove that row."
+            )
+        sigma[i], censored[i] = number, bound
+    return sigma, censored
+
+
+def obelix(path: Path | None = None) -> pd.DataFrame:
+    """The OBELiX measured set (599 Li solid electrolytes; provenance in ``data/obelix/SOURCE.txt``).
+
+    Columns: id, formula (reduced, as written), composition (true composition), sigma_s_per_cm (float, S/cm; the
+    bound for censored rows), censored (True for upper bounds such as "<1E-10"), log10_sigma, family,
+    space_group_number, doi, split ("train" / "test": the official OBELiX split), cif_id (the id of the bundled CIF
+    in ``all_cifs.tar.gz``, or None).
+
+    ``path``: another CSV with OBELiX's columns (at least ID, Reduced Composition and Ionic conductivity);
+    its rows get the split "none" unless their ids are in the official split files.
+    """
+    import numpy as np
+
+    source = Path(path) if path is not None else OBELIX_DIR / "all.csv"
+    if not source.is_file():
+        raise InputError(f"No OBELiX table at {source}. Give an existing CSV with OBELiX's columns.")
+    try:
+        raw = pd.read_csv(source, dtype={"ID": str, "Ionic conductivity (S cm-1)": str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source} is not a readable CSV ({exc}).") from None
+    missing = [c for c in ("ID", "Reduced Composition", "Ionic conductivity (S cm-1)") if c not in raw.columns]
+    if missing:
+        raise InputError(f"{source} lacks the OBELiX column(s) {', '.join(missing)}; columns: {list(raw.columns)}.")
+    frame = raw.rename(columns=OBELIX_COLUMNS)
+    for column in OBELIX_COLUMNS.values():
+        if column not in frame.columns:
+            frame[column] = None
+    frame["composition"] = frame["composition"].fillna(frame["formula"])
+    sigma, censored = parse_conductivities(frame["sigma_raw"].tolist(), frame["id"].tolist(), str(source))
+    frame["sigma_s_per_cm"], frame["censored"] = sigma, censored
+    frame["log10_sigma"] = np.log10(sigma)
+    train = set(pd.read_csv(OBELIX_DIR / "train_idx.csv", dtype=str)["ID"])
+    test = set(pd.read_csv(OBELIX_DIR / "test_idx.csv", dtype=str)["ID"])
+    frame["split"] = [("train" if i in train else "test" if i in test else "none") for i in frame["id"]]
+    frame["cif_id"] = [i if s == "done" else None for i, s in zip(frame["id"], frame["cif_status"], strict=True)]
+    keep = ["id", "formula", "composition", "sigma_s_per_cm", "censored", "log10_sigma", "family"]
+    return frame[[*keep, "space_group_number", "doi", "split", "cif_id"]].reset_index(drop=True)

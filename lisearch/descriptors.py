@@ -45,13 +45,31 @@ def composition_features(
     blocks = []
     mean = C @ table
     present = C > 0
+    extremes: tuple[np.ndarray, np.ndarray] | None = None
     for r in reductions:
         if r == "mean":
             blocks.append(mean)
         elif r == "std":
             blocks.append(np.sqrt(np.maximum(C @ table**2 - mean**2, 0.0)))
         else:
-            hi = np.where(present[:, :, None], table[None], -np.inf).max(axis=1)
-            lo = np.where(present[:, :, None], table[None], np.inf).min(axis=1)
+            extremes = extremes or _extremes(present, table)
+            lo, hi = extremes
             blocks.append({"min": lo, "max": hi, "range": hi - lo}[r])
     return np.hstack(blocks)
+
+
+def _extremes(present: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) (n, d) of the descriptor rows of the elements present in each row, gathering only those
+    elements (a composition has a few of the 94), not an (n, 94, d) temporary."""
+    n = len(present)
+    counts = present.sum(axis=1)
+    width = max(int(counts.max(initial=0)), 1)
+    rows, cols = np.nonzero(present)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.zeros((n, width), dtype=np.intp)
+    used = np.zeros((n, width), dtype=bool)
+    index[rows, slot], used[rows, slot] = cols, True
+    values = table[index]  # (n, width, d)
+    lo = np.where(used[:, :, None], values, np.inf).min(axis=1)
+    hi = np.where(used[:, :, None], values, -np.inf).max(axis=1)
+    return lo, hi

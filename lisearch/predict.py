@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,9 +57,14 @@ def load_model(
     return ElementalLinearModel.from_payload(artifact["payload"], str(path))
 
 
-def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearModel | Atom2VecModel]) -> pd.DataFrame:
-    """Columns: formula, error, <model>_score, <model>_label per model, neutral_<list> per oxidation-state list,
-    cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""
+def predict_formulas(
+    formulas: Sequence[str],
+    models: dict[str, ElementalLinearModel | Atom2VecModel],
+    measured: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Columns: formula, error, <model>_score, <model>_label per model, the measured models' columns
+    (:func:`add_measured_columns`) when ``measured`` holds a classifier and a regressor, neutral_<list> per
+    oxidation-state list, cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""
     fractions, errors, amounts = parse_formulas(list(formulas))
     ok = np.array([e is None for e in errors])
     out = pd.DataFrame({"formula": list(formulas), "error": errors})
@@ -78,6 +84,8 @@ def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearM
             score[rows] = model.decision_function(fractions[rows])
         out[f"{name}_score"] = score
         out[f"{name}_label"] = pd.array(np.where(rows, (score > 0).astype(int), -1), dtype="Int8")
+    if measured:
+        add_measured_columns(out, fractions, ok, measured)
     states = {name: oxidation_states(name) for name in OXIDATION_LISTS}
     ints = [integer_amounts(a) if a else None for a in amounts]
     for name in OXIDATION_LISTS:
@@ -92,6 +100,39 @@ def predict_formulas(formulas: Sequence[str], models: dict[str, ElementalLinearM
     out["cost_per_kg"] = cost
     out["mean_atomic_mass"] = mass
     return out
+
+
+MEASURED_COLUMNS = (
+    "measured_p_fast",
+    "measured_label",
+    "measured_log10_sigma",
+    "measured_ad_distance",
+    "measured_in_domain",
+)
+
+
+def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndarray, measured: dict[str, Any]) -> None:
+    """Add the measured models' columns to a :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere):
+    measured_p_fast (classifier probability of sigma >= its threshold), measured_label (1 / 0, -1 for failed rows),
+    measured_log10_sigma (regressor, S/cm), measured_ad_distance (to the nearest measured training composition,
+    standardised features) and measured_in_domain (distance <= the model's cutoff)."""
+    p = np.full(len(frame), np.nan)
+    log10 = np.full(len(frame), np.nan)
+    dist = np.full(len(frame), np.nan)
+    if ok.any():
+        classifier, regressor = measured["classifier"], measured["regressor"]
+        p[ok] = classifier.predict_value(fractions[ok])
+        log10[ok] = regressor.predict_value(fractions[ok])
+        dist[ok] = classifier.domain_distance(fractions[ok])
+        cutoff = classifier.domain_.cutoff_
+    else:
+        cutoff = np.inf
+    frame["measured_p_fast"] = p
+    frame["measured_label"] = pd.array(np.where(ok, (p >= 0.5).astype(int), -1), dtype="Int8")
+    frame["measured_log10_sigma"] = log10
+    frame["measured_ad_distance"] = dist
+    inside = [None if not o else bool(d <= cutoff) for o, d in zip(ok, dist, strict=True)]
+    frame["measured_in_domain"] = pd.array(inside, dtype="boolean")
 
 
 def read_formula_csv(path: Path) -> list[str]:

@@ -53,13 +53,17 @@ def make_artifact(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def save_artifact(path: Path, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Write atomically (temporary file + rename): a crash never leaves a half-written model."""
+def save_artifact(path: Path, kind: str, payload: dict[str, Any], compact: bool = False) -> dict[str, Any]:
+    """Write atomically (temporary file + rename): a crash never leaves a half-written model. ``compact`` writes
+    no indentation (tree ensembles: hundreds of thousands of numbers)."""
     artifact = make_artifact(kind, payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
-        json.dump(artifact, fh, indent=1, allow_nan=False)
+        if compact:
+            json.dump(artifact, fh, separators=(",", ":"), allow_nan=False)
+        else:
+            json.dump(artifact, fh, indent=1, allow_nan=False)
     os.replace(tmp, path)
     return artifact
 

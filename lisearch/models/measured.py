@@ -1,0 +1,384 @@
+"""Models of measured conductivity (OBELiX): the paper's transfer idea carried to measurements.
+
+The structure set labelled by sML is the large source, the 599 measured OBELiX conductivities the small target.
+The transfer: the two source models, esML (linear on elemental descriptors) and atom2vec-esML (learned element
+vectors and a network), are frozen and their outputs become inputs of the target models, beside composition
+features. Two target models, both extremely randomised forests (``ExtraTrees*``, scikit-learn) stored as node
+arrays (:mod:`lisearch.models.trees`) and evaluated by numpy:
+
+* the classifier: probability that sigma_RT >= ``threshold`` (default 1e-4 S/cm), label = probability >= 0.5;
+  classes reweighted to balance (about 45 % of OBELiX is positive);
+* the regressor: log10(sigma_RT / (S/cm)).
+
+Features of a composition (fractions (n, 94), see :func:`feature_names`):
+
+* ``frac_<El>``: the 94 atomic fractions;
+* ``<reduction>_<descriptor>``: mean, std, min, max, range of the nine elemental descriptors (esML's table);
+* chemistry: Li fraction, anion fractions (O; S+Se+Te; F+Cl+Br+I; N; H), total anion fraction, Li per anion,
+  number of elements;
+* transfer (``transfer=True``): esML's decision value, atom2vec-esML's decision value and its composition vector
+  (mean and std of the element vectors). An element without an atom2vec vector contributes a zero vector.
+
+The applicability domain: features are standardised with the training mean and scale; the distance of a
+composition to the nearest training composition is compared with the ``ad_quantile`` quantile of the training
+compositions' nearest-neighbour distances (each to the others): beyond it the prediction extrapolates.
+
+Censored measurements (37 upper bounds such as "<1E-10"): every bound is far below the threshold, so in the
+classifier the row is a negative; in the regressor its target is the bound (log10 sigma = -10 or -8), a choice that
+treats "below the detection limit" as "at the detection limit" (documented in ``docs/science.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from lisearch.descriptors import REDUCTIONS, composition_features
+from lisearch.descriptors import feature_names as descriptor_feature_names
+from lisearch.elements import descriptor_table_hash, symbols
+from lisearch.errors import InputError
+from lisearch.models.atom2vec import Atom2VecModel, forward, reduce_vectors
+from lisearch.models.linear import ElementalLinearModel
+from lisearch.models.trees import TreeEnsemble
+
+KIND = "measured-extra-trees"
+TASKS = ("classifier", "regressor")
+ANION_GROUPS: dict[str, tuple[str, ...]] = {
+    "oxide": ("O",),
+    "chalcogenide": ("S", "Se", "Te"),
+    "halide": ("F", "Cl", "Br", "I"),
+    "nitride": ("N",),
+    "hydride": ("H",),
+}
+CHEMISTRY = ("li_fraction", *(f"{g}_fraction" for g in ANION_GROUPS), "anion_fraction", "li_per_anion", "n_elements")
+
+
+class Transfer:
+    """The frozen source models whose outputs feed the measured models: esML and atom2vec-esML."""
+
+    def __init__(self, esml: ElementalLinearModel, atom2vec: Atom2VecModel) -> None:
+        self.esml = esml
+        self.atom2vec = atom2vec
+        index = {s: i for i, s in enumerate(symbols())}
+        self._vectors = np.zeros((len(index), atom2vec.dim))
+        for row, element in enumerate(atom2vec.elements):
+            self._vectors[index[element]] = atom2vec.embedding[row]
+
+    def feature_names(self) -> list[str]:
+        d = self.atom2vec.dim
+        vec = [f"atom2vec_{r}_{i}" for r in self.atom2vec.reductions for i in range(d)]
+        return ["esml_score", "atom2vec_score", *vec]
+
+    def features(self, fractions: np.ndarray) -> np.ndarray:
+        """(n, 2 + D * R): esML decision, atom2vec decision, atom2vec composition vector."""
+        a2v = self.atom2vec
+        reduced = reduce_vectors(np, fractions, self._vectors, a2v.reductions)
+        score = forward(np, fractions, self._vectors, a2v.layers, a2v.reductions)
+        return np.column_stack([self.esml.decision_function(fractions), score, reduced])
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"esml": self.esml.to_payload(), "atom2vec": self.atom2vec.to_payload()}
+
+    @classmethod
+    def from_payload(cls, payload: Any, source: str) -> Transfer:
+        try:
+            esml, atom2vec = payload["esml"], payload["atom2vec"]
+        except (KeyError, TypeError):
+            raise InputError(
+                f"{source}: its transfer models are missing. Retrain with `lisearch train-measured`."
+            ) from None
+        return cls(ElementalLinearModel.from_payload(esml, source), Atom2VecModel.from_payload(atom2vec, source))
+
+
+def chemistry_features(fractions: np.ndarray) -> np.ndarray:
+    """(n, len(CHEMISTRY)) from fractions (n, 94), in :data:`CHEMISTRY` order."""
+    index = {s: i for i, s in enumerate(symbols())}
+    li = fractions[:, index["Li"]]
+    groups = [fractions[:, [index[e] for e in els]].sum(axis=1) for els in ANION_GROUPS.values()]
+    anion = np.sum(groups[:-1], axis=0)  # H is counted apart: it is a cation as often as an anion
+    per_anion = li / np.maximum(anion, 1e-3)
+    return np.column_stack([li, *groups, anion, per_anion, (fractions > 0).sum(axis=1)])
+
+
+def feature_names(transfer: Transfer | None) -> list[str]:
+    names = [f"frac_{s}" for s in symbols()] + descriptor_feature_names(REDUCTIONS) + list(CHEMISTRY)
+    return names + (transfer.feature_names() if transfer is not None else [])
+
+
+def measured_features(fractions: np.ndarray, transfer: Transfer | None) -> np.ndarray:
+    """Feature matrix (n, len(feature_names(transfer))) float64 of fractions (n, 94)."""
+    F = np.asarray(fractions, dtype=np.float64)
+    parts = [F, composition_features(F, REDUCTIONS), chemistry_features(F)]
+    if transfer is not None:
+        parts.append(transfer.features(F))
+    return np.hstack(parts)
+
+
+class ApplicabilityDomain:
+    """Distance to the nearest training composition in standardised feature space.
+
+    Attributes: mean_, scale_ (F,), train_ (m, F) standardised training rows, cutoff_ (the ``quantile`` of the
+    training rows' distances to their nearest other training row).
+    """
+
+    def __init__(self, quantile: float = 0.95) -> None:
+        self.quantile = quantile
+
+    def fit(self, X: np.ndarray) -> Self:
+        self.mean_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.train_ = (X - self.mean_) / self.scale_
+        d = self._pairwise(self.train_)
+        np.fill_diagonal(d, np.inf)
+        self.cutoff_ = float(np.quantile(d.min(axis=1), self.quantile))
+        return self
+
+    def _pairwise(self, Z: np.ndarray) -> np.ndarray:
+        sq = (Z * Z).sum(axis=1)[:, None] + (self.train_ * self.train_).sum(axis=1)[None, :] - 2 * Z @ self.train_.T
+        return np.sqrt(np.maximum(sq, 0.0))
+
+    def distance(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """(n,) distance of each row of X (n, F) to its nearest training row."""
+        out = np.empty(len(X))
+        for start in range(0, len(X), chunk):
+            Z = (X[start : start + chunk] - self.mean_) / self.scale_
+            out[start : start + chunk] = self._pairwise(Z).min(axis=1)
+        return out
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "quantile": self.quantile,
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "train": self.train_.tolist(),
+            "cutoff": self.cutoff_,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Any, n_features: int, source: str) -> ApplicabilityDomain:
+        try:
+            ad = cls(float(payload["quantile"]))
+            ad.mean_ = np.asarray(payload["mean"], dtype=np.float64)
+            ad.scale_ = np.asarray(payload["scale"], dtype=np.float64)
+            ad.train_ = np.asarray(payload["train"], dtype=np.float64)
+            ad.cutoff_ = float(payload["cutoff"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: malformed applicability domain ({exc}). Retrain the model.") from None
+        shapes_ok = ad.mean_.shape == ad.scale_.shape == (n_features,) and ad.train_.ndim == 2
+        if not shapes_ok or ad.train_.shape[1] != n_features:
+            raise InputError(f"{source}: its applicability domain does not match its {n_features} features.")
+        return ad
+
+
+class MeasuredModel:
+    """An extremely randomised forest on composition (+ transfer) features, fitted on measured conductivities.
+
+    Parameters:
+        task: ``"classifier"`` (P(sigma >= threshold)) or ``"regressor"`` (log10 sigma in S/cm).
+        threshold: S/cm; the label of the classifier, and the regressor's label cut.
+        n_trees, seed: the forest.
+        ad_quantile: see :class:`ApplicabilityDomain`.
+    """
+
+    def __init__(
+        self,
+        task: str = "classifier",
+        threshold: float = 1e-4,
+        n_trees: int = 300,
+        seed: int = 0,
+        ad_quantile: float = 0.95,
+    ) -> None:
+        if task not in TASKS:
+            raise InputError(f"Unknown measured-model task {task!r}; use one of {', '.join(TASKS)}.")
+        self.task = task
+        self.threshold = threshold
+        self.n_trees = n_trees
+        self.seed = seed
+        self.ad_quantile = ad_quantile
+        self.training: dict[str, Any] = {}
+
+    def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None) -> Self:
+        """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound)."""
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+        X = measured_features(fractions, transfer)
+        common = {"n_estimators": self.n_trees, "max_features": 1.0, "random_state": self.seed, "n_jobs": 1}
+        if self.task == "classifier":
+            y = (np.asarray(log10_sigma) >= np.log10(self.threshold)).astype(int)
+            if len(set(y.tolist())) < 2:
+                raise InputError("The measured training set has a single class at this threshold; change it.")
+            forest: Any = ExtraTreesClassifier(class_weight="balanced", **common).fit(X, y)
+        else:
+            forest = ExtraTreesRegressor(**common).fit(X, np.asarray(log10_sigma, dtype=np.float64))
+        self.transfer_ = transfer
+        self.feature_names_ = feature_names(transfer)
+        self.ensemble_ = TreeEnsemble.from_sklearn(forest)
+        self.domain_ = ApplicabilityDomain(self.ad_quantile).fit(X)
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "ensemble_"):
+            raise ValueError("MeasuredModel is not fitted: call fit() or load an artifact.")
+
+    def features(self, fractions: np.ndarray) -> np.ndarray:
+        self._check()
+        return measured_features(fractions, self.transfer_)
+
+    def predict_value(self, fractions: np.ndarray) -> np.ndarray:
+        """(n,): the classifier's probability of sigma >= threshold, or the regressor's log10 sigma."""
+        return self.ensemble_.predict(self.features(fractions))
+
+    def decision_function(self, fractions: np.ndarray) -> np.ndarray:
+        """(n,) signed score, > 0 means predicted fast conductor: P - 0.5 (classifier), log10(sigma / threshold)
+        (regressor)."""
+        value = self.predict_value(fractions)
+        return value - 0.5 if self.task == "classifier" else value - np.log10(self.threshold)
+
+    def predict(self, fractions: np.ndarray) -> np.ndarray:
+        return (self.decision_function(fractions) >= 0).astype(np.int8)
+
+    def domain_distance(self, fractions: np.ndarray) -> np.ndarray:
+        """(n,) distance to the nearest training composition (standardised features); compare with
+        ``domain_.cutoff_``."""
+        return self.domain_.distance(self.features(fractions))
+
+    # ------------------------------------------------------------------------------------------- artifacts
+    def to_payload(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._check()
+        return {
+            "task": self.task,
+            "threshold": self.threshold,
+            "n_trees": self.n_trees,
+            "seed": self.seed,
+            "ad_quantile": self.ad_quantile,
+            "feature_names": self.feature_names_,
+            "descriptor_table_sha256": descriptor_table_hash(),
+            "transfer": self.transfer_.to_payload() if self.transfer_ is not None else None,
+            "ensemble": self.ensemble_.to_payload(),
+            "domain": self.domain_.to_payload(),
+            "training": training or {},
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], source: str = "artifact") -> MeasuredModel:
+        """Rebuild from :meth:`to_payload`; refuses a model whose features differ from this lisearch's."""
+        retrain = "Retrain with `lisearch train-measured`."
+        try:
+            model = cls(
+                payload["task"],
+                float(payload["threshold"]),
+                int(payload["n_trees"]),
+                int(payload["seed"]),
+                float(payload["ad_quantile"]),
+            )
+            transfer_payload = payload["transfer"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: malformed measured-model payload ({exc}). {retrain}") from None
+        if payload.get("descriptor_table_sha256") != descriptor_table_hash():
+            raise InputError(f"{source} was trained with a different elemental descriptor table. {retrain}")
+        model.transfer_ = None if transfer_payload is None else Transfer.from_payload(transfer_payload, source)
+        model.feature_names_ = feature_names(model.transfer_)
+        if payload.get("feature_names") != model.feature_names_:
+            raise InputError(
+                f"{source} was trained on other features than this lisearch computes ({len(model.feature_names_)} "
+                f"expected). {retrain}"
+            )
+        model.ensemble_ = TreeEnsemble.from_payload(payload["ensemble"], source)
+        if model.ensemble_.n_features != len(model.feature_names_):
+            raise InputError(f"{source}: its trees take {model.ensemble_.n_features} features. {retrain}")
+        model.domain_ = ApplicabilityDomain.from_payload(payload.get("domain"), len(model.feature_names_), source)
+        model.training = payload.get("training", {})
+        return model
+
+
+def fit_pair(
+    fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None, **params: Any
+) -> dict[str, MeasuredModel]:
+    """The classifier and the regressor fitted on the same rows: ``{"classifier": ..., "regressor": ...}``."""
+    return {task: MeasuredModel(task, **params).fit(fractions, log10_sigma, transfer) for task in TASKS}
+
+
+MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_regressor.json"}
+
+
+def load_transfer(artifacts_dir: Path) -> Transfer:
+    """esML and atom2vec-esML from the artifacts folder (both are needed by the measured models)."""
+    from lisearch.predict import load_atom2vec, load_models
+
+    atom2vec = load_atom2vec(artifacts_dir)
+    if atom2vec is None:
+        raise InputError(
+            f"No atom2vec-esML model in {artifacts_dir}: the measured models use it. Run `lisearch train-atom2vec` "
+            "(or `make run`) first."
+        )
+    return Transfer(load_models(artifacts_dir, ("esml",))["esml"], atom2vec)
+
+
+def train_measured(artifacts_dir: Path, params: dict[str, Any], group_min_fraction: float = 0.05) -> dict[str, Any]:
+    """Fit the classifier and the regressor on all of OBELiX (with the transfer features) and save them as
+    ``measured_classifier.json`` and ``measured_regressor.json``; returns the training metadata.
+
+    The shipped models use every measured row; ``lisearch validate`` refits on each training part instead.
+    """
+    import hashlib
+
+    from lisearch.models.artifact import save_artifact
+    from lisearch.validation import measured_set
+
+    data = measured_set(params["threshold"], group_min_fraction)
+    transfer = load_transfer(artifacts_dir)
+    models = fit_pair(data.fractions, data.log10_sigma, transfer, **params)
+    text = "\n".join(f"{i},{v:.6f}" for i, v in zip(data.ids, data.log10_sigma, strict=True))
+    meta = {
+        "data": "OBELiX (all rows; official split and CV folds are refitted by `lisearch validate`)",
+        "n": len(data.y),
+        "positives": int(data.y.sum()),
+        "censored_rows": int(data.censored.sum()),
+        "training_set_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "transfer_from": ["esml", "atom2vec"],
+        "ad_cutoff": models["classifier"].domain_.cutoff_,
+    }
+    for task, model in models.items():
+        save_artifact(artifacts_dir / MODEL_FILES[task], KIND, model.to_payload(meta), compact=True)
+    return meta
+
+
+def load_measured(artifacts_dir: Path, required: bool = False) -> dict[str, MeasuredModel]:
+    """The measured models by task ({} when not trained yet and not ``required``; invalid files always raise)."""
+    from lisearch.models.artifact import load_artifact
+
+    out = {}
+    for task, name in MODEL_FILES.items():
+        path = artifacts_dir / name
+        if not path.exists() and not required:
+            continue
+        payload = load_artifact(path, kinds=(KIND,))["payload"]
+        model = MeasuredModel.from_payload(payload, str(path))
+        if model.task != task:
+            raise InputError(
+                f"{path} holds a measured {model.task}, not a {task}. Retrain with `lisearch train-measured`."
+            )
+        out[task] = model
+    return out
+
+
+def model_params(settings: Any) -> dict[str, Any]:
+    """Constructor keywords of :class:`MeasuredModel` from ``Settings.measured``."""
+    m = settings.measured
+    return {"threshold": m.threshold, "n_trees": m.n_trees, "seed": m.seed, "ad_quantile": m.ad_quantile}
+
+
+__all__: Sequence[str] = (
+    "KIND",
+    "MeasuredModel",
+    "Transfer",
+    "fit_pair",
+    "load_measured",
+    "measured_features",
+    "model_params",
+    "train_measured",
+)

@@ -1,0 +1,343 @@
+"""``lisearch validate``: every model on measured conductivities (OBELiX), beside the published figures.
+
+Two protocols, both on the 599 OBELiX materials (label: sigma_RT >= ``measured.threshold``, 1e-4 S/cm):
+
+* **official split**: OBELiX's 478 / 121 train / test split (papers and compositions disjoint);
+* **leave-chemical-system-out CV**: ``measured.cv_folds`` folds (``GroupKFold``) over all 599, where a group is a
+  composition's chemical system, the set of its elements at >= ``measured.group_min_fraction`` (5 at%), so a test
+  system is never seen in training: the honest test for a screen, whose job is to find new chemistries.
+
+The measured models are refitted on each training part (never on its test part: features are computed row by row
+and the forests see only training rows; nothing is tuned here). The paper's models (sML, eML, esML,
+atom2vec-esML) never saw OBELiX, so for them the CV column is simply all rows they can score. sML scores the
+bundled OBELiX structures (partial occupancies ordered as in ``label-structures``), so it covers only materials with
+a CIF.
+
+Metrics: n scored, accuracy, balanced accuracy, Matthews correlation (MCC), ROC-AUC where a score exists; for the
+regressors the mean absolute error (MAE) of log10 sigma beside the median baseline (the training part's median).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    matthews_corrcoef,
+    mean_absolute_error,
+    roc_auc_score,
+)
+from sklearn.model_selection import GroupKFold
+
+from lisearch.composition import parse_formulas
+from lisearch.datasets import OBELIX_CIFS, iter_cifs, obelix
+from lisearch.elements import symbols
+from lisearch.errors import InputError
+from lisearch.models.measured import TASKS, MeasuredModel, Transfer, fit_pair
+
+#: Published figures to put beside lisearch's (see docs/science.md for the sources).
+PUBLISHED = {
+    "paper_exp40_accuracy": {"sML": 0.90, "eML": 0.975, "esML": 0.875, "atom2vec-esML": 0.875},
+    "obelix_baseline_test_mae": "about 1.5-1.6 (OBELiX paper; composition + space group + lattice parameters)",
+}
+
+
+@dataclass(frozen=True)
+class MeasuredSet:
+    """OBELiX as arrays: ids (n,), formulas (n,), fractions (n, 94), log10_sigma (n,), censored (n,), y (n,) label,
+    groups (n,) chemical systems, split (n,) "train" / "test", family (n,), cif_id (n,) or None."""
+
+    ids: np.ndarray
+    formulas: np.ndarray
+    fractions: np.ndarray
+    log10_sigma: np.ndarray
+    censored: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    split: np.ndarray
+    family: np.ndarray
+    cif_id: np.ndarray
+
+
+def chemical_systems(fractions: np.ndarray, min_fraction: float = 0.05) -> np.ndarray:
+    """(n,) the set of elements at >= ``min_fraction`` of each composition, e.g. ``"La-Li-O-Zr"``."""
+    syms = np.array(symbols())
+    return np.array(["-".join(sorted(syms[row >= min_fraction])) for row in np.asarray(fractions)])
+
+
+def measured_set(threshold: float = 1e-4, group_min_fraction: float = 0.05, path: Path | None = None) -> MeasuredSet:
+    """OBELiX (or an OBELiX-style CSV at ``path``) parsed; a row whose composition cannot be used is an error."""
+    table = obelix(path)
+    fractions, errors, _ = parse_formulas(table["composition"].tolist())
+    bad = [f"{i}: {e}" for i, e in zip(table["id"], errors, strict=True) if e]
+    if bad:
+        raise InputError(
+            f"{len(bad)} measured row(s) cannot be used: {'; '.join(bad[:5])}. Fix or remove them (every composition "
+            "must be a formula with Li)."
+        )
+    log10 = table["log10_sigma"].to_numpy(dtype=np.float64)
+    return MeasuredSet(
+        ids=table["id"].to_numpy(),
+        formulas=table["formula"].to_numpy(),
+        fractions=fractions,
+        log10_sigma=log10,
+        censored=table["censored"].to_numpy(dtype=bool),
+        y=(log10 >= np.log10(threshold)).astype(int),
+        groups=chemical_systems(fractions, group_min_fraction),
+        split=table["split"].to_numpy(),
+        family=table["family"].fillna("").to_numpy(),
+        cif_id=table["cif_id"].to_numpy(),
+    )
+
+
+def official_folds(data: MeasuredSet) -> list[tuple[np.ndarray, np.ndarray]]:
+    train, test = np.flatnonzero(data.split == "train"), np.flatnonzero(data.split == "test")
+    if not len(train) or not len(test):
+        raise InputError("The measured set has no official train / test rows (is it OBELiX?).")
+    return [(train, test)]
+
+
+def system_folds(data: MeasuredSet, folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Leave-chemical-system-out folds: no chemical system is in both parts of a fold."""
+    n_groups = len(set(data.groups.tolist()))
+    if n_groups < folds:
+        raise InputError(f"{n_groups} chemical systems cannot make {folds} folds; lower measured.cv_folds.")
+    return [(a, b) for a, b in GroupKFold(folds).split(data.fractions, data.y, data.groups)]
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+def classification_metrics(y: np.ndarray, label: np.ndarray, score: np.ndarray | None = None) -> dict[str, Any]:
+    """n, accuracy, balanced_accuracy, mcc, roc_auc (None without a score or with one class), positives."""
+    y, label = np.asarray(y), np.asarray(label)
+    two = len(set(y.tolist())) > 1
+    return {
+        "n": len(y),
+        "positives": int(y.sum()),
+        "accuracy": float(accuracy_score(y, label)) if len(y) else None,
+        "balanced_accuracy": float(balanced_accuracy_score(y, label)) if two else None,
+        "mcc": float(matthews_corrcoef(y, label)) if two else None,
+        "roc_auc": float(roc_auc_score(y, score)) if two and score is not None else None,
+    }
+
+
+def regression_metrics(target: np.ndarray, pred: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
+    """MAE of log10 sigma (pred) beside the median baseline (baseline: the training median per row)."""
+    return {
+        "n": len(target),
+        "mae": float(mean_absolute_error(target, pred)),
+        "median_baseline_mae": float(mean_absolute_error(target, baseline)),
+    }
+
+
+# ----------------------------------------------------------------------------------------------- predictions
+def cross_predict(
+    data: MeasuredSet, folds: list[tuple[np.ndarray, np.ndarray]], transfer: Transfer | None, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Out-of-fold predictions of the measured classifier and regressor (NaN for rows in no test part).
+
+    Columns: fold, p_fast (classifier probability), log10_sigma_pred, median_baseline (training median).
+    """
+    out = pd.DataFrame(
+        {"fold": -1, "p_fast": np.nan, "log10_sigma_pred": np.nan, "median_baseline": np.nan}, index=range(len(data.y))
+    )
+    for k, (train, test) in enumerate(folds):
+        models = fit_pair(data.fractions[train], data.log10_sigma[train], transfer, **params)
+        out.loc[test, "fold"] = k
+        out.loc[test, "p_fast"] = models["classifier"].predict_value(data.fractions[test])
+        out.loc[test, "log10_sigma_pred"] = models["regressor"].predict_value(data.fractions[test])
+        out.loc[test, "median_baseline"] = float(np.median(data.log10_sigma[train]))
+    return out
+
+
+def sml_on_obelix(partial_occupancy: str = "sample") -> pd.DataFrame:
+    """sML (published coefficients) on the bundled OBELiX CIFs: id, p_superionic, label (-1 when not
+    featurized), status, reason."""
+    from lisearch.structure.labelling import label_cifs
+
+    items = list(iter_cifs(OBELIX_CIFS))
+    batch = pd.DataFrame({"material_id": [i for i, _ in items], "cif": [c for _, c in items]})
+    out = label_cifs(batch, partial_occupancy=partial_occupancy)
+    return out.rename(columns={"material_id": "id"})[["id", "p_superionic", "label", "status", "reason"]]
+
+
+def _fixed_model_rows(
+    data: MeasuredSet, models: dict[str, Any], sml: pd.DataFrame | None
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Rows for the models that never saw OBELiX, and their scores by model (NaN where not scorable)."""
+    rows, scores = [], {}
+    scopes = {"official test split": data.split == "test", "leave-system-out CV": np.ones(len(data.y), bool)}
+    for name, model in models.items():
+        mask = model.known_rows(data.fractions) if hasattr(model, "known_rows") else np.ones(len(data.y), bool)
+        score = np.full(len(data.y), np.nan)
+        score[mask] = model.decision_function(data.fractions[mask])
+        scores[name] = score
+    if sml is not None:
+        p = sml.set_index("id")["p_superionic"].where(sml.set_index("id")["label"] >= 0)
+        scores["sML"] = np.array(
+            [p.get(i, np.nan) if c else np.nan for i, c in zip(data.ids, data.cif_id, strict=True)]
+        )
+        scores["sML"] = scores["sML"] - 0.5
+    for name, score in scores.items():
+        for scope, rows_in in scopes.items():
+            have = rows_in & np.isfinite(score)
+            metrics = classification_metrics(data.y[have], (score[have] > 0).astype(int), score[have])
+            rows.append({"model": name, "scope": scope, "trained_on": "not OBELiX", **metrics})
+    return rows, scores
+
+
+def _measured_rows(data: MeasuredSet, name: str, scope: str, pred: pd.DataFrame, threshold: float) -> list[dict]:
+    have = pred["fold"].to_numpy() >= 0
+    y, target = data.y[have], data.log10_sigma[have]
+    p = pred["p_fast"].to_numpy()[have]
+    reg = pred["log10_sigma_pred"].to_numpy()[have]
+    cut = np.log10(threshold)
+    base = {"scope": scope, "trained_on": "OBELiX training part"}
+    return [
+        {"model": f"{name} classifier", **base, **classification_metrics(y, (p >= 0.5).astype(int), p)},
+        {
+            "model": f"{name} regressor",
+            **base,
+            **classification_metrics(y, (reg >= cut).astype(int), reg),
+            **regression_metrics(target, reg, pred["median_baseline"].to_numpy()[have]),
+        },
+    ]
+
+
+def validate(
+    data: MeasuredSet,
+    fixed_models: dict[str, Any],
+    transfer: Transfer,
+    params: dict[str, Any],
+    folds: int = 10,
+    sml: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The validation report: ``rows`` (one per model and scope), ``predictions`` (a DataFrame per row of OBELiX
+    with every model's out-of-sample score), the settings and the published figures."""
+    rows, scores = _fixed_model_rows(data, fixed_models, sml)
+    predictions = pd.DataFrame(
+        {"id": data.ids, "formula": data.formulas, "split": data.split, "group": data.groups, "y": data.y}
+    )
+    predictions["log10_sigma"] = data.log10_sigma
+    for name, score in scores.items():
+        predictions[f"{name}_score"] = score
+    protocols = {"official test split": official_folds(data), "leave-system-out CV": system_folds(data, folds)}
+    variants = {"measured (transfer)": transfer, "measured (no transfer)": None}
+    for scope, fold_list in protocols.items():
+        tag = "test" if scope.startswith("official") else "cv"
+        for name, source in variants.items():
+            pred = cross_predict(data, fold_list, source, params)
+            rows += _measured_rows(data, name, scope, pred, params["threshold"])
+            key = "transfer" if source is not None else "no_transfer"
+            predictions[f"{key}_{tag}_p_fast"] = pred["p_fast"].to_numpy()
+            predictions[f"{key}_{tag}_log10_sigma"] = pred["log10_sigma_pred"].to_numpy()
+            predictions[f"{key}_{tag}_fold"] = pred["fold"].to_numpy()
+    return {
+        "rows": rows,
+        "predictions": predictions,
+        "settings": {**params, "cv_folds": folds, "n": len(data.y), "positives": int(data.y.sum())},
+        "sml_featurized": None if sml is None else int((sml["label"] >= 0).sum()),
+        "sml_cifs": None if sml is None else len(sml),
+        "published": PUBLISHED,
+    }
+
+
+def validation_frame(report: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(report["rows"])
+
+
+# --------------------------------------------------------------------------------------------------- output
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    frame = validation_frame(report)
+    lines = [
+        f"Measured conductivities (OBELiX, {report['settings']['n']} materials, {report['settings']['positives']} with "
+        f"sigma >= {report['settings']['threshold']:g} S/cm)",
+        "",
+        "| model | scope | n | accuracy | balanced acc. | MCC | ROC-AUC | MAE log10 sigma (median baseline) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in frame.to_dict("records"):
+        mae = (
+            f"{_fmt(r.get('mae'), 2)} ({_fmt(r.get('median_baseline_mae'), 2)})" if r.get("mae") == r.get("mae") else ""
+        )
+        lines.append(
+            f"| {r['model']} | {r['scope']} | {r['n']} | {_fmt(r['accuracy'])} | {_fmt(r['balanced_accuracy'])} | "
+            f"{_fmt(r['mcc'])} | {_fmt(r['roc_auc'])} | {mae if 'nan' not in mae else ''} |"
+        )
+    lines += [
+        "",
+        f"Leave-system-out CV: {report['settings']['cv_folds']} folds, a chemical system (elements at >= 5 at%) "
+        "never in both parts. Models not trained on OBELiX are scored on every row they can score. sML: "
+        f"{report['sml_featurized']} of {report['sml_cifs']} OBELiX CIFs featurized. "
+        f"Published: OBELiX baseline test MAE {report['published']['obelix_baseline_test_mae']}.",
+    ]
+    return "\n".join(lines)
+
+
+def plot_validation(report: dict[str, Any], path: Path) -> None:
+    """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    pred = report["predictions"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    curves = {"esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
+    for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
+        rows = pred["split"].eq("test") if tag == "test" else pd.Series(True, index=pred.index)
+        extra = {"measured classifier": f"transfer_{tag}_p_fast", "no transfer": f"no_transfer_{tag}_p_fast"}
+        for label, column in {**curves, **extra}.items():
+            if column not in pred:
+                continue
+            have = rows & pred[column].notna()
+            if pred.loc[have, "y"].nunique() < 2:
+                continue
+            fpr, tpr, _ = roc_curve(pred.loc[have, "y"], pred.loc[have, column])
+            auc = roc_auc_score(pred.loc[have, "y"], pred.loc[have, column])
+            ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.2f}, n={int(have.sum())})")
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+        ax.set(title=f"ROC, {title}", xlabel="false positive rate", ylabel="true positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+    ax = axes[2]
+    for tag, marker in (("cv", "."), ("test", "x")):
+        column = f"transfer_{tag}_log10_sigma"
+        have = pred[column].notna() & (pred["split"].eq("test") if tag == "test" else True)
+        ax.scatter(pred.loc[have, "log10_sigma"], pred.loc[have, column], s=10, marker=marker, alpha=0.6,
+                   label="official test" if tag == "test" else "leave-system-out CV")  # fmt: skip
+    ax.plot([-12, -1], [-12, -1], color="0.5", lw=0.8)
+    ax.set(title="measured regressor (transfer)", xlabel="measured log10 sigma (S/cm)", ylabel="predicted")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """measured.json (rows, settings), measured.md, measured.png, measured_predictions.csv in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": folder / "measured.json",
+        "markdown": folder / "measured.md",
+        "figure": folder / "measured.png",
+        "predictions": folder / "measured_predictions.csv",
+    }
+    body = {k: v for k, v in report.items() if k != "predictions"}
+    paths["json"].write_text(json.dumps(body, indent=1, default=lambda v: None))
+    paths["markdown"].write_text(to_markdown(report) + "\n")
+    report["predictions"].to_csv(paths["predictions"], index=False)
+    plot_validation(report, paths["figure"])
+    return paths
+
+
+__all__ = ["TASKS", "MeasuredModel", "measured_set", "validate", "write_validation"]
