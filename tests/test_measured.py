@@ -100,7 +100,7 @@ def test_folds_never_share_a_chemical_system(data):  # type: ignore[no-untyped-d
         assert len(train) + len(test) == len(data.y)
     ((train, test),) = official_folds(data)
     assert (len(train), len(test)) == (478, 121) and not set(data.ids[train]) & set(data.ids[test])
-    with pytest.raises(InputError, match="lower measured.cv_folds"):
+    with pytest.raises(InputError, match=r"lower measured\.cv_folds"):
         system_folds(data, 10_000)
 
 
