@@ -242,6 +242,17 @@ def cmd_train_measured(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_measured(args: argparse.Namespace) -> int:
+    overrides = list(args.set or [])
+    if args.run_id is not None:
+        overrides.append(f"measured.run_id={args.run_id}")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.spark.measured import format_measured, run_score_measured
+
+    print(format_measured(run_score_measured(settings)))
+    return 0
+
+
 def run_validation(settings: Settings, output: Path | None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
     """`lisearch validate`: every model on OBELiX; returns the report and the paths written."""
     from lisearch.models.measured import load_transfer, model_params
@@ -500,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate", cmd_validate, "every model on measured conductivities (OBELiX): official split and grouped CV")
     p.add_argument("--output", help="folder for measured.{json,md,png} and measured_predictions.csv")
     p.add_argument("--no-sml", dest="no_sml", action="store_true", help="skip sML on the OBELiX structures (~20 s)")
+
+    p = add("score-measured", cmd_score_measured, "score a screen run's candidates with the measured models (Spark)")
+    p.add_argument("--run-id", dest="run_id", help="screen run (default: default)")
 
     p = add("predict", cmd_predict, "score formulas with the trained models (no Spark)")
     p.add_argument("formulas", nargs="*")

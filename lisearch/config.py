@@ -172,7 +172,8 @@ class MeasuredSettings:
     cross-validation; ``group_min_fraction``: an element belongs to a composition's chemical system when its
     atomic fraction is at least this (dopants below it do not make a new system); ``ad_quantile``: a composition is
     outside the applicability domain when its distance to the nearest training composition exceeds this quantile of
-    the training compositions' own nearest-neighbour distances; ``seed``: forests and folds.
+    the training compositions' own nearest-neighbour distances; ``seed``: forests and folds; ``run_id``: the screen
+    run whose candidates ``lisearch score-measured`` scores.
     """
 
     threshold: float = 1e-4
@@ -181,6 +182,7 @@ class MeasuredSettings:
     group_min_fraction: float = 0.05
     ad_quantile: float = 0.95
     seed: int = 0
+    run_id: str = "default"
 
     def __post_init__(self) -> None:
         if not self.threshold > 0:

@@ -382,3 +382,55 @@ __all__: Sequence[str] = (
     "model_params",
     "train_measured",
 )
+
+
+# -------------------------------------------------------------------------------------------- screen kernel
+#: Columns that :func:`score_candidates` adds to rows of `candidates`, with their Spark types.
+CANDIDATE_SCORE_DDL = (
+    "measured_p_fast float, measured_label tinyint, measured_log10_sigma float, measured_ad_distance float, "
+    "measured_in_domain boolean"
+)
+
+
+def candidate_fractions(batch: Any) -> np.ndarray:
+    """Fractions (n, 94) of `candidates` rows (columns z1, z2, z3 (null for ternaries), pct_li, pct_1..3, in %)."""
+    n = len(batch)
+    F = np.zeros((n, len(symbols())))
+    rows = np.arange(n)
+    F[:, symbols().index("Li")] = batch["pct_li"].to_numpy(dtype=np.float64) / 100
+    for k in (1, 2, 3):
+        z = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
+        pct = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.float64)
+        has = z > 0
+        np.add.at(F, (rows[has], z[has] - 1), pct[has] / 100)
+    return F
+
+
+def score_candidates(batch: Any, classifier: MeasuredModel, regressor: MeasuredModel) -> Any:
+    """The rows of a `candidates` batch (pandas) with :data:`CANDIDATE_SCORE_DDL` columns added: the classifier's
+    probability of sigma >= its threshold and label, the regressor's log10 sigma (S/cm), the distance to the nearest
+    measured training composition and whether it is inside the applicability domain. Features are computed once
+    for both models (they must share them: :func:`check_pair`)."""
+    F = candidate_fractions(batch)
+    X = classifier.features(F)
+    p = classifier.ensemble_.predict(X)
+    distance = classifier.domain_.distance(X)
+    out = batch.copy()
+    out["measured_p_fast"] = p.astype(np.float32)
+    out["measured_label"] = (p >= 0.5).astype(np.int8)
+    out["measured_log10_sigma"] = regressor.ensemble_.predict(X).astype(np.float32)
+    out["measured_ad_distance"] = distance.astype(np.float32)
+    out["measured_in_domain"] = distance <= classifier.domain_.cutoff_
+    return out
+
+
+def check_pair(models: dict[str, MeasuredModel], source: str) -> tuple[MeasuredModel, MeasuredModel]:
+    """(classifier, regressor), refusing a pair that does not share its features (they are scored together)."""
+    if set(models) != set(TASKS):
+        raise InputError(
+            f"{source}: the measured classifier and regressor are both needed. Run `lisearch train-measured`."
+        )
+    classifier, regressor = models["classifier"], models["regressor"]
+    if classifier.feature_names_ != regressor.feature_names_:
+        raise InputError(f"{source}: the measured classifier and regressor use different features. Retrain both.")
+    return classifier, regressor
