@@ -338,10 +338,62 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
     return out
 
 
+def _candidate_sample(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` random `candidates`-like rows (Li + 3 partners, whole percents summing to 100)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    partners = np.array([z for z in range(1, 95) if z != 3])
+    z = np.sort(np.array([rng.choice(partners, 3, replace=False) for _ in range(n)]), axis=1)
+    cuts = np.sort(np.array([rng.choice(np.arange(1, 100), 3, replace=False) for _ in range(n)]), axis=1)
+    pct = np.diff(np.column_stack([np.zeros(n, int), cuts, np.full(n, 100)]), axis=1)
+    return pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "z3": z[:, 2], "pct_li": pct[:, 0], "pct_1": pct[:, 1],
+                         "pct_2": pct[:, 2], "pct_3": pct[:, 3]})  # fmt: skip
+
+
+def bench_measured(full: bool = False, rows: int = 100_000) -> dict[str, Any]:
+    """The measured models' screen kernel (:func:`lisearch.models.measured.score_candidates`) in one process with
+    one BLAS thread: seconds per stage for ``rows`` candidate rows, the rate, and the kernel time per million
+    candidates on the machine's cores. With ``--full``, the `lisearch score-measured` Spark job over the `candidates`
+    of run ``default`` of `make run` (it replaces that run's rows of `measured_candidates`)."""
+    from lisearch.models.measured import candidate_fractions, check_pair, load_measured, score_candidates
+
+    settings = load_settings()
+    classifier, regressor = check_pair(load_measured(settings.paths.artifacts_dir, required=True), "artifacts")
+    batch = _candidate_sample(rows)
+    out: dict[str, Any] = {"rows": rows}
+    with threadpool_limits(1):
+        score_candidates(batch.head(1000), classifier, regressor)  # compile and warm
+        t0 = time.perf_counter()
+        X = classifier.features(candidate_fractions(batch))
+        t1 = time.perf_counter()
+        classifier.ensemble_.predict(X)
+        t2 = time.perf_counter()
+        regressor.ensemble_.predict(X)
+        t3 = time.perf_counter()
+        classifier.domain_.distance(X)
+        t4 = time.perf_counter()
+        score_candidates(batch, classifier, regressor)
+        t5 = time.perf_counter()
+    out["seconds"] = {"features": round(t1 - t0, 3), "classifier": round(t2 - t1, 3), "regressor": round(t3 - t2, 3),
+                      "applicability_domain": round(t4 - t3, 3), "whole_kernel": round(t5 - t4, 3)}  # fmt: skip
+    rate = rows / (t5 - t4)
+    out["rows_per_second_per_core"] = round(rate)
+    out["kernel_seconds_per_million_candidates_on_all_cores"] = round(1e6 / rate / _cores(), 1)
+    if full:
+        from lisearch.spark.measured import run_score_measured
+
+        summary = run_score_measured(settings)
+        out["score_measured_job"] = summary
+        out["target_seconds"] = 300
+    return out
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "label": bench_label,
     "screen": bench_screen,
     "models": bench_models,
+    "measured": bench_measured,
 }
 
 

@@ -293,9 +293,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.retrain or not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
         train_all(structures, artifacts)
     report = table_one(structures, artifacts, settings.label.partial_occupancy)
-    paths = write_report(report, Path(args.output) if args.output else settings.paths.home / "reports")
+    folder = Path(args.output) if args.output else settings.paths.home / "reports"
+    paths = write_report(report, folder)
     print(to_markdown(report))
     print("written: " + ", ".join(str(p) for p in paths.values()))
+    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
+
+    if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
+        from lisearch.validation import to_markdown as measured_markdown
+
+        measured, measured_paths = run_validation(settings, folder)
+        print("\n" + measured_markdown(measured))
+        print("written: " + ", ".join(str(p) for p in measured_paths.values()))
     return 0
 
 
@@ -503,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report, "Table I: every model on every data set beside the paper (Markdown, JSON, figure)")
     p.add_argument("--retrain", action="store_true", help="train the models again first")
     p.add_argument("--output", help="folder for table1.{json,md,png} (default: <home>/reports)")
+    p.add_argument(
+        "--no-measured", dest="no_measured", action="store_true",
+        help="leave out the measured table (`lisearch validate`, run when the measured models are trained)",
+    )  # fmt: skip
 
     p = add(
         "train-measured", cmd_train_measured, "train the measured-conductivity models on OBELiX (needs esML, atom2vec)"

@@ -181,3 +181,28 @@ def atom2vec_contributions(settings: Settings | None = None) -> tuple[pd.DataFra
 
     summary = _report_csv(_settings(settings), "atom2vec_contributions.csv", "atom2vec-contributions")
     return summary, plot_contributions(summary)
+
+
+# ------------------------------------------------------------------------------------ measured conductivities
+def measured_validation(settings: Settings | None = None) -> tuple[pd.DataFrame, str, Any]:
+    """(one row per model and scope, Markdown table, figure) from ``lisearch validate`` (``measured.json`` and
+    ``measured_predictions.csv``): every model on OBELiX, official split and leave-system-out CV."""
+    import json
+
+    from lisearch.validation import to_markdown, validation_figure
+
+    settings = _settings(settings)
+    path = settings.paths.home / "reports" / "measured.json"
+    if not path.is_file():
+        raise InputError(f"No {path}: run `lisearch validate` (or `make run`) first.")
+    report = json.loads(path.read_text())
+    predictions = _report_csv(settings, "measured_predictions.csv", "validate")
+    report["predictions"] = predictions
+    return pd.DataFrame(report["rows"]), to_markdown(report), validation_figure(predictions)
+
+
+def measured_ablation(rows: pd.DataFrame) -> pd.DataFrame:
+    """The measured models with and without the transfer features (columns True / False), per metric and scope."""
+    from lisearch.validation import ablation
+
+    return ablation(rows)

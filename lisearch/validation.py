@@ -283,15 +283,14 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_validation(report: dict[str, Any], path: Path) -> None:
-    """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def validation_figure(pred: pd.DataFrame) -> Any:
+    """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor), from the
+    per-material predictions of :func:`validate` (``measured_predictions.csv``)."""
     from sklearn.metrics import roc_curve
 
-    pred = report["predictions"]
+    from lisearch.report import _pyplot
+
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     curves = {"esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
     for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
@@ -319,7 +318,23 @@ def plot_validation(report: dict[str, Any], path: Path) -> None:
     ax.set(title="measured regressor (transfer)", xlabel="measured log10 sigma (S/cm)", ylabel="predicted")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def ablation(rows: pd.DataFrame) -> pd.DataFrame:
+    """Transfer vs no transfer: balanced accuracy, ROC-AUC and MAE of the measured models per scope."""
+    measured = rows[rows["model"].str.startswith("measured")].copy()
+    measured["transfer"] = ~measured["model"].str.contains("no transfer")
+    measured["model"] = measured["model"].str.replace(r" \((no )?transfer\)", "", regex=True)
+    columns = [c for c in ("balanced_accuracy", "roc_auc", "mae") if c in measured]
+    return measured.pivot_table(index=["model", "scope"], columns="transfer", values=columns)
+
+
+def plot_validation(report: dict[str, Any], path: Path) -> None:
+    fig = validation_figure(report["predictions"])
     fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 

@@ -50,11 +50,19 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     reports.mkdir(exist_ok=True)
     dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
     element_contributions(structures, 2, cfg)[1].to_csv(reports / "atom2vec_contributions.csv", index=False)
+    from lisearch.models.measured import load_transfer
+    from lisearch.predict import load_models
+    from lisearch.validation import measured_set, validate, write_validation
+
+    transfer = load_transfer(settings.paths.artifacts_dir)
+    fixed = {"eML": load_models(settings.paths.artifacts_dir)["eml"], "esML": transfer.esml}
+    params = {"threshold": 1e-4, "n_trees": 10, "seed": 0, "ad_quantile": 0.95}
+    write_validation(validate(measured_set(), fixed, transfer, params, folds=3), reports)
     return home
 
 
 def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 4
+    assert len(NOTEBOOKS) >= 5
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
