@@ -292,7 +292,7 @@ def validation_figure(pred: pd.DataFrame) -> Any:
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    curves = {"esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
+    curves = {"eML": "eML_score", "esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
     for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
         rows = pred["split"].eq("test") if tag == "test" else pd.Series(True, index=pred.index)
         extra = {"measured classifier": f"transfer_{tag}_p_fast", "no transfer": f"no_transfer_{tag}_p_fast"}
