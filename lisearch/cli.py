@@ -242,6 +242,19 @@ def cmd_train_measured(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shortlist(args: argparse.Namespace) -> int:
+    overrides = list(args.set or [])
+    for option in ("run_id", "top_per_family", "max_rows", "show"):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides.append(f"shortlist.{option}={value}")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.spark.shortlist import format_shortlist, run_shortlist
+
+    print(format_shortlist(run_shortlist(settings)))
+    return 0
+
+
 def cmd_score_measured(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     if args.run_id is not None:
@@ -524,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate", cmd_validate, "every model on measured conductivities (OBELiX): official split and grouped CV")
     p.add_argument("--output", help="folder for measured.{json,md,png} and measured_predictions.csv")
     p.add_argument("--no-sml", dest="no_sml", action="store_true", help="skip sML on the OBELiX structures (~20 s)")
+
+    p = add("shortlist", cmd_shortlist, "the best plausible candidates per chemical family, with reasons (Spark)")
+    p.add_argument("--run-id", dest="run_id", help="screen run (default: default)")
+    p.add_argument("--top-per-family", dest="top_per_family", type=int, help="rows per chemical family (default 3)")
+    p.add_argument("--max-rows", dest="max_rows", type=int, help="rows in all (default 200)")
+    p.add_argument("--show", type=int, help="rows to print (default 15)")
 
     p = add("score-measured", cmd_score_measured, "score a screen run's candidates with the measured models (Spark)")
     p.add_argument("--run-id", dest="run_id", help="screen run (default: default)")

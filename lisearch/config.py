@@ -194,6 +194,33 @@ class MeasuredSettings:
 
 
 @dataclass(frozen=True)
+class ShortlistSettings:
+    """The shortlist (``lisearch shortlist``): ``run_id`` (the screen run), ``min_state_frequency`` (an oxidation
+    state counts when it is at least this share of the element's non-zero ICSD reports) and ``max_formula_atoms``
+    (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.plausibility`; ``top_per_family``
+    (rows per chemical family), ``max_rows`` (rows in all), ``in_domain_only`` (with the measured models, keep only
+    rows inside their applicability domain), ``show`` (rows printed)."""
+
+    run_id: str = "default"
+    min_state_frequency: float = 0.05
+    max_formula_atoms: int = 30
+    top_per_family: int = 3
+    max_rows: int = 200
+    in_domain_only: bool = True
+    show: int = 15
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_state_frequency < 1:
+            raise ConfigError(
+                f"shortlist.min_state_frequency is {self.min_state_frequency}; use a share in [0, 1), e.g. 0.05."
+            )
+        if self.max_formula_atoms < 2:
+            raise ConfigError(f"shortlist.max_formula_atoms is {self.max_formula_atoms}; use at least 2 (e.g. 30).")
+        if self.top_per_family < 1 or self.max_rows < 1:
+            raise ConfigError("shortlist.top_per_family and shortlist.max_rows must be at least 1.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
 
@@ -204,6 +231,7 @@ class Settings:
     screen: ScreenSettings = field(default_factory=ScreenSettings)
     narrow: NarrowSettings = field(default_factory=NarrowSettings)
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
+    shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (recorded next to job outputs)."""
@@ -216,7 +244,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen", "narrow", "measured"):
+        for section in ("spark", "paths", "label", "screen", "narrow", "measured", "shortlist"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -234,6 +262,7 @@ _SECTIONS: dict[str, type] = {
     "screen": ScreenSettings,
     "narrow": NarrowSettings,
     "measured": MeasuredSettings,
+    "shortlist": ShortlistSettings,
 }
 
 
@@ -357,6 +386,7 @@ def load_settings(
             screen=ScreenSettings(**merged.get("screen", {})),
             narrow=NarrowSettings(**merged.get("narrow", {})),
             measured=MeasuredSettings(**merged.get("measured", {})),
+            shortlist=ShortlistSettings(**merged.get("shortlist", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above
         raise ConfigError(f"Invalid settings: {exc}") from exc

@@ -224,18 +224,23 @@ def _sibling_layout(left, right, feature, threshold, value, roots):
 
 @numba.njit(cache=True, nogil=True)
 def _forest_sum(X, child, feature, threshold, value, roots, depth, out):
-    """out[i] += leaf value of row i in every tree; rows in blocks so that one tree stays in cache, and a fixed
-    number of branch-free steps per tree (a row at a leaf stays there)."""
+    """out[i] += leaf value of row i in every tree; rows in blocks so that one tree stays in cache, and branch-free
+    steps (a row at a leaf stays there) until every row of the block is at a leaf."""
     n = X.shape[0]
-    block = 256
+    block = 128
     node = np.empty(block, np.int32)
     for start in range(0, n, block):
         stop = min(start + block, n)
         for t in range(roots.shape[0]):
             node[:] = roots[t]
             for _ in range(depth[t]):  # one level for every row of the block: independent loads overlap
+                moved = False
                 for i in range(start, stop):
                     k = node[i - start]
-                    node[i - start] = child[k] + (X[i, feature[k]] > threshold[k])
+                    nxt = child[k] + (X[i, feature[k]] > threshold[k])
+                    moved |= nxt != k
+                    node[i - start] = nxt
+                if not moved:  # every row of the block is at a leaf: deeper levels change nothing
+                    break
             for i in range(start, stop):
                 out[i] += value[node[i - start]]

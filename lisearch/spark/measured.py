@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,7 +33,7 @@ TABLE = "measured_candidates"
 _WORKER_MODELS: dict[tuple[str, str], tuple[MeasuredModel, MeasuredModel]] = {}
 
 
-def _models(digest: tuple[str, str], shared: Any) -> tuple[MeasuredModel, MeasuredModel]:
+def worker_models(digest: tuple[str, str], shared: Any) -> tuple[MeasuredModel, MeasuredModel]:
     """The models rebuilt once per Python worker process (keyed by the artifacts' hashes), not once per task."""
     if digest not in _WORKER_MODELS:
         payloads = shared.value
@@ -44,7 +45,7 @@ def _models(digest: tuple[str, str], shared: Any) -> tuple[MeasuredModel, Measur
 
 def _kernel(shared: Any, digest: tuple[str, str]) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        classifier, regressor = _models(digest, shared)
+        classifier, regressor = worker_models(digest, shared)
         for batch in batches:
             yield score_candidates(batch, classifier, regressor)
 
@@ -57,20 +58,25 @@ def transform(candidates: DataFrame, shared: Any, digest: tuple[str, str]) -> Da
     return candidates.mapInPandas(_kernel(shared, digest), f"{schema}, {CANDIDATE_SCORE_DDL}")
 
 
-def run_score_measured(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Score every `candidates` row of run ``measured.run_id`` into `measured_candidates`; returns a summary."""
-    run_id = settings.measured.run_id
-    artifacts = settings.paths.artifacts_dir
+def measured_payloads(artifacts: Path) -> tuple[dict[str, Any], tuple[str, str]]:
+    """(payload by task, (classifier sha256, regressor sha256)) of the trained measured models, checked on the
+    driver before any Spark work (a missing, corrupted or mismatched file stops here with its message)."""
     artifacts_by_task = {task: load_artifact(artifacts / name, kinds=(KIND,)) for task, name in MODEL_FILES.items()}
     payloads = {task: a["payload"] for task, a in artifacts_by_task.items()}
     check_pair({t: MeasuredModel.from_payload(p, str(artifacts / MODEL_FILES[t])) for t, p in payloads.items()},
                str(artifacts))  # fmt: skip
+    return payloads, (artifacts_by_task["classifier"]["sha256"], artifacts_by_task["regressor"]["sha256"])
+
+
+def run_score_measured(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Score every `candidates` row of run ``measured.run_id`` into `measured_candidates`; returns a summary."""
+    run_id = settings.measured.run_id
+    payloads, digest = measured_payloads(settings.paths.artifacts_dir)
     spark = spark or get_session(settings)
     check_run(spark, settings, run_id)
     started = time.perf_counter()
     warehouse = settings.paths.warehouse_dir
     candidates = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == run_id)
-    digest = (artifacts_by_task["classifier"]["sha256"], artifacts_by_task["regressor"]["sha256"])
     scored = transform(candidates, spark.sparkContext.broadcast(payloads), digest)
     replace_run_rows(scored, str(table_path(warehouse, TABLE)), run_id, partitioned=True)
     register_table(spark, warehouse, TABLE)

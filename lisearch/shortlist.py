@@ -1,0 +1,222 @@
+"""The shortlist: candidates a solid-state chemist would take to the lab, with the reasons each one survived.
+
+Kernel (pandas, no Spark; the Spark glue is :mod:`lisearch.spark.shortlist`): :func:`shortlist_batch` takes rows of
+`candidates` and keeps those that pass the plausibility rules (:mod:`lisearch.plausibility`); each kept row gets its
+chemical family (cations | anions of its most likely assignment, e.g. ``Li,P|S,Cl``), the assignment and its
+probability, the measured models' predicted conductivity and applicability domain when they are trained, and the
+nearest known compound. The ranking score is the measured regressor's predicted log10 sigma (S/cm) when it exists,
+the screen model's score otherwise.
+
+Report (:func:`finish_shortlist`, :func:`write_shortlist`): the best ``top_per_family`` rows of every family, at
+most ``max_rows`` in all, each with a plain-language ``reasons`` column, as CSV, Markdown and a self-contained
+HTML page with its figures embedded.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lisearch.config import ShortlistSettings
+from lisearch.elements import symbols
+from lisearch.plausibility import PlausibilityRules, nearest_known, plausibility
+
+#: Columns :func:`shortlist_batch` adds to the `candidates` columns (Spark types).
+SHORTLIST_DDL = (
+    "family string, cations string, anions string, formula string, state_li tinyint, state_1 tinyint, "
+    "state_2 tinyint, state_3 tinyint, state_probability double, formula_atoms int, measured_p_fast double, "
+    "measured_log10_sigma double, measured_ad_distance double, measured_in_domain boolean, nearest_known string, "
+    "known_source string, known_distance double, novel boolean, rank_score double, ranked_by string"
+)
+
+
+def rules_of(settings: ShortlistSettings) -> PlausibilityRules:
+    return PlausibilityRules(settings.min_state_frequency, settings.max_formula_atoms)
+
+
+def candidate_arrays(batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(z (n, 4), integer amounts (n, 4)) of `candidates` rows: Li first, then partners 1..3 (0 when absent)."""
+    n = len(batch)
+    z = np.zeros((n, 4), dtype=np.int64)
+    amounts = np.zeros((n, 4), dtype=np.int64)
+    z[:, 0], amounts[:, 0] = 3, batch["pct_li"].to_numpy(dtype=np.int64)
+    for k in (1, 2, 3):
+        z[:, k] = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
+        amounts[:, k] = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.int64)
+    return z, amounts
+
+
+def _quick_formulas(z: np.ndarray, amounts: np.ndarray, states: np.ndarray) -> list[str]:
+    """Reduced formulas, cations first then anions (each by atomic number), amounts of 1 omitted."""
+    syms = ("", *symbols())
+    out = []
+    for zz, aa, ss in zip(z, amounts, states, strict=True):
+        g = math.gcd(*[int(a) for a in aa[zz > 0]])
+        parts = sorted((int(s < 0), int(e), int(a) // g) for e, a, s in zip(zz, aa, ss, strict=True) if e > 0)
+        out.append("".join(f"{syms[e]}{'' if a == 1 else a}" for _, e, a in parts))
+    return out
+
+
+def shortlist_batch(
+    batch: pd.DataFrame, settings: ShortlistSettings, measured: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(the plausible rows of a `candidates` batch with the :data:`SHORTLIST_DDL` columns added, the number of rows
+    removed by each rule: the plausibility reasons and ``outside_domain``)."""
+    z, amounts = candidate_arrays(batch)
+    checks = plausibility(z, amounts, rules_of(settings))
+    removed = {str(k): int(v) for k, v in checks["reason"].value_counts().items()}
+    keep = checks["plausible"].to_numpy()
+    out = batch[keep].copy()
+    z, amounts, checks = z[keep], amounts[keep], checks[keep].reset_index(drop=True)
+    states = checks[["state_1", "state_2", "state_3", "state_4"]].to_numpy()
+    syms = np.array(("", *symbols()))
+    cations = [",".join(syms[zz[ss > 0]]) for zz, ss in zip(z, states, strict=True)]  # Li first (column 0)
+    anions = [",".join(syms[zz[ss < 0]]) for zz, ss in zip(z, states, strict=True)]
+    out["family"] = [f"{c}|{a}" for c, a in zip(cations, anions, strict=True)]
+    out["cations"], out["anions"] = cations, anions
+    out["formula"] = _quick_formulas(z, amounts, states)
+    out["state_li"] = states[:, 0].astype(np.int8)
+    for k in (1, 2, 3):
+        out[f"state_{k}"] = np.where(z[:, k] > 0, states[:, k], 0).astype(np.int8)
+    out["state_probability"] = checks["probability"].to_numpy()
+    out["formula_atoms"] = checks["formula_atoms"].to_numpy().astype(np.int32)
+    n = len(out)
+    out["measured_p_fast"] = out["measured_log10_sigma"] = out["measured_ad_distance"] = np.full(n, np.nan)
+    out["measured_in_domain"] = pd.array([None] * n, dtype="boolean")
+    if measured and n:
+        from lisearch.models.measured import score_candidates
+
+        scored = score_candidates(out, measured["classifier"], measured["regressor"])
+        for column in ("measured_p_fast", "measured_log10_sigma", "measured_ad_distance"):
+            out[column] = scored[column].to_numpy(dtype=np.float64)
+        out["measured_in_domain"] = scored["measured_in_domain"].to_numpy()
+        if settings.in_domain_only:
+            inside = out["measured_in_domain"].to_numpy(dtype=bool)
+            removed["outside_domain"] = int((~inside).sum())
+            out, z, amounts = out[inside], z[inside], amounts[inside]
+    near = nearest_known(z, amounts)
+    for column in ("nearest_known", "known_source", "known_distance", "novel"):
+        out[column] = near[column].to_numpy()
+    use_measured = bool(measured)
+    out["rank_score"] = out["measured_log10_sigma"] if use_measured else out["score"].astype(np.float64)
+    out["ranked_by"] = "measured log10 sigma" if use_measured else "screen model score"
+    return out, removed
+
+
+# ------------------------------------------------------------------------------------------------- report
+def _reasons(row: Any) -> str:
+    ions = [f"Li{row.state_li:+d}"] + [
+        f"{e}{s:+d}"
+        for e, s in ((row.element_1, row.state_1), (row.element_2, row.state_2), (row.element_3, row.state_3))
+        if isinstance(e, str) and e
+    ]
+    parts = [
+        f"charge-balanced as {' '.join(ions)} (probability {row.state_probability:.2f} from ICSD state frequencies)",
+        "anions more electronegative than cations",
+        f"{row.formula_atoms} atoms per formula",
+    ]
+    if row.measured_log10_sigma == row.measured_log10_sigma:  # not NaN
+        where = "inside" if row.measured_in_domain else "outside"
+        parts.append(
+            f"predicted log10 sigma {row.measured_log10_sigma:.1f} S/cm, P(fast) {row.measured_p_fast:.2f} "
+            f"({where} the measured data's domain, distance {row.measured_ad_distance:.1f})"
+        )
+    else:
+        parts.append(f"screen score {row.score:.2f}")
+    known = (
+        f"nearest known {row.nearest_known} ({row.known_source}, {100 * row.known_distance:.0f} % of atoms differ)"
+        if isinstance(row.nearest_known, str)
+        else "no known compound of these elements (novel)"
+    )
+    parts += [known, f"{row.cost_per_kg:.1f} USD/kg", f"{row.mean_atomic_mass:.1f} g/mol per atom"]
+    return "; ".join(parts)
+
+
+def finish_shortlist(top: pd.DataFrame, settings: ShortlistSettings) -> pd.DataFrame:
+    """The best ``top_per_family`` rows per family (already cut by Spark or not), at most ``max_rows`` in all,
+    ranked by ``rank_score``, with pymatgen's reduced formula and the ``reasons`` column."""
+    from pymatgen.core import Composition
+
+    ranked = top.sort_values(["rank_score", "state_probability"], ascending=False, kind="stable")
+    ranked = ranked.groupby("family", sort=False).head(settings.top_per_family).head(settings.max_rows)
+    ranked = ranked.reset_index(drop=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked["formula"] = [Composition(f).reduced_formula for f in ranked["formula"]]
+    ranked["reasons"] = [_reasons(r) for r in ranked.itertuples(index=False)]
+    return ranked
+
+
+SHOWN = ["rank", "formula", "family", "rank_score", "measured_p_fast", "measured_in_domain", "nearest_known",
+         "known_distance", "cost_per_kg", "mean_atomic_mass"]  # fmt: skip
+
+
+def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
+    head = shortlist.head(rows) if rows else shortlist
+    lines = ["| rank | formula | family | score | P(fast) | in domain | nearest known | USD/kg | reasons |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in head.itertuples(index=False):
+        known = f"{r.nearest_known} ({100 * r.known_distance:.0f} %)" if isinstance(r.nearest_known, str) else "novel"
+        p = f"{r.measured_p_fast:.2f}" if r.measured_p_fast == r.measured_p_fast else "n/a"
+        inside = (
+            {True: "yes", False: "no"}.get(r.measured_in_domain, "n/a") if r.measured_in_domain is not pd.NA else "n/a"
+        )
+        lines.append(
+            f"| {r.rank} | {r.formula} | {r.family} | {r.rank_score:.2f} | {p} | {inside} | {known} | "
+            f"{r.cost_per_kg:.1f} | {r.reasons} |"
+        )
+    return "\n".join(lines)
+
+
+def shortlist_figure(shortlist: pd.DataFrame) -> Any:
+    """Rank score against cost (colour: distance to the nearest known compound), and rows per anion set."""
+    from lisearch.report import _pyplot
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    known = shortlist["known_distance"].fillna(1.0)
+    points = axes[0].scatter(shortlist["cost_per_kg"], shortlist["rank_score"], c=known, cmap="viridis", s=18)
+    fig.colorbar(points, ax=axes[0], label="share of atoms differing from the nearest known (1 = novel)")
+    axes[0].set(
+        xlabel="raw-material cost (USD/kg)", ylabel=str(shortlist["ranked_by"].iloc[0]) if len(shortlist) else ""
+    )
+    counts = shortlist["anions"].value_counts().head(15)
+    axes[1].barh(counts.index[::-1], counts.to_numpy()[::-1])
+    axes[1].set(xlabel="rows in the shortlist", ylabel="anions", title="families by anion set")
+    fig.tight_layout()
+    return fig
+
+
+def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: pd.DataFrame) -> dict[str, Path]:
+    """shortlist_<run>.csv, .md and a self-contained .html (figure embedded as PNG) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"shortlist_{run_id}"
+    paths = {"csv": stem.with_suffix(".csv"), "markdown": stem.with_suffix(".md"), "html": stem.with_suffix(".html")}
+    shortlist.to_csv(paths["csv"], index=False)
+    paths["markdown"].write_text(to_markdown(shortlist) + "\n")
+    buffer = io.BytesIO()
+    if len(shortlist):
+        fig = shortlist_figure(shortlist)
+        fig.savefig(buffer, format="png", dpi=100)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    image = base64.b64encode(buffer.getvalue()).decode()
+    table = shortlist[[*SHOWN, "reasons"]].to_html(index=False, escape=True, float_format=lambda v: f"{v:.2f}")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>lisearch shortlist "
+        f"{html.escape(run_id)}</title><style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:"
+        "collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}</style></head>"
+        f"<body><h1>Shortlist of screen run {html.escape(run_id)}</h1>"
+        f"<h2>How the candidates were narrowed</h2>{funnel.to_html(index=False)}"
+        + (f"<img alt='shortlist figure' src='data:image/png;base64,{image}'>" if image else "")
+        + f"<h2>{len(shortlist)} candidates</h2>{table}</body></html>"
+    )
+    paths["html"].write_text(page)
+    return paths

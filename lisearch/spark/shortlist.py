@@ -1,0 +1,108 @@
+"""The shortlist on Spark: a screen run's `candidates` -> plausibility rules, measured scores and nearest known
+compound inside ``mapInPandas`` (:func:`lisearch.shortlist.shortlist_batch`) -> the best rows of every chemical
+family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
+the report files (CSV, Markdown, HTML)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+
+from lisearch.config import Settings
+from lisearch.logs import get_logger
+from lisearch.models.measured import MODEL_FILES
+from lisearch.shortlist import SHORTLIST_DDL, finish_shortlist, shortlist_batch, to_markdown, write_shortlist
+from lisearch.spark.catalog import read_table, register_table, table_path
+from lisearch.spark.measured import measured_payloads, worker_models
+from lisearch.spark.narrow import check_run
+from lisearch.spark.screen import replace_run_rows
+from lisearch.spark.session import get_session
+
+log = get_logger("lisearch.shortlist")
+TABLE = "shortlist"
+
+
+def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        measured = None
+        if shared is not None:
+            classifier, regressor = worker_models(digest, shared)
+            measured = {"classifier": classifier, "regressor": regressor}
+        for batch in batches:
+            kept, removed = shortlist_batch(batch, settings, measured)
+            kept["removed_by"], kept["removed"] = None, 0
+            summary = pd.DataFrame({"removed_by": list(removed), "removed": list(removed.values())})
+            yield pd.concat([kept, summary], ignore_index=True)[[*batch.columns, *_added(), "removed_by", "removed"]]
+
+    return run
+
+
+def _added() -> list[str]:
+    return [part.strip().split(" ")[0] for part in SHORTLIST_DDL.split(",")]
+
+
+def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Shortlist run ``shortlist.run_id``; returns the funnel of the rules, the shortlist (pandas) and the files."""
+    cfg = settings.shortlist
+    artifacts = settings.paths.artifacts_dir
+    trained = all((artifacts / name).exists() for name in MODEL_FILES.values())
+    payloads, digest = measured_payloads(artifacts) if trained else ({}, None)  # untrained: ranked by screen score
+    spark = spark or get_session(settings)
+    check_run(spark, settings, cfg.run_id)
+    warehouse = settings.paths.warehouse_dir
+    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)
+    shared = spark.sparkContext.broadcast(payloads) if payloads else None
+    schema = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in cand.schema.fields)
+    out = cand.mapInPandas(
+        _kernel(cfg, shared, digest), f"{schema}, {SHORTLIST_DDL}, removed_by string, removed bigint"
+    )
+    out = out.persist()
+    try:
+        removed = out.filter(F.col("removed_by").isNotNull()).groupBy("removed_by").agg(F.sum("removed").alias("n"))
+        removed_counts = {r["removed_by"]: int(r["n"]) for r in removed.collect()}
+        kept = out.filter(F.col("removed_by").isNull()).drop("removed_by", "removed")
+        order = Window.partitionBy("family").orderBy(F.desc("rank_score"), F.desc("state_probability"))
+        best = kept.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= cfg.top_per_family).drop("_r")
+        plausible = kept.count()
+        families = kept.select("family").distinct().count()
+        top = best.toPandas()
+    finally:
+        out.unpersist()
+    shortlist = finish_shortlist(top, cfg)
+    total = plausible + sum(removed_counts.values())
+    funnel = _funnel(total, removed_counts, plausible, families, len(shortlist))
+    if len(shortlist):
+        frame = spark.createDataFrame(shortlist.drop(columns=["run_id"]).assign(run_id=cfg.run_id))
+        replace_run_rows(frame, str(table_path(warehouse, TABLE)), cfg.run_id, partitioned=True)
+        register_table(spark, warehouse, TABLE)
+    paths = write_shortlist(shortlist, settings.paths.home / "reports", cfg.run_id, funnel)
+    summary = {"run_id": cfg.run_id, "funnel": funnel, "shortlist": shortlist, "paths": paths,
+               "ranked_by": "measured log10 sigma" if payloads else "screen model score", "show": cfg.show}  # fmt: skip
+    log.info("shortlist of run %s: %d rows from %d plausible candidates", cfg.run_id, len(shortlist), plausible)
+    return summary
+
+
+def _funnel(total: int, removed: dict[str, int], plausible: int, families: int, rows: int) -> pd.DataFrame:
+    stages = [("candidates of the run", total)]
+    labels = {
+        "rare_state": "removed: an element has no common non-zero oxidation state (ICSD share below the limit)",
+        "not_neutral": "removed: no charge-neutral choice of common states",
+        "not_ionic": "removed: neutral only with an anion less electronegative than a cation",
+        "too_complex": "removed: too many atoms in the reduced formula",
+        "outside_domain": "removed: outside the measured models' applicability domain",
+    }
+    stages += [(label, removed.get(key, 0)) for key, label in labels.items()]
+    stages += [("plausible (and in domain)", plausible), ("chemical families", families), ("shortlist rows", rows)]
+    return pd.DataFrame(stages, columns=["stage", "count"])
+
+
+def format_shortlist(summary: dict[str, Any]) -> str:
+    lines = [f"shortlist of run {summary['run_id']} (ranked by {summary['ranked_by']}):"]
+    lines += [f"  {r.count:>14,d}  {r.stage}" for r in summary["funnel"].itertuples(index=False)]
+    lines.append(to_markdown(summary["shortlist"], summary["show"]))
+    lines.append("written: " + ", ".join(str(p) for p in summary["paths"].values()))
+    return "\n".join(lines)
