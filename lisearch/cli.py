@@ -450,10 +450,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_funnel(screen))
     print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
     print(format_narrow(narrow))
+    from lisearch.spark.shortlist import format_shortlist, run_shortlist
     from lisearch.validation import to_markdown as measured_markdown
 
-    measured, measured_paths = run_validation(settings, None)  # 5. every model on measured conductivities
-    print("\n5. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")
+    shortlist = run_shortlist(settings)  # 5. the shortlist (shortlist.run_id, default: the run above)
+    measured, measured_paths = run_validation(settings, None)  # 6. every model on measured conductivities
+    print("\n5. The shortlist: plausible candidates, best per chemical family")
+    print(format_shortlist(shortlist))
+    print("\n6. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")
     print(measured_markdown(measured))
     print(f"   written to {measured_paths['markdown']} and {measured_paths['figure']}")
     print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")

@@ -220,3 +220,17 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
     )
     paths["html"].write_text(page)
     return paths
+
+
+def table_iii_plausibility(settings: ShortlistSettings) -> pd.DataFrame:
+    """The paper's Table III compositions under the plausibility rules: table_iii, plausible, reason (the first rule
+    that removes it), probability of the most likely assignment."""
+    from lisearch.narrowing import TABLE_III
+    from lisearch.plausibility import formula_arrays
+
+    z, amounts, _ = formula_arrays(list(TABLE_III))
+    checks = plausibility(z, amounts, rules_of(settings))
+    return pd.DataFrame(
+        {"table_iii": TABLE_III, "plausible": checks["plausible"], "removed_by": checks["reason"],
+         "probability": checks["probability"]}
+    )  # fmt: skip

@@ -15,7 +15,14 @@ from pyspark.sql import functions as F
 from lisearch.config import Settings
 from lisearch.logs import get_logger
 from lisearch.models.measured import MODEL_FILES
-from lisearch.shortlist import SHORTLIST_DDL, finish_shortlist, shortlist_batch, to_markdown, write_shortlist
+from lisearch.shortlist import (
+    SHORTLIST_DDL,
+    finish_shortlist,
+    shortlist_batch,
+    table_iii_plausibility,
+    to_markdown,
+    write_shortlist,
+)
 from lisearch.spark.catalog import read_table, register_table, table_path
 from lisearch.spark.measured import measured_payloads, worker_models
 from lisearch.spark.narrow import check_run
@@ -36,9 +43,15 @@ def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.Da
             kept, removed = shortlist_batch(batch, settings, measured)
             kept["removed_by"], kept["removed"] = None, 0
             summary = pd.DataFrame({"removed_by": list(removed), "removed": list(removed.values())})
-            yield pd.concat([kept, summary], ignore_index=True)[[*batch.columns, *_added(), "removed_by", "removed"]]
+            out = pd.concat([kept, summary], ignore_index=True)[[*batch.columns, *_added(), "removed_by", "removed"]]
+            for column in _STRINGS:  # an all-empty batch leaves float NaN columns, which Arrow cannot make strings
+                out[column] = out[column].astype(object).where(out[column].notna(), None)
+            yield out
 
     return run
+
+
+_STRINGS = ("family", "cations", "anions", "formula", "nearest_known", "known_source", "ranked_by", "removed_by")
 
 
 def _added() -> list[str]:
@@ -80,8 +93,15 @@ def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict
         replace_run_rows(frame, str(table_path(warehouse, TABLE)), cfg.run_id, partitioned=True)
         register_table(spark, warehouse, TABLE)
     paths = write_shortlist(shortlist, settings.paths.home / "reports", cfg.run_id, funnel)
-    summary = {"run_id": cfg.run_id, "funnel": funnel, "shortlist": shortlist, "paths": paths,
-               "ranked_by": "measured log10 sigma" if payloads else "screen model score", "show": cfg.show}  # fmt: skip
+    summary = {
+        "run_id": cfg.run_id,
+        "funnel": funnel,
+        "table_iii": table_iii_plausibility(cfg),
+        "shortlist": shortlist,
+        "paths": paths,
+        "ranked_by": "measured log10 sigma" if payloads else "screen model score",
+        "show": cfg.show,
+    }
     log.info("shortlist of run %s: %d rows from %d plausible candidates", cfg.run_id, len(shortlist), plausible)
     return summary
 
@@ -104,5 +124,8 @@ def format_shortlist(summary: dict[str, Any]) -> str:
     lines = [f"shortlist of run {summary['run_id']} (ranked by {summary['ranked_by']}):"]
     lines += [f"  {r.count:>14,d}  {r.stage}" for r in summary["funnel"].itertuples(index=False)]
     lines.append(to_markdown(summary["shortlist"], summary["show"]))
+    trace = summary["table_iii"]
+    verdicts = [f"{r.table_iii} {'plausible' if r.plausible else r.removed_by}" for r in trace.itertuples(index=False)]
+    lines.append("Table III of the paper under the plausibility rules: " + ", ".join(verdicts))
     lines.append("written: " + ", ".join(str(p) for p in summary["paths"].values()))
     return "\n".join(lines)
