@@ -134,3 +134,20 @@ def test_jobs_stop_before_spark_on_bad_input(spark, run_home: Path, artifacts: P
         (broken / name).write_text(text[: len(text) // 2] if "regressor" in name else text)
     with pytest.raises(InputError, match="truncated or corrupted"):
         run_shortlist(_settings(run_home, broken), spark=spark)
+
+
+def test_a_batch_where_nothing_survives_still_has_string_columns(run_home: Path, artifacts: Path):
+    """On the full default run some Arrow batches have no plausible row: their string columns must stay strings
+    (float NaN columns made Arrow fail with 'Cannot convert ChunkedArray to Array')."""
+    import pyarrow as pa
+
+    from lisearch.spark.shortlist import _kernel
+
+    settings = _settings(run_home, artifacts).shortlist
+    batch = pd.DataFrame({"run_id": ["x"], "z1": [6], "z2": [35], "z3": pd.array([None], dtype="Int16"), "pct_li": [20], "pct_1": [40],
+                          "pct_2": [40], "pct_3": pd.array([None], dtype="Int16"), "score": [1.0], "cost_per_kg": [1.0],
+                          "mean_atomic_mass": [20.0]})  # fmt: skip
+    (out,) = list(_kernel(settings, None, None)(iter([batch])))
+    assert out["removed_by"].notna().sum() == 1 and out["family"].isna().all()
+    for column in ("family", "formula", "nearest_known", "removed_by"):
+        assert isinstance(pa.Array.from_pandas(out[column], type=pa.string()), pa.Array)
