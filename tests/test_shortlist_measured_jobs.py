@@ -144,8 +144,9 @@ def test_a_batch_where_nothing_survives_still_has_string_columns(run_home: Path,
     from lisearch.spark.shortlist import _kernel
 
     settings = _settings(run_home, artifacts).shortlist
-    batch = pd.DataFrame({"run_id": ["x"], "z1": [6], "z2": [35], "z3": pd.array([None], dtype="Int16"), "pct_li": [20], "pct_1": [40],
-                          "pct_2": [40], "pct_3": pd.array([None], dtype="Int16"), "score": [1.0], "cost_per_kg": [1.0],
+    none = pd.array([None], dtype="Int16")
+    batch = pd.DataFrame({"run_id": ["x"], "z1": [6], "z2": [35], "z3": none, "pct_li": [20], "pct_1": [40],
+                          "pct_2": [40], "pct_3": none, "score": [1.0], "cost_per_kg": [1.0],
                           "mean_atomic_mass": [20.0]})  # fmt: skip
     (out,) = list(_kernel(settings, None, None)(iter([batch])))
     assert out["removed_by"].notna().sum() == 1 and out["family"].isna().all()
