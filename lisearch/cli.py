@@ -242,13 +242,18 @@ def cmd_train_measured(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_shortlist(args: argparse.Namespace) -> int:
+def _section_settings(args: argparse.Namespace, section: str, options: tuple[str, ...]) -> Settings:
+    """Settings with the command's options written as ``section.option=value`` overrides (after any --set)."""
     overrides = list(args.set or [])
-    for option in ("run_id", "top_per_family", "max_rows", "show"):
+    for option in options:
         value = getattr(args, option, None)
         if value is not None:
-            overrides.append(f"shortlist.{option}={value}")
-    settings = load_settings(args.profile, overrides)
+            overrides.append(f"{section}.{option}={value}")
+    return load_settings(args.profile, overrides)
+
+
+def cmd_shortlist(args: argparse.Namespace) -> int:
+    settings = _section_settings(args, "shortlist", ("run_id", "top_per_family", "max_rows", "show"))
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
 
     print(format_shortlist(run_shortlist(settings)))
@@ -256,10 +261,7 @@ def cmd_shortlist(args: argparse.Namespace) -> int:
 
 
 def cmd_score_measured(args: argparse.Namespace) -> int:
-    overrides = list(args.set or [])
-    if args.run_id is not None:
-        overrides.append(f"measured.run_id={args.run_id}")
-    settings = load_settings(args.profile, overrides)
+    settings = _section_settings(args, "measured", ("run_id",))
     from lisearch.spark.measured import format_measured, run_score_measured
 
     print(format_measured(run_score_measured(settings)))
@@ -393,12 +395,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 
 def cmd_narrow(args: argparse.Namespace) -> int:
-    overrides = list(args.set or [])
-    for option in ("run_id", "anion", "max_z", "top"):
-        value = getattr(args, option, None)
-        if value is not None:
-            overrides.append(f"narrow.{option}={value}")
-    settings = load_settings(args.profile, overrides)
+    settings = _section_settings(args, "narrow", ("run_id", "anion", "max_z", "top"))
     from lisearch.spark.narrow import format_narrow, run_narrow
 
     print(format_narrow(run_narrow(settings)))

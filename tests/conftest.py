@@ -36,6 +36,22 @@ def lisearch_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "lisearch.cli", *args]
 
 
+def save_small_esml(folder: Path, reductions: tuple[str, ...] = ("mean",), name: str = "esml.json") -> None:
+    """A small esML-like model trained on 16 formulas (any valid artifact serves a screen) saved in ``folder``."""
+    import numpy as np
+
+    from lisearch.composition import parse_formulas
+    from lisearch.models.artifact import save_artifact
+    from lisearch.models.linear import KIND, ElementalLinearModel
+
+    pos = ["Li3PS4", "Li2S", "Li7P3S11", "Li3P", "Li3N", "Li2O2", "LiBH4", "Li5NCl2"]
+    neg = ["LiCl", "LiF", "Li3PO4", "Li4SiO4", "LiAlO2", "Li2TiO3", "LiNbO3", "MgLi2O2"]
+    fractions, _, _ = parse_formulas(pos + neg)
+    weight = "balanced" if reductions == ("mean",) else None
+    model = ElementalLinearModel(reductions=reductions, class_weight=weight).fit(fractions, np.array([1] * 8 + [0] * 8))
+    save_artifact(folder / name, KIND, model.to_payload({"data": "test"}))
+
+
 @pytest.fixture(scope="session")
 def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("spark-home")

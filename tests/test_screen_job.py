@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.composition import parse_formulas
 from lisearch.errors import InputError
-from lisearch.models.artifact import save_artifact
-from lisearch.models.linear import KIND, ElementalLinearModel
 from lisearch.plan import plan_screen, screen_in_process
-from tests.conftest import settings_for
+from tests.conftest import save_small_esml, settings_for
 
 pytestmark = pytest.mark.spark
 
@@ -23,13 +19,8 @@ pytestmark = pytest.mark.spark
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small esML-like model trained on a handful of formulas (any valid artifact serves the screen)."""
     folder = tmp_path_factory.mktemp("artifacts")
-    pos = ["Li3PS4", "Li2S", "Li7P3S11", "Li3P", "Li3N", "Li2O2", "LiBH4", "Li5NCl2"]
-    neg = ["LiCl", "LiF", "Li3PO4", "Li4SiO4", "LiAlO2", "Li2TiO3", "LiNbO3", "MgLi2O2"]
-    fractions, _, _ = parse_formulas(pos + neg)
-    model = ElementalLinearModel(class_weight="balanced").fit(fractions, np.array([1] * 8 + [0] * 8))
-    save_artifact(folder / "esml.json", KIND, model.to_payload({"data": "test"}))
-    nonlinear = ElementalLinearModel(reductions=("mean", "max")).fit(fractions, np.array([1] * 8 + [0] * 8))
-    save_artifact(folder / "nonlinear.json", KIND, nonlinear.to_payload())
+    save_small_esml(folder)
+    save_small_esml(folder, ("mean", "max"), "nonlinear.json")
     return folder
 
 

@@ -9,17 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.composition import parse_formulas
 from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.models.artifact import save_artifact
 from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
-from lisearch.models.linear import KIND, ElementalLinearModel
 from lisearch.models.measured import check_pair, load_measured, score_candidates, train_measured
 from lisearch.plausibility import plausibility
 from lisearch.shortlist import candidate_arrays, shortlist_batch
-from tests.conftest import settings_for
+from tests.conftest import save_small_esml, settings_for
 
 pytestmark = pytest.mark.spark
 KEYS = ["z1", "z2", "z3", "pct_li", "pct_1", "pct_2", "pct_3"]
@@ -29,11 +27,7 @@ KEYS = ["z1", "z2", "z3", "pct_li", "pct_1", "pct_2", "pct_3"]
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """esML-like and atom2vec-like models made here, and measured models (12 trees) trained on them."""
     folder = tmp_path_factory.mktemp("artifacts")
-    pos = ["Li3PS4", "Li2S", "Li7P3S11", "Li3P", "Li3N", "Li2O2", "LiBH4", "Li5NCl2"]
-    neg = ["LiCl", "LiF", "Li3PO4", "Li4SiO4", "LiAlO2", "Li2TiO3", "LiNbO3", "MgLi2O2"]
-    fractions, _, _ = parse_formulas(pos + neg)
-    esml = ElementalLinearModel(class_weight="balanced").fit(fractions, np.array([1] * 8 + [0] * 8))
-    save_artifact(folder / "esml.json", KIND, esml.to_payload({"data": "test"}))
+    save_small_esml(folder)
     rng = np.random.default_rng(1)
     layers = [(rng.normal(size=(6, 4)), rng.normal(size=4)), (rng.normal(size=(4, 1)), rng.normal(size=1))]
     atom2vec = Atom2VecModel(list(symbols()), rng.normal(size=(94, 3)), layers)
