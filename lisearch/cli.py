@@ -31,19 +31,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------ sql
+#: Rows `lisearch sql` prints as a table when no --limit is given (CSV and JSON exports are complete by default).
+TABLE_ROWS = 1000
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from lisearch.spark.sql import run_sql
 
-    frame = run_sql(settings, args.query, limit=args.limit)
+    limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else 0)
+    if limit < 0:
+        raise InputError(f"--limit {limit}: give a number of rows, or 0 for all.")
+    frame = run_sql(settings, args.query, limit=limit + 1 if limit else 0)  # one more row tells whether rows were cut
+    cut = bool(limit) and len(frame) > limit
+    frame = frame.head(limit) if cut else frame
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":
         sys.stdout.write(frame.to_json(orient="records", lines=True, date_format="iso"))
     else:
         sys.stdout.write((frame.to_string(index=False) if len(frame) else "(no rows)") + "\n")
-        if args.limit and len(frame) == args.limit:
-            sys.stderr.write(f"(showing the first {args.limit} rows; --limit 0 shows all)\n")
+    if cut:
+        sys.stderr.write(f"(only the first {limit} rows; the query returns more: --limit 0 gives all)\n")
     return 0
 
 
@@ -484,7 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sql", cmd_sql, "run Spark SQL against the lisearch tables and print the result")
     p.add_argument("query")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--limit", type=int, default=1000, help="rows to print at most (0 = all; default 1000)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help=f"rows at most (0 = all; default {TABLE_ROWS} for --format table, all for csv and json)",
+    )
 
     p = add("spark-sql", cmd_spark_sql, "Spark's spark-sql shell with Delta and every lisearch table registered")
     p.add_argument("--print", action="store_true", help="print the spark-sql command instead of running it")

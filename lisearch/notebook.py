@@ -3,7 +3,7 @@
 Reads the lisearch warehouse through Spark SQL (a local session configured like the jobs'), and the report files
 written by the commands. Each function takes optional ``settings`` (default: :func:`load_settings`, which honours
 ``LISEARCH_HOME``) and raises :class:`lisearch.errors.InputError` naming the command to run when its input is
-missing. Figures are matplotlib figures.
+missing. Figures are matplotlib figures, detached from pyplot, so a notebook shows each exactly once.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def _pyplot() -> Any:
     return _pyplot()
 
 
+def _once(fig: Any) -> Any:
+    """Detach a figure from pyplot before returning it: the inline backend then does not draw it at the end of
+    the cell, and the notebook shows it exactly once, where it displays the returned object."""
+    _pyplot().close(fig)
+    return fig
+
+
 def _run_exists(settings: Settings, run_id: str) -> None:
     from lisearch.spark.narrow import check_run
     from lisearch.spark.session import get_session
@@ -51,7 +58,7 @@ def table_one(settings: Settings | None = None) -> tuple[dict[str, Any], str, An
 
     settings = _settings(settings)
     report = compute(read_structures(settings), settings.paths.artifacts_dir, settings.label.partial_occupancy)
-    return report, to_markdown(report), plot(report)
+    return report, to_markdown(report), _once(plot(report))
 
 
 # ------------------------------------------------------------------------------------------------- funnel
@@ -75,7 +82,7 @@ def plot_funnel(frame: pd.DataFrame) -> Any:
     ax.set_xscale("log")
     ax.set_xlabel("compositions")
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 PAIR_STAGES = {"conductive": "total", "neutral": "total", "neutral_conductive": "neutral", "survivors": "total"}
@@ -119,7 +126,7 @@ def plot_pair_heatmap(matrix: pd.DataFrame, title: str = "conductive fraction") 
     fig.colorbar(image, ax=ax, label=title)
     ax.set_title(f"{title} by pair of Li's partner elements")
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 # ------------------------------------------------------------------------------------------ stable oxides
@@ -156,7 +163,7 @@ def plot_stable_oxides(frame: pd.DataFrame) -> Any:
     ax.set_ylabel("model score")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 # ----------------------------------------------------------------------------------------------- atom2vec
@@ -172,7 +179,7 @@ def atom2vec_sweep(settings: Settings | None = None) -> tuple[pd.DataFrame, Any]
     from lisearch.report import plot_dim_sweep
 
     sweep = _report_csv(_settings(settings), "atom2vec_dim_sweep.csv", "atom2vec-sweep")
-    return sweep, plot_dim_sweep(sweep)
+    return sweep, _once(plot_dim_sweep(sweep))
 
 
 def atom2vec_contributions(settings: Settings | None = None) -> tuple[pd.DataFrame, Any]:
@@ -180,7 +187,7 @@ def atom2vec_contributions(settings: Settings | None = None) -> tuple[pd.DataFra
     from lisearch.report import plot_contributions
 
     summary = _report_csv(_settings(settings), "atom2vec_contributions.csv", "atom2vec-contributions")
-    return summary, plot_contributions(summary)
+    return summary, _once(plot_contributions(summary))
 
 
 # ------------------------------------------------------------------------------------ measured conductivities
@@ -198,7 +205,7 @@ def measured_validation(settings: Settings | None = None) -> tuple[pd.DataFrame,
     report = json.loads(path.read_text())
     predictions = _report_csv(settings, "measured_predictions.csv", "validate")
     report["predictions"] = predictions
-    return pd.DataFrame(report["rows"]), to_markdown(report), validation_figure(predictions)
+    return pd.DataFrame(report["rows"]), to_markdown(report), _once(validation_figure(predictions))
 
 
 def measured_ablation(rows: pd.DataFrame) -> pd.DataFrame:

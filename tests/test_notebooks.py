@@ -77,5 +77,10 @@ def test_notebook_runs_headless(small_home: Path, path: Path, monkeypatch: pytes
         o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]
     assert images, f"{path.name} produced no figure"
+    for cell in (c for c in book.cells if c.cell_type == "code"):
+        shown = sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+        last = cell.source.strip().splitlines()[-1]
+        displays_a_figure = last == "figure" or last.startswith("nb.plot")
+        assert shown == int(displays_a_figure), f"{path.name}: {shown} figures from the cell ending {last!r}"
     source = "\n".join(c.source for c in book.cells if c.cell_type == "code")
     assert "def " not in source and "class " not in source  # notebooks hold no logic of their own

@@ -48,6 +48,10 @@ def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path
     assert missing.returncode == 2
     assert "Spark could not run the query" in missing.stderr and "demo" in missing.stderr
     assert "Traceback" not in missing.stderr
+    # no Java stack trace as a JSON log line before lisearch's message, unless Spark's logging is asked for
+    assert "SQLQueryContextLogger" not in missing.stderr and len(missing.stderr) < 1500, missing.stderr[:3000]
+    loud = _sql(home, "SELECT * FROM candidates", "--set", "spark.log_level=INFO")
+    assert loud.returncode == 2 and "SQLQueryContextLogger" in loud.stderr
 
 
 def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-untyped-def]
@@ -64,3 +68,19 @@ def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-
 def test_spark_sql_without_tables_says_what_to_run(home: Path):
     out = subprocess.run(lisearch_cmd("spark-sql", "--print"), env=cli_env(home), capture_output=True, text=True)
     assert out.returncode == 2 and "make run" in out.stderr
+
+
+def test_csv_and_json_exports_are_complete_and_a_cut_is_said_on_stderr(spark, home: Path):  # type: ignore[no-untyped-def]
+    from lisearch.spark.catalog import table_path
+
+    rows = spark.range(0, 1205).selectExpr("id", "id * 2 AS twice")
+    rows.write.format("delta").save(str(table_path(home / "warehouse", "many")))
+    csv = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "csv")
+    assert csv.returncode == 0, csv.stderr
+    assert len(csv.stdout.splitlines()) == 1206 and "only the first" not in csv.stderr
+    table = _sql(home, "SELECT * FROM many ORDER BY id")
+    assert len(table.stdout.splitlines()) == 1001 and "only the first 1000 rows" in table.stderr
+    cut = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "json", "--limit", "10")
+    assert len(cut.stdout.splitlines()) == 10 and "only the first 10 rows" in cut.stderr
+    exact = _sql(home, "SELECT * FROM many WHERE id < 10", "--format", "json", "--limit", "10")
+    assert len(exact.stdout.splitlines()) == 10 and "only the first" not in exact.stderr

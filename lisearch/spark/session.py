@@ -58,6 +58,21 @@ def configure_builder(builder: SparkSession.Builder, settings: Settings) -> Spar
     return builder
 
 
+#: PySpark's Python loggers that print every failed query's error, with its Java stack trace, as a JSON line
+#: (pyspark.errors.exceptions.base), before the caller can handle it.
+QUERY_ERROR_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
+
+def quiet_query_error_logs(log_level: str) -> None:
+    """Leave failed queries to lisearch's own one-paragraph errors: PySpark's query-error loggers print only when
+    ``spark.log_level`` asks for INFO, DEBUG, TRACE or ALL."""
+    import logging
+
+    verbose = log_level.upper() in ("INFO", "DEBUG", "TRACE", "ALL")
+    for name in QUERY_ERROR_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
+
+
 def get_session(settings: Settings, register: bool = True) -> SparkSession:
     """The Spark session for ``settings`` (created once per process), with result tables registered by name.
 
@@ -74,6 +89,7 @@ def get_session(settings: Settings, register: bool = True) -> SparkSession:
     builder = configure_builder(SparkSession.builder, settings)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark.log_level)
+    quiet_query_error_logs(settings.spark.log_level)
     if register:
         from lisearch.spark.catalog import register_tables
 
