@@ -5,8 +5,9 @@ then ``--set section.key=value`` overrides. Unknown sections or keys are errors,
 falls back to a default.
 
 Folders: ``paths.home`` (default: ``$LISEARCH_HOME``, else ``var/`` in a source checkout, else
-``~/.lisearch``) holds ``jars/``, ``warehouse/`` and ``artifacts/`` unless those are set explicitly;
-relative paths in a profile are resolved against the home folder.
+``~/.lisearch``) holds ``warehouse/`` and ``artifacts/`` unless those are set explicitly; relative paths in a
+profile are resolved against the home folder. The Delta jars belong to the installation, not to a home
+(:func:`default_jars_dir`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def _default_home() -> Path:
     if (SOURCE_ROOT / "pyproject.toml").is_file():
         return SOURCE_ROOT / "var"
     return Path.home() / ".lisearch"
+
+
+def default_jars_dir() -> Path:
+    """Where the Delta jars of this installation live: ``$LISEARCH_JARS``, else ``var/jars`` of the source checkout
+    (where `make setup` puts them), else ``~/.cache/lisearch/jars``. Not under the home folder: the jars belong to
+    the installation, the home to the data, so ``LISEARCH_HOME`` can point anywhere without fetching them again."""
+    env = os.environ.get("LISEARCH_JARS")
+    if env:
+        return Path(env).expanduser().resolve()
+    if (SOURCE_ROOT / "pyproject.toml").is_file():
+        return SOURCE_ROOT / "var" / "jars"
+    return Path.home() / ".cache" / "lisearch" / "jars"
 
 
 def default_conf_dir() -> Path:
@@ -74,7 +87,7 @@ class PathSettings:
 
     @property
     def jars_dir(self) -> Path:
-        return self.jars or self.home / "jars"
+        return self.jars or default_jars_dir()
 
     @property
     def warehouse_dir(self) -> Path:

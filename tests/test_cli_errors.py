@@ -65,3 +65,11 @@ def test_bench_without_models_says_what_to_run(monkeypatch, capsys):  # type: ig
     assert bench.main(["screen"]) == 2
     err = capsys.readouterr().err
     assert "No model artifact" in err and "`make run` trains the models" in err
+
+
+def test_a_new_home_finds_the_installation_s_jars(tmp_path: Path):
+    """LISEARCH_HOME moves the data, not the jars: a brand-new home can start Spark without fetch-jars."""
+    out = _run(tmp_path / "brand-new-home", "jars")
+    assert out.returncode == 0, out.stderr
+    printed = [Path(p) for p in out.stdout.strip().split(",")]
+    assert len(printed) == 2 and all(p.parent == repo_jars_dir() and p.is_file() for p in printed)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from lisearch.config import ConfigError, load_settings, parse_override
+from lisearch.config import ConfigError, default_jars_dir, load_settings, parse_override
 
 
 def test_local_profile_defaults():
@@ -23,7 +23,14 @@ def test_overrides_are_typed_and_win():
 def test_relative_paths_resolve_against_home(tmp_path: Path):
     s = load_settings("local", [f"paths.home={tmp_path}", "paths.warehouse=wh"])
     assert s.paths.warehouse_dir == (tmp_path / "wh").resolve()
-    assert s.paths.jars_dir == tmp_path / "jars"
+    assert s.paths.jars_dir == default_jars_dir() and not s.paths.jars_dir.is_relative_to(tmp_path)
+
+
+def test_jars_belong_to_the_installation_not_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LISEARCH_HOME", str(tmp_path / "new-home"))
+    assert load_settings("local").paths.jars_dir == load_settings("local", [f"paths.home={tmp_path}"]).paths.jars_dir
+    monkeypatch.setenv("LISEARCH_JARS", str(tmp_path / "jars"))
+    assert load_settings("local").paths.jars_dir == tmp_path / "jars"
 
 
 def test_unknown_profile_lists_known():

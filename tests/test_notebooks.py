@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from lisearch.config import SOURCE_ROOT
-from tests.conftest import repo_jars_dir, settings_for
+from tests.conftest import settings_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -29,7 +29,6 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     from lisearch.spark.screen import run_screen
 
     home = tmp_path_factory.mktemp("nb-home")
-    (home / "jars").symlink_to(repo_jars_dir())
     settings = settings_for(
         home,
         "label.limit=500",
