@@ -459,7 +459,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
     from lisearch.validation import to_markdown as measured_markdown
 
-    shortlist = run_shortlist(settings)  # 5. the shortlist (shortlist.run_id, default: the run above)
+    shortlist = run_shortlist(load_settings(args.profile, [*overrides, f"shortlist.run_id={settings.screen.run_id}"]))
     measured, measured_paths = run_validation(settings, None)  # 6. every model on measured conductivities
     print("\n5. The shortlist: plausible candidates, best per chemical family")
     print(format_shortlist(shortlist))
