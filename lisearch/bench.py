@@ -389,11 +389,31 @@ def bench_measured(full: bool = False, rows: int = 100_000) -> dict[str, Any]:
     return out
 
 
+def bench_narrowing(full: bool = False) -> dict[str, Any]:
+    """Wall time of the two downstream jobs over the `candidates` of run ``default`` of `make run`: the narrowing to
+    stable oxides (`lisearch narrow`, target 120 s) and the shortlist (`lisearch shortlist`). Both replace that
+    run's rows of their tables, as `make run` does."""
+    from lisearch.spark.narrow import run_narrow
+    from lisearch.spark.session import get_session
+    from lisearch.spark.shortlist import run_shortlist
+
+    settings = load_settings()
+    spark = get_session(settings)
+    out: dict[str, Any] = {}
+    for name, job in (("narrow", run_narrow), ("shortlist", run_shortlist)):
+        started = time.perf_counter()
+        job(settings, spark=spark)
+        out[f"{name}_seconds"] = round(time.perf_counter() - started, 1)
+    out["narrow_target_seconds"] = 120
+    return out
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "label": bench_label,
     "screen": bench_screen,
     "models": bench_models,
     "measured": bench_measured,
+    "narrowing": bench_narrowing,
 }
 
 

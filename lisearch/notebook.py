@@ -166,6 +166,33 @@ def plot_stable_oxides(frame: pd.DataFrame) -> Any:
     return _once(fig)
 
 
+# ---------------------------------------------------------------------------------------------- shortlist
+def shortlist(run_id: str = "default", settings: Settings | None = None) -> pd.DataFrame:
+    """The shortlist of one run (``lisearch shortlist`` writes it), best first, with every row's reasons."""
+    from lisearch.spark.catalog import is_delta_table, table_path
+
+    settings = _settings(settings)
+    _run_exists(settings, run_id)
+    if not is_delta_table(table_path(settings.paths.warehouse_dir, "shortlist")):
+        raise InputError("There is no `shortlist` table yet: run `lisearch shortlist` (or `make run`) first.")
+    return _sql(settings, f"SELECT * FROM shortlist WHERE run_id = '{run_id}' ORDER BY rank")
+
+
+def plot_shortlist(frame: pd.DataFrame) -> Any:
+    """Rank score against cost (colour: share of atoms differing from the nearest known compound) and the
+    families by anion set."""
+    from lisearch.shortlist import shortlist_figure
+
+    return _once(shortlist_figure(frame))
+
+
+def table_iii_plausibility(settings: Settings | None = None) -> pd.DataFrame:
+    """The paper's Table III under the plausibility rules of the shortlist: the first rule that removes each."""
+    from lisearch.shortlist import table_iii_plausibility as trace
+
+    return trace(_settings(settings).shortlist)
+
+
 # ----------------------------------------------------------------------------------------------- atom2vec
 def _report_csv(settings: Settings, name: str, command: str) -> pd.DataFrame:
     path = settings.paths.home / "reports" / name

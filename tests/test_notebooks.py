@@ -37,6 +37,7 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
         "screen.step=5",
         "screen.sets_per_block=50",
         "narrow.run_id=default",
+        "shortlist.run_id=default",
     )
     run_label_job(settings, spark=spark)
     structures = read_structures(settings)
@@ -45,6 +46,9 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     train_atom2vec(structures, settings.paths.artifacts_dir, cfg, seeds=1)
     run_screen(settings, spark=spark)
     run_narrow(settings, spark=spark)
+    from lisearch.spark.shortlist import run_shortlist
+
+    run_shortlist(settings, spark=spark)
     reports = home / "reports"
     reports.mkdir(exist_ok=True)
     dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
