@@ -68,9 +68,13 @@ def quiet_query_error_logs(log_level: str) -> None:
     ``spark.log_level`` asks for INFO, DEBUG, TRACE or ALL."""
     import logging
 
+    from pyspark.logger import PySparkLogger
+
     verbose = log_level.upper() in ("INFO", "DEBUG", "TRACE", "ALL")
     for name in QUERY_ERROR_LOGGERS:
-        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
+        # created as PySpark creates them (its logger class takes extra keywords): a plain logging.Logger made here
+        # first would be the one PySpark gets back, and fail on them
+        PySparkLogger.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
 
 
 def get_session(settings: Settings, register: bool = True) -> SparkSession:
