@@ -48,10 +48,27 @@ def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path
     assert missing.returncode == 2
     assert "Spark could not run the query" in missing.stderr and "demo" in missing.stderr
     assert "Traceback" not in missing.stderr
-    # no Java stack trace as a JSON log line before lisearch's message, unless Spark's logging is asked for
+    # no Java stack trace as a JSON log line before lisearch's message
     assert "SQLQueryContextLogger" not in missing.stderr and len(missing.stderr) < 1500, missing.stderr[:3000]
-    loud = _sql(home, "SELECT * FROM candidates", "--set", "spark.log_level=INFO")
-    assert loud.returncode == 2 and "SQLQueryContextLogger" in loud.stderr
+
+
+def test_query_error_logs_only_when_asked_for():
+    """PySpark's query-error loggers: off at WARN, on at INFO, and still PySpark's own logger class (a plain
+    logger made first made PySpark's logging fail with a TypeError at INFO)."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    from lisearch.spark.session import QUERY_ERROR_LOGGERS, quiet_query_error_logs
+
+    try:
+        for level, enabled in (("INFO", True), ("WARN", False), ("debug", True), ("ERROR", False)):
+            quiet_query_error_logs(level)
+            for name in QUERY_ERROR_LOGGERS:
+                logger = logging.getLogger(name)
+                assert isinstance(logger, PySparkLogger) and logger.isEnabledFor(logging.ERROR) is enabled, level
+    finally:
+        quiet_query_error_logs("WARN")
 
 
 def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-untyped-def]
@@ -80,7 +97,27 @@ def test_csv_and_json_exports_are_complete_and_a_cut_is_said_on_stderr(spark, ho
     assert len(csv.stdout.splitlines()) == 1206 and "only the first" not in csv.stderr
     table = _sql(home, "SELECT * FROM many ORDER BY id")
     assert len(table.stdout.splitlines()) == 1001 and "only the first 1000 rows" in table.stderr
-    cut = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "json", "--limit", "10")
-    assert len(cut.stdout.splitlines()) == 10 and "only the first 10 rows" in cut.stderr
-    exact = _sql(home, "SELECT * FROM many WHERE id < 10", "--format", "json", "--limit", "10")
-    assert len(exact.stdout.splitlines()) == 10 and "only the first" not in exact.stderr
+
+
+def test_a_limit_cuts_only_when_there_are_more_rows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """The cut message comes from one extra row fetched (run_sql stubbed: no Spark needed)."""
+    import pandas as pd
+
+    import lisearch.spark.sql
+    from lisearch.cli import main
+
+    def fake(settings, query, limit=0):  # type: ignore[no-untyped-def]
+        rows = pd.DataFrame({"id": range(10 if "exact" in query else 1205)})
+        return rows.head(limit) if limit else rows
+
+    monkeypatch.setattr(lisearch.spark.sql, "run_sql", fake)
+    assert main(["sql", "SELECT many", "--format", "json", "--limit", "10"]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 10 and "only the first 10 rows" in out.err
+    assert main(["sql", "SELECT exact", "--format", "json", "--limit", "10"]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 10 and "only the first" not in out.err
+    assert main(["sql", "SELECT many", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1206
