@@ -79,3 +79,13 @@ def test_unreadable_source_is_refused_before_spark(home: Path, tmp_path: Path):
     fake_tar.write_text("x")
     with pytest.raises(InputError, match="not a readable tar archive"):
         run_label_job(settings_for(home, f"label.source={fake_tar}"))
+
+
+def test_label_job_leaves_the_session_s_arrow_batch_size_as_it_was(spark, home: Path, cif_folder: Path):  # type: ignore[no-untyped-def]
+    """`make run` shares one session: the labelling job's 64-row Arrow batches must not slow the jobs after it."""
+    from lisearch.spark.label import ARROW_BATCH, run_label_job
+
+    spark.conf.set(ARROW_BATCH, "5000")
+    run_label_job(settings_for(home, f"label.source={cif_folder}", "label.batch_size=2"), spark=spark)
+    assert spark.conf.get(ARROW_BATCH) == "5000"
+    spark.conf.unset(ARROW_BATCH)

@@ -28,10 +28,11 @@ from lisearch.datasets import iter_cifs, resolve_source
 from lisearch.errors import InputError
 from lisearch.logs import get_logger
 from lisearch.spark.catalog import is_delta_table, register_table, table_path
-from lisearch.spark.session import get_session
+from lisearch.spark.session import get_session, session_conf
 from lisearch.structure.labelling import OUTPUT_DDL, label_cifs
 
 TABLE = "structures"
+ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 log = get_logger("lisearch.label")
 
 
@@ -119,6 +120,26 @@ def table_summary(spark: SparkSession, path: Path) -> dict[str, Any]:
     }
 
 
+def _label_chunks(
+    spark: SparkSession, path: Path, pending: list[tuple[str, str]], cfg: Any, partitions: int, started: float
+) -> int:
+    """Label ``pending`` in chunks of ``label.commit_every``, one Delta merge each; returns how many were labelled."""
+    labelled = 0
+    for start in range(0, len(pending), cfg.commit_every):
+        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "cif"])
+        cifs = spark.createDataFrame(chunk, "material_id string, cif string").repartition(partitions)
+        rows = transform(cifs, cfg.partial_occupancy).localCheckpoint(eager=True)
+        _merge(spark, path, rows)
+        labelled += len(chunk)
+        elapsed = time.time() - started
+        rate = labelled / elapsed
+        log.info(
+            "committed %d/%d structures (%.1f/s, about %.0f s left)",
+            labelled, len(pending), rate, (len(pending) - labelled) / rate if rate else 0,
+        )  # fmt: skip
+    return labelled
+
+
 def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
     """Label the configured source into ``structures``; return (and log) a summary of the run and the table."""
     started = time.time()
@@ -141,20 +162,8 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
         duplicates,
     )
     partitions = cfg.partitions or 2 * spark.sparkContext.defaultParallelism
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.batch_size))
-    labelled = 0
-    for start in range(0, len(pending), cfg.commit_every):
-        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "cif"])
-        cifs = spark.createDataFrame(chunk, "material_id string, cif string").repartition(partitions)
-        rows = transform(cifs, cfg.partial_occupancy).localCheckpoint(eager=True)
-        _merge(spark, path, rows)
-        labelled += len(chunk)
-        elapsed = time.time() - started
-        rate = labelled / elapsed
-        log.info(
-            "committed %d/%d structures (%.1f/s, about %.0f s left)",
-            labelled, len(pending), rate, (len(pending) - labelled) / rate if rate else 0,
-        )  # fmt: skip
+    with session_conf(spark, ARROW_BATCH, str(cfg.batch_size)):
+        labelled = _label_chunks(spark, path, pending, cfg, partitions, started)
     if is_delta_table(path):
         register_table(spark, warehouse, TABLE)
         summary_table = table_summary(spark, path)

@@ -8,8 +8,10 @@ one-paragraph message instead of a JVM stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -99,3 +101,18 @@ def get_session(settings: Settings, register: bool = True) -> SparkSession:
 
         register_tables(session, settings.paths.warehouse_dir)
     return session
+
+
+@contextlib.contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set one runtime SQL setting for the duration of a job and restore what was there before (jobs share the
+    session: e.g. the labelling job's 64-row Arrow batches must not carry over to the shortlist in `make run`)."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
