@@ -106,7 +106,7 @@ def shortlist_batch(
         out[column] = near[column].to_numpy()
     use_measured = bool(measured)
     out["rank_score"] = out["measured_log10_sigma"] if use_measured else out["score"].astype(np.float64)
-    out["ranked_by"] = "measured log10 sigma" if use_measured else "screen model score"
+    out["ranked_by"] = "predicted log10 sigma (measured regressor)" if use_measured else "screen model score"
     return out, removed
 
 

@@ -99,7 +99,7 @@ def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict
         "table_iii": table_iii_plausibility(cfg),
         "shortlist": shortlist,
         "paths": paths,
-        "ranked_by": "measured log10 sigma" if payloads else "screen model score",
+        "ranked_by": "predicted log10 sigma (measured regressor)" if payloads else "screen model score",
         "show": cfg.show,
     }
     log.info("shortlist of run %s: %d rows from %d plausible candidates", cfg.run_id, len(shortlist), plausible)
