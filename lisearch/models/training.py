@@ -107,8 +107,21 @@ def _loocv(model: ElementalLinearModel, data: LabelledSet) -> float:
     return hits / n
 
 
+_SEARCHES: dict[tuple[str, float], pd.DataFrame] = {}
+
+
 def eml_subset_search(data: LabelledSet, C: float = 1.0) -> pd.DataFrame:
-    """LOOCV accuracy of a linear SVM for each of the 511 non-empty descriptor subsets, best first."""
+    """LOOCV accuracy of a linear SVM for each of the 511 non-empty descriptor subsets, best first.
+
+    Deterministic, so it is computed once per process for the same data and C (20,440 fits, ~30 s) and copied.
+    """
+    key = (hashlib.sha256(data.fractions.tobytes() + data.y.tobytes()).hexdigest(), float(C))
+    if key not in _SEARCHES:
+        _SEARCHES[key] = _subset_search(data, C)
+    return _SEARCHES[key].copy()
+
+
+def _subset_search(data: LabelledSet, C: float) -> pd.DataFrame:
     rows = []
     for k in range(1, len(DESCRIPTORS) + 1):
         for subset in itertools.combinations(DESCRIPTORS, k):
