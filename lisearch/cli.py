@@ -277,27 +277,9 @@ def cmd_score_measured(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_validation(settings: Settings, output: Path | None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
-    """`lisearch validate`: every model on OBELiX; returns the report and the paths written."""
-    from lisearch.models.measured import load_transfer, model_params
-    from lisearch.predict import load_atom2vec, load_models
-    from lisearch.validation import measured_set, sml_on_obelix, validate, write_validation
-
-    m = settings.measured
-    artifacts = settings.paths.artifacts_dir
-    transfer = load_transfer(artifacts)
-    linear = load_models(artifacts)
-    fixed = {"eML": linear["eml"], "esML": linear["esml"], "atom2vec-esML": load_atom2vec(artifacts)}
-    data = measured_set(m.threshold, m.group_min_fraction)
-    sml = sml_on_obelix(settings.label.partial_occupancy) if with_sml else None
-    report = validate(data, fixed, transfer, model_params(settings), m.cv_folds, sml)
-    paths = write_validation(report, output or settings.paths.home / "reports")
-    return report, paths
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from lisearch.validation import to_markdown
+    from lisearch.validation import run_validation, to_markdown
 
     report, paths = run_validation(settings, Path(args.output) if args.output else None, with_sml=not args.no_sml)
     print(to_markdown(report))
@@ -324,6 +306,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
 
     if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
+        from lisearch.validation import run_validation
         from lisearch.validation import to_markdown as measured_markdown
 
         measured, measured_paths = run_validation(settings, folder)
@@ -457,6 +440,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
     print(format_narrow(narrow))
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
+    from lisearch.validation import run_validation
     from lisearch.validation import to_markdown as measured_markdown
 
     shortlist = run_shortlist(load_settings(args.profile, [*overrides, f"shortlist.run_id={settings.screen.run_id}"]))

@@ -28,7 +28,6 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,11 +51,6 @@ class PlausibilityRules:
             raise ConfigError(f"min_state_frequency is {self.min_state_frequency}; use a share in [0, 1), e.g. 0.05.")
         if self.max_formula_atoms < 2:
             raise ConfigError(f"max_formula_atoms is {self.max_formula_atoms}; use at least 2 (e.g. 30).")
-
-
-def _is_none(values: np.ndarray) -> np.ndarray:
-    """Elementwise ``is None`` of an object array (bool array)."""
-    return np.array([v is None for v in values], dtype=bool)
 
 
 @functools.cache
@@ -146,9 +140,9 @@ def plausibility(z: np.ndarray, amounts: np.ndarray, rules: PlausibilityRules | 
         back = np.zeros((len(picked), k), dtype=np.int64)
         np.put_along_axis(back, order[picked], chosen, axis=1)
         states[picked] = back
-    complex_ = _is_none(reason) & (atoms > rules.max_formula_atoms)
+    complex_ = pd.isna(reason) & (atoms > rules.max_formula_atoms)
     reason[complex_] = "too_complex"
-    out = pd.DataFrame({"plausible": _is_none(reason), "reason": reason, "probability": probability})
+    out = pd.DataFrame({"plausible": pd.isna(reason), "reason": reason, "probability": probability})
     for j in range(k):
         out[f"state_{j + 1}"] = states[:, j]
     out["formula_atoms"] = atoms
@@ -205,7 +199,7 @@ def nearest_known(z: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
         source[rows] = group["source"].to_numpy()[best]
         distance[rows] = d[np.arange(len(rows)), best]
     return pd.DataFrame(
-        {"nearest_known": formula, "known_source": source, "known_distance": distance, "novel": _is_none(formula)}
+        {"nearest_known": formula, "known_source": source, "known_distance": distance, "novel": pd.isna(formula)}
     )
 
 
@@ -232,4 +226,4 @@ def formula_arrays(formulas: list[str]) -> tuple[np.ndarray, np.ndarray, list[st
     return z, amounts, out_errors
 
 
-__all__: list[Any] = ["REASONS", "PlausibilityRules", "formula_arrays", "nearest_known", "plausibility"]
+__all__ = ["REASONS", "PlausibilityRules", "formula_arrays", "nearest_known", "plausibility"]

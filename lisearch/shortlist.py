@@ -163,10 +163,8 @@ def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in head.itertuples(index=False):
         known = f"{r.nearest_known} ({100 * r.known_distance:.0f} %)" if isinstance(r.nearest_known, str) else "novel"
-        p = f"{r.measured_p_fast:.2f}" if r.measured_p_fast == r.measured_p_fast else "n/a"
-        inside = (
-            {True: "yes", False: "no"}.get(r.measured_in_domain, "n/a") if r.measured_in_domain is not pd.NA else "n/a"
-        )
+        p = "n/a" if pd.isna(r.measured_p_fast) else f"{r.measured_p_fast:.2f}"
+        inside = "n/a" if pd.isna(r.measured_in_domain) else ("yes" if r.measured_in_domain else "no")
         lines.append(
             f"| {r.rank} | {r.formula} | {r.family} | {r.rank_score:.2f} | {p} | {inside} | {known} | "
             f"{r.cost_per_kg:.1f} | {r.reasons} |"

@@ -39,7 +39,7 @@ from lisearch.composition import parse_formulas
 from lisearch.datasets import OBELIX_CIFS, iter_cifs, obelix
 from lisearch.elements import symbols
 from lisearch.errors import InputError
-from lisearch.models.measured import TASKS, MeasuredModel, Transfer, fit_pair
+from lisearch.models.measured import Transfer, fit_pair
 
 #: Published figures to put beside lisearch's (see docs/science.md for the sources).
 PUBLISHED = {
@@ -178,7 +178,8 @@ def _fixed_model_rows(
         score[mask] = model.decision_function(data.fractions[mask])
         scores[name] = score
     if sml is not None:
-        p = sml.set_index("id")["p_superionic"].where(sml.set_index("id")["label"] >= 0)
+        indexed = sml.set_index("id")
+        p = indexed["p_superionic"].where(indexed["label"] >= 0)
         scores["sML"] = np.array(
             [p.get(i, np.nan) if c else np.nan for i, c in zip(data.ids, data.cif_id, strict=True)]
         )
@@ -266,12 +267,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.to_dict("records"):
-        mae = (
-            f"{_fmt(r.get('mae'), 2)} ({_fmt(r.get('median_baseline_mae'), 2)})" if r.get("mae") == r.get("mae") else ""
-        )
+        has_mae = pd.notna(r.get("mae"))
+        mae = f"{_fmt(r['mae'], 2)} ({_fmt(r['median_baseline_mae'], 2)})" if has_mae else ""
         lines.append(
             f"| {r['model']} | {r['scope']} | {r['n']} | {_fmt(r['accuracy'])} | {_fmt(r['balanced_accuracy'])} | "
-            f"{_fmt(r['mcc'])} | {_fmt(r['roc_auc'])} | {mae if 'nan' not in mae else ''} |"
+            f"{_fmt(r['mcc'])} | {_fmt(r['roc_auc'])} | {mae} |"
         )
     lines += [
         "",
@@ -355,4 +355,20 @@ def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["TASKS", "MeasuredModel", "measured_set", "validate", "write_validation"]
+def run_validation(settings: Any, output: Path | None = None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
+    """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
+    ``<home>/reports``) and returns (report, paths written)."""
+    from lisearch.models.measured import load_transfer, model_params
+    from lisearch.predict import load_models
+
+    m = settings.measured
+    artifacts = settings.paths.artifacts_dir
+    transfer = load_transfer(artifacts)  # esML and atom2vec-esML, read once for both roles
+    fixed = {"eML": load_models(artifacts, ("eml",))["eml"], "esML": transfer.esml, "atom2vec-esML": transfer.atom2vec}
+    data = measured_set(m.threshold, m.group_min_fraction)
+    sml = sml_on_obelix(settings.label.partial_occupancy) if with_sml else None
+    report = validate(data, fixed, transfer, model_params(settings), m.cv_folds, sml)
+    return report, write_validation(report, output or settings.paths.home / "reports")
+
+
+__all__ = ["measured_set", "run_validation", "system_folds", "validate", "write_validation"]

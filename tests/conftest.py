@@ -24,6 +24,20 @@ def settings_for(home: Path, *extra: str) -> Settings:
     return load_settings("local", [f"paths.home={home}", f"paths.jars={repo_jars_dir()}", *extra])
 
 
+def small_screen_settings(home: Path, artifacts: Path, *extra: str) -> Settings:
+    """Settings of a small, fast screen (5 % steps, a few partner elements) with the models in ``artifacts``;
+    ``extra`` overrides come last and win."""
+    return settings_for(
+        home,
+        f"paths.artifacts={artifacts}",
+        "screen.elements=B,N,O,Na,Mg,P,S,Cl,K",
+        "screen.step=5",
+        "screen.sets_per_block=20",
+        "screen.max_cost_per_kg=40",
+        *extra,
+    )
+
+
 def cli_env(home: Path) -> dict[str, str]:
     """Environment for running the `lisearch` command in a subprocess against ``home``."""
     env = dict(os.environ)

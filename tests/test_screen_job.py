@@ -10,7 +10,7 @@ import pytest
 
 from lisearch.errors import InputError
 from lisearch.plan import plan_screen, screen_in_process
-from tests.conftest import save_small_esml, settings_for
+from tests.conftest import save_small_esml, settings_for, small_screen_settings
 
 pytestmark = pytest.mark.spark
 
@@ -25,15 +25,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return settings_for(
-        home,
-        f"paths.artifacts={artifacts}",
-        "screen.elements=B,N,O,Na,Mg,P,S,Cl,K",
-        "screen.step=5",
-        "screen.sets_per_block=20",
-        "screen.max_cost_per_kg=40",
-        *extra,
-    )
+    return small_screen_settings(home, artifacts, *extra)
 
 
 def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.measured import check_pair, load_measured, score_candidates, train_measured
 from lisearch.plausibility import plausibility
 from lisearch.shortlist import candidate_arrays, shortlist_batch
-from tests.conftest import save_small_esml, settings_for
+from tests.conftest import save_small_esml, small_screen_settings
 
 pytestmark = pytest.mark.spark
 KEYS = ["z1", "z2", "z3", "pct_li", "pct_1", "pct_2", "pct_3"]
@@ -46,18 +46,8 @@ def run_home(spark, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return settings_for(
-        home,
-        f"paths.artifacts={artifacts}",
-        "screen.elements=N,O,Na,Mg,P,S,Cl,K",
-        "screen.step=5",
-        "screen.sets_per_block=20",
-        "screen.max_cost_per_kg=40",
-        "screen.run_id=j1",
-        "measured.run_id=j1",
-        "shortlist.run_id=j1",
-        *extra,
-    )
+    run = ("screen.run_id=j1", "measured.run_id=j1", "shortlist.run_id=j1")
+    return small_screen_settings(home, artifacts, "screen.elements=N,O,Na,Mg,P,S,Cl,K", *run, *extra)
 
 
 def _candidates(spark, home: Path) -> pd.DataFrame:  # type: ignore[no-untyped-def]

@@ -43,7 +43,7 @@ def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.Da
             kept, removed = shortlist_batch(batch, settings, measured)
             kept["removed_by"], kept["removed"] = None, 0
             summary = pd.DataFrame({"removed_by": list(removed), "removed": list(removed.values())})
-            out = pd.concat([kept, summary], ignore_index=True)[[*batch.columns, *_added(), "removed_by", "removed"]]
+            out = pd.concat([kept, summary], ignore_index=True)[[*batch.columns, *ADDED, "removed_by", "removed"]]
             for column in _STRINGS:  # an all-empty batch leaves float NaN columns, which Arrow cannot make strings
                 out[column] = out[column].astype(object).where(out[column].notna(), None)
             yield out
@@ -54,8 +54,8 @@ def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.Da
 _STRINGS = ("family", "cations", "anions", "formula", "nearest_known", "known_source", "ranked_by", "removed_by")
 
 
-def _added() -> list[str]:
-    return [part.strip().split(" ")[0] for part in SHORTLIST_DDL.split(",")]
+#: The columns the kernel adds, in :data:`SHORTLIST_DDL` order.
+ADDED = [part.strip().split(" ")[0] for part in SHORTLIST_DDL.split(",")]
 
 
 def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
