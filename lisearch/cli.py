@@ -145,12 +145,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lisearch.models.training import train_all
     from lisearch.spark.models import read_structures
 
-    summary = train_all(read_structures(settings), settings.paths.artifacts_dir, seed=args.seed)
+    summary = train_all(read_structures(settings), settings.paths.artifacts_dir, seed=args.seed, esml=settings.train)
     eml, esml = summary["eml"], summary["esml"]
     print(f"eML  (exp40): best of {eml['subsets_tried']} descriptor subsets: {', '.join(eml['descriptors'])}")
     print(f"      LOOCV accuracy {100 * eml['best_loocv_accuracy']:.1f} % (paper: 97.5 % with 7 descriptors)")
     print(
-        f"esML (MP set, {esml['n']} sML labels, {100 * esml['positive_share']:.1f} % positive): "
+        f"esML ({esml['name']}.json, class weight {esml['class_weight']}; MP set, {esml['n']} sML labels, "
+        f"{100 * esml['positive_share']:.1f} % positive): "
         f"10-fold CV {100 * esml['cv_accuracy']:.1f} % (balanced {100 * esml['cv_balanced_accuracy']:.1f} %), "
         f"hold-out {100 * esml['holdout_accuracy']:.1f} % (balanced {100 * esml['holdout_balanced_accuracy']:.1f} %)"
     )
@@ -394,12 +395,40 @@ def cmd_narrow(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paper_study(args: argparse.Namespace) -> int:
+    """Sweep the paper's open choices on a fixed sample; report the `paper` profile's choice and the Table III trace."""
+    settings = _settings(args)
+    from lisearch.config import load_settings as load
+    from lisearch.elements import DESCRIPTORS
+    from lisearch.errors import InputError
+    from lisearch.models.artifact import load_artifact
+    from lisearch.models.training import mp_set
+    from lisearch.paper_study import profile_mismatches, profile_settings, run_study, to_markdown, write_study
+    from lisearch.spark.models import read_structures
+
+    eml_path = settings.paths.artifacts_dir / "eml.json"
+    if not eml_path.is_file():
+        raise InputError(f"paper-study needs eML's descriptor subset from {eml_path}: run `lisearch train` first.")
+    eml = tuple(load_artifact(eml_path)["payload"]["descriptors"])
+    if args.sample < 1000:
+        raise InputError(f"--sample {args.sample}: use at least 1000 compositions (default 400000).")
+    mp = mp_set(read_structures(settings))
+    result = run_study(mp, {"all": tuple(DESCRIPTORS), "eml": eml}, n=args.sample, seed=args.seed)
+    paths = write_study(result, Path(args.output) if args.output else settings.paths.home / "reports")
+    print(to_markdown(result))
+    mismatches = profile_mismatches(result.paper, load("paper"))
+    verdict = "holds this choice" if not mismatches else "differs: " + "; ".join(mismatches)
+    print(f"\nconf/paper.toml {verdict}.\nThe choice as overrides: {' '.join(profile_settings(result.paper))}")
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- pipeline
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
     overrides = list(args.set or [])
-    if not any(o.startswith("screen.run_id=") for o in overrides):
-        overrides.append("screen.run_id=default")
+    if not load_settings(args.profile, overrides).screen.run_id:
+        overrides.append("screen.run_id=default")  # the paper profile names its own run ("paper")
     settings = load_settings(args.profile, overrides)
     from lisearch.models.training import train_all
     from lisearch.plan import plan_screen
@@ -415,6 +444,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     structures = read_structures(settings)
     if not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
         train_all(structures, artifacts)  # 2. eML and esML (reused when present; `lisearch train` retrains)
+    if not (artifacts / f"{settings.train.esml_name}.json").is_file():
+        train_all(structures, artifacts, esml=settings.train)  # the profile's esML variant (e.g. the paper profile)
     if not (artifacts / ATOM2VEC_FILE).is_file():
         from lisearch.models.atom2vec_train import train_atom2vec
 
@@ -575,6 +606,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help="rows to print")
 
     add("run", cmd_run, "run the pipeline end to end (reusing finished stages) and print a summary")
+
+    p = add(
+        "paper-study", cmd_paper_study,
+        "sweep the choices the paper leaves open on a fixed sample: funnel shares and the Table III trace",
+    )  # fmt: skip
+    p.add_argument("--sample", type=int, default=400_000, help="compositions in the random sample (default 400000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of esML's hold-out split")
+    p.add_argument("--output", help="folder for paper_study.{md,json,csv,png} (default: <home>/reports)")
 
     p = add("sml-exp40", cmd_sml_exp40, "sML on the 40 experimental materials: published model and LOOCV refit")
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the refit (features standardised)")

@@ -1,8 +1,8 @@
 """Typed, frozen settings built from embedded defaults, a ``conf/`` profile and command-line overrides.
 
-Order of precedence (later wins): the defaults below, the profile file (``conf/<profile>.toml`` or a path),
-then ``--set section.key=value`` overrides. Unknown sections or keys are errors, so a typo never silently
-falls back to a default.
+Order of precedence (later wins): the defaults below, the profile file (``conf/<profile>.toml`` or a path; a
+profile may start with ``extends = "<profile>"`` to build on another), then ``--set section.key=value`` overrides.
+Unknown sections or keys are errors, so a typo never silently falls back to a default.
 
 Folders: ``paths.home`` (default: ``$LISEARCH_HOME``, else ``var/`` in a source checkout, else
 ``~/.lisearch``) holds ``warehouse/`` and ``artifacts/`` unless those are set explicitly; relative paths in a
@@ -166,14 +166,53 @@ class ScreenSettings:
 
 
 @dataclass(frozen=True)
+class TrainSettings:
+    """How ``lisearch train`` fits esML: ``esml_name`` (artifact name in the artifacts folder, e.g. ``esml``),
+    ``class_weight`` (``balanced``, ``none`` or ``1:w``: weight w on the superionic class), ``C`` (inverse
+    regularisation of the linear SVM), ``descriptors`` (``all`` nine, ``eml``: the subset eML chose on exp40, or
+    comma-separated names). The screen needs mean descriptors, which esML always uses."""
+
+    esml_name: str = "esml"
+    class_weight: str = "balanced"
+    C: float = 1.0
+    descriptors: str = "all"
+
+    def __post_init__(self) -> None:
+        if not self.esml_name or "/" in self.esml_name or self.esml_name.endswith(".json"):
+            raise ConfigError(f"train.esml_name is {self.esml_name!r}; use a plain name such as esml or esml_paper.")
+        if not self.C > 0:
+            raise ConfigError(f"train.C is {self.C}; use a positive number such as 1.0.")
+        weight = self.class_weight
+        if weight not in ("balanced", "none") and not (weight.startswith("1:") and _positive(weight[2:])):
+            raise ConfigError(f"train.class_weight is {weight!r}; use balanced, none or 1:w with w > 0 (e.g. 1:10).")
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
 class NarrowSettings:
     """Narrowing a screen run to stable oxides (``lisearch narrow``): ``run_id`` of the screen, ``anion`` that
-    must be present (``O``: oxides), ``max_z`` (36: the first four rows), ``top`` rows to print."""
+    must be present (``O``: oxides), ``max_z`` (36: the first four rows), ``top`` rows to print, ``stability``:
+    also require the three stability proxies (common states, single anion, electronegativity order; the paper's
+    narrowing is only the first two filters), ``max_formula_atoms``: atoms in the reduced formula (0: no limit)."""
 
     run_id: str = "default"
     anion: str = "O"
     max_z: int = 36
     top: int = 25
+    stability: bool = True
+    max_formula_atoms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_formula_atoms < 0 or self.max_formula_atoms == 1:
+            raise ConfigError(
+                f"narrow.max_formula_atoms is {self.max_formula_atoms}; use 0 (no limit) or at least 2 (e.g. 10)."
+            )
 
 
 @dataclass(frozen=True)
@@ -242,6 +281,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
     narrow: NarrowSettings = field(default_factory=NarrowSettings)
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
@@ -257,7 +297,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen", "narrow", "measured", "shortlist"):
+        for section in ("spark", "paths", "label", "screen", "train", "narrow", "measured", "shortlist"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -273,6 +313,7 @@ _SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "label": LabelSettings,
     "screen": ScreenSettings,
+    "train": TrainSettings,
     "narrow": NarrowSettings,
     "measured": MeasuredSettings,
     "shortlist": ShortlistSettings,
@@ -301,6 +342,24 @@ def _read_profile(profile: str, conf_dir: Path) -> tuple[str, dict[str, Any]]:
             return name, tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The profile file {path} is not valid TOML ({exc}). Fix the file and run again.") from exc
+
+
+def _profile_chain(profile: str, conf_dir: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """A profile and the profiles it extends (top-level ``extends = "local"``), base first."""
+    chain: list[tuple[str, dict[str, Any]]] = []
+    name: str | None = None
+    current: str | None = profile
+    while current is not None:
+        link, raw = _read_profile(current, conf_dir)
+        name = name or link
+        if any(link == seen for seen, _ in chain):
+            raise ConfigError(f"Profile {name!r} extends itself through {link!r}; remove the cycle of `extends`.")
+        parent = raw.pop("extends", None)
+        if parent is not None and not isinstance(parent, str):
+            raise ConfigError(f'`extends` in profile {link!r} must be a profile name, e.g. extends = "local".')
+        chain.insert(0, (link, raw))
+        current = parent
+    return str(name), chain
 
 
 def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
@@ -372,9 +431,10 @@ def load_settings(
     """
     conf_dir = conf_dir or default_conf_dir()
     profile = profile or os.environ.get("LISEARCH_PROFILE") or DEFAULT_PROFILE
-    name, raw = _read_profile(profile, conf_dir)
+    name, chain = _profile_chain(profile, conf_dir)
     merged: dict[str, dict[str, Any]] = {}
-    _apply(raw, f"profile {name!r}", merged)
+    for link, raw in chain:
+        _apply(raw, f"profile {link!r}", merged)
     for text in overrides:
         parsed = parse_override(text)
         if parsed.get("spark", {}).get("conf") is not None:
@@ -397,6 +457,7 @@ def load_settings(
             paths=PathSettings(**paths),
             label=LabelSettings(**merged.get("label", {})),
             screen=ScreenSettings(**merged.get("screen", {})),
+            train=TrainSettings(**merged.get("train", {})),
             narrow=NarrowSettings(**merged.get("narrow", {})),
             measured=MeasuredSettings(**merged.get("measured", {})),
             shortlist=ShortlistSettings(**merged.get("shortlist", {})),

@@ -76,10 +76,12 @@ def _element_tables() -> tuple[dict[str, float], dict[str, int]]:
 
 
 def composition_flags(
-    amounts: dict[str, int], anion: str = "O", max_z: int = 36, formula_if_failing: bool = True
-) -> dict[str, Any]:
+    amounts: dict[str, int], anion: str = "O", max_z: int = 36, formula_if_failing: bool = True,
+    stability: bool = True,
+) -> dict[str, Any]:  # fmt: skip
     """All narrowing flags of one composition (element -> integer amount). With ``formula_if_failing=False`` the
-    (slow, pymatgen) reduced formula and the known-compound flag are computed only when every stage passes."""
+    (slow, pymatgen) reduced formula and the known-compound flag are computed only when every required stage passes
+    (the stability proxies are required when ``stability``)."""
     x, z = _element_tables()
     z_max = max(z[e] for e in amounts)
     assignments = _assignments(amounts)
@@ -92,7 +94,8 @@ def composition_flags(
         "single_anion": bool(single),
         "electronegativity_order": bool(ordered),
     }
-    formula = reduced_formula(amounts) if formula_if_failing or all(flags.values()) else None
+    required = NARROW_STAGES if stability else NARROW_STAGES[:2]
+    formula = reduced_formula(amounts) if formula_if_failing or all(flags[s] for s in required) else None
     return {"formula": formula, **flags, "known_in_mp": formula is not None and formula in known_formulas()}
 
 
@@ -109,16 +112,26 @@ def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
     return rows
 
 
-def stability_flags(candidates: pd.DataFrame, anion: str = "O", max_z: int = 36) -> pd.DataFrame:
-    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags and ``formula`` added (``formula``
-    is None for rows that fail a stage)."""
-    rows = [composition_flags(a, anion, max_z, formula_if_failing=False) for a in _amounts_of_rows(candidates)]
+def stability_flags(
+    candidates: pd.DataFrame, anion: str = "O", max_z: int = 36, stability: bool = True
+) -> pd.DataFrame:
+    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags, ``formula`` (None for rows that
+    fail a required stage) and ``formula_atoms`` (atoms in the reduced formula) added."""
+    amounts = _amounts_of_rows(candidates)
+    rows = [composition_flags(a, anion, max_z, False, stability) for a in amounts]
     flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])
+    flags["formula_atoms"] = [sum(a.values()) for a in amounts]  # amounts are reduced by their gcd
     return pd.concat([candidates, flags], axis=1)
 
 
-def passes_all(frame: pd.DataFrame) -> np.ndarray:
-    return np.logical_and.reduce([frame[s].to_numpy(dtype=bool) for s in NARROW_STAGES])
+def passes_all(frame: pd.DataFrame, stability: bool = True, max_formula_atoms: int = 0) -> np.ndarray:
+    """Rows passing the narrowing: Z <= max_z and the anion, the stability proxies when ``stability``, and at most
+    ``max_formula_atoms`` atoms in the reduced formula (0: no limit; needs the ``formula_atoms`` column)."""
+    stages = NARROW_STAGES if stability else NARROW_STAGES[:2]
+    ok = np.logical_and.reduce([frame[s].to_numpy(dtype=bool) for s in stages])
+    if max_formula_atoms:
+        ok &= frame["formula_atoms"].to_numpy() <= max_formula_atoms
+    return ok
 
 
 def trace_table_iii(
@@ -131,10 +144,12 @@ def trace_table_iii(
     formulas: tuple[str, ...] = TABLE_III,
     anion: str = "O",
     max_z: int = 36,
+    stability: bool = True,
+    max_formula_atoms: int = 0,
 ) -> pd.DataFrame:
     """For each Table III formula: the first screen or narrowing stage that removes it (``None`` = kept) and
     whether it is in ``found`` (reduced formulas of `stable_oxides`). ``score``: the screen model's decision
-    function on a fraction matrix (n, 94)."""
+    function on a fraction matrix (n, 94); ``stability`` and ``max_formula_atoms`` as in :func:`passes_all`."""
     from pymatgen.core import Composition
 
     from lisearch.composition import parse_formula
@@ -158,7 +173,8 @@ def trace_table_iii(
             ("mass", float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass),
         ]
         flags = composition_flags(amounts, anion, max_z)
-        checks += [(stage, flags[stage]) for stage in NARROW_STAGES]
+        checks += [(stage, flags[stage]) for stage in (NARROW_STAGES if stability else NARROW_STAGES[:2])]
+        checks.append(("simplicity", not max_formula_atoms or sum(amounts.values()) <= max_formula_atoms))
         removed = next((name for name, ok in checks if not ok), None)
         rows.append(
             {

@@ -61,3 +61,45 @@ def cost_per_kg(fractions: np.ndarray) -> np.ndarray:
     cost = (masses * np.nan_to_num(prices, nan=0.0)).sum(axis=1) / masses.sum(axis=1)
     cost[unknown.any(axis=1)] = np.inf
     return cost
+
+
+_NO_STATE = 1 << 20  # a padding "state" no real combination can cancel (amounts <= 10^4, states <= 8 in size)
+
+
+def state_table(states: Mapping[str, Sequence[int]]) -> np.ndarray:
+    """Oxidation states as an array (95, m) int64 indexed by atomic number (row 0: an empty column, state 0; Li:
+    +1 only), padded with a large positive sentinel that makes any sum using it non-zero."""
+    width = max([1, *(len(v) for v in states.values())])
+    table = np.full((len(symbols()) + 1, width), _NO_STATE, dtype=np.int64)
+    table[0, 0] = 0
+    for z, sym in enumerate(symbols(), start=1):
+        options = (1,) if sym == "Li" else tuple(states.get(sym, ()))
+        table[z, : len(options)] = options
+    return table
+
+
+def charge_neutral(z: np.ndarray, amounts: np.ndarray, table: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Batch form of :func:`is_charge_neutral` for rows of distinct elements: ``z`` (n, k) atomic numbers (0 = empty
+    column), ``amounts`` (n, k) non-negative integers (percents or formula amounts, < 10^4), ``table`` from
+    :func:`state_table`. Returns (n,) bool.
+
+    Vectorised: rows are grouped by how many states each of their elements has, and within a group every
+    combination of states is summed at once ((rows, m_1 * ... * m_k) integers, ``chunk`` rows at a time).
+    """
+    z = np.asarray(z, dtype=np.int64)
+    amounts = np.asarray(amounts, dtype=np.int64)
+    widths = (table != _NO_STATE).sum(axis=1)[z]  # (n, k) states per element (an empty column: 1)
+    out = np.zeros(len(z), dtype=bool)
+    keys, inverse = np.unique(widths, axis=0, return_inverse=True)
+    for g, key in enumerate(keys):
+        rows = np.flatnonzero(inverse.ravel() == g)
+        if (key == 0).any():
+            continue  # an element without states is never neutral
+        for lo in range(0, len(rows), chunk):
+            r = rows[lo : lo + chunk]
+            sums = np.zeros((len(r), 1), dtype=np.int64)
+            for j, m in enumerate(key):
+                charges = amounts[r, j, None] * table[z[r, j], :m]  # (rows, m)
+                sums = (sums[:, :, None] + charges[:, None, :]).reshape(len(r), -1)
+            out[r] = (sums == 0).any(axis=1)
+    return out

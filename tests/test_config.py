@@ -72,7 +72,7 @@ def test_override_syntax():
         parse_override("novalue")
 
 
-@pytest.mark.parametrize("profile", ["base", "local", "standalone", "cluster"])
+@pytest.mark.parametrize("profile", ["base", "local", "standalone", "cluster", "paper"])
 def test_shipped_profiles_load(profile: str):
     s = load_settings(profile)
     assert s.to_dict()["profile"] == profile

@@ -29,7 +29,7 @@ class ElementalLinearModel:
         descriptors: elemental descriptors used (subset of :data:`lisearch.elements.DESCRIPTORS`).
         reductions: reductions over elements (``mean`` keeps the model linear in the fractions).
         C: inverse regularisation strength of ``LinearSVC``.
-        class_weight: ``None`` or ``"balanced"`` (reweights the rare superionic class).
+        class_weight: ``None``, ``"balanced"`` (reweights the rare superionic class) or ``{0: 1, 1: w}``.
     """
 
     def __init__(
@@ -37,7 +37,7 @@ class ElementalLinearModel:
         descriptors: Sequence[str] = DESCRIPTORS,
         reductions: Sequence[str] = ("mean",),
         C: float = 1.0,
-        class_weight: str | None = None,
+        class_weight: str | dict[int, float] | None = None,
     ) -> None:
         self.descriptors = tuple(descriptors)
         self.reductions = tuple(reductions)
@@ -114,7 +114,9 @@ class ElementalLinearModel:
     def from_payload(cls, payload: dict[str, Any], source: str = "artifact") -> ElementalLinearModel:
         """Rebuild from :meth:`to_payload` output, validating shapes, names and the descriptor table."""
         try:
-            model = cls(payload["descriptors"], payload["reductions"], float(payload["C"]), payload["class_weight"])
+            weight = payload["class_weight"]  # JSON turns {0: 1, 1: w} into {"0": 1, "1": w}
+            weight = {int(k): float(v) for k, v in weight.items()} if isinstance(weight, dict) else weight
+            model = cls(payload["descriptors"], payload["reductions"], float(payload["C"]), weight)
             check_choice(model.reductions, model.descriptors)
             n = len(model.feature_names)
             arrays = {k: np.asarray(payload[k], dtype=np.float64) for k in ("scaler_mean", "scaler_scale", "coef")}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from lisearch.composition import fractions_from_lists, parse_formulas
+from lisearch.config import TrainSettings
 from lisearch.datasets import dft_random20, exp40, sendek2017_candidates21
 from lisearch.elements import DESCRIPTORS
 from lisearch.errors import InputError
@@ -142,16 +144,22 @@ def train_eml(data: LabelledSet, C: float = 1.0) -> tuple[ElementalLinearModel, 
 
 # --------------------------------------------------------------------------------------------------- esML
 def train_esml(
-    data: LabelledSet, seed: int = 0, C: float = 1.0, class_weight: str | None = "balanced", folds: int = 10
+    data: LabelledSet,
+    seed: int = 0,
+    C: float = 1.0,
+    class_weight: str | dict[int, float] | None = "balanced",
+    folds: int = 10,
+    descriptors: Sequence[str] = DESCRIPTORS,
 ) -> tuple[ElementalLinearModel, dict[str, Any]]:
     """Fit esML on an 80 % stratified split; report 10-fold CV (whole set) and hold-out metrics."""
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     pred = np.empty_like(data.y)
     for train, test in cv.split(data.fractions, data.y):
-        fold = ElementalLinearModel(C=C, class_weight=class_weight).fit(data.fractions[train], data.y[train])
-        pred[test] = fold.predict(data.fractions[test])
+        fold = ElementalLinearModel(descriptors, C=C, class_weight=class_weight)
+        pred[test] = fold.fit(data.fractions[train], data.y[train]).predict(data.fractions[test])
     train_idx, test_idx = holdout_split(data, seed)
-    model = ElementalLinearModel(C=C, class_weight=class_weight).fit(data.fractions[train_idx], data.y[train_idx])
+    model = ElementalLinearModel(descriptors, C=C, class_weight=class_weight)
+    model.fit(data.fractions[train_idx], data.y[train_idx])
     held = model.predict(data.fractions[test_idx])
     metrics = {
         "cv_folds": folds,
@@ -205,9 +213,38 @@ def sml_on_ids(structures: pd.DataFrame, data: LabelledSet) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ train all
-def train_all(structures: pd.DataFrame, artifacts_dir: Any, seed: int = 0) -> dict[str, Any]:
-    """Train eML (exp40) and esML (sML-labelled MP set); save ``eml.json``, ``esml.json`` and the eML subset
-    search (``eml_subsets.csv``) into ``artifacts_dir``; return a summary."""
+def sklearn_class_weight(text: str) -> str | dict[int, float] | None:
+    """``balanced`` -> "balanced", ``none`` -> None, ``1:w`` -> {0: 1, 1: w} (weight w on the superionic class)."""
+    if text in ("balanced", "none"):
+        return None if text == "none" else text
+    try:
+        one, weight = text.split(":")
+        if float(one) != 1 or not float(weight) > 0:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"class weight {text!r}: use balanced, none or 1:w with w > 0 (e.g. 1:10).") from None
+    return {0: 1.0, 1: float(weight)}
+
+
+def esml_descriptors(text: str, eml_descriptors: Sequence[str]) -> tuple[str, ...]:
+    """``all`` -> the nine descriptors, ``eml`` -> eML's subset, else comma-separated names (checked)."""
+    if text == "all":
+        return tuple(DESCRIPTORS)
+    if text == "eml":
+        return tuple(eml_descriptors)
+    names = tuple(d.strip() for d in text.split(",") if d.strip())
+    unknown = [d for d in names if d not in DESCRIPTORS]
+    if unknown or not names:
+        raise InputError(f"descriptors {text!r}: use all, eml or names from {', '.join(DESCRIPTORS)}.")
+    return names
+
+
+def train_all(
+    structures: pd.DataFrame, artifacts_dir: Any, seed: int = 0, esml: TrainSettings | None = None
+) -> dict[str, Any]:
+    """Train eML (exp40) and esML (sML-labelled MP set, as ``esml`` says: name, class weight, C, descriptors); save
+    ``eml.json``, ``<esml_name>.json`` and the eML subset search (``eml_subsets.csv``) into ``artifacts_dir``;
+    return a summary."""
     from pathlib import Path
 
     from lisearch.models.artifact import save_artifact
@@ -230,7 +267,10 @@ def train_all(structures: pd.DataFrame, artifacts_dir: Any, seed: int = 0) -> di
     search.assign(descriptors=search["descriptors"].map(" ".join)).to_csv(folder / "eml_subsets.csv", index=False)
 
     mp = mp_set(structures)
-    esml, metrics = train_esml(mp, seed=seed)
-    esml_training = {"data": "mp (sML labels)", "training_set_sha256": training_set_hash(mp), "n": len(mp.y), **metrics}
-    save_artifact(folder / "esml.json", KIND, esml.to_payload(esml_training))
+    cfg = esml or TrainSettings()
+    descriptors = esml_descriptors(cfg.descriptors, eml.descriptors)
+    model, metrics = train_esml(mp, seed, cfg.C, sklearn_class_weight(cfg.class_weight), descriptors=descriptors)
+    esml_training = {"data": "mp (sML labels)", "training_set_sha256": training_set_hash(mp), "n": len(mp.y),
+                     "name": cfg.esml_name, "class_weight": cfg.class_weight, **metrics}  # fmt: skip
+    save_artifact(folder / f"{cfg.esml_name}.json", KIND, model.to_payload(esml_training))
     return {"eml": eml_training, "esml": esml_training, "artifacts": str(folder)}

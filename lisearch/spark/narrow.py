@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lisearch.config import Settings
+from lisearch.config import NarrowSettings, Settings
 from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.logs import get_logger
@@ -35,11 +35,13 @@ OUTPUT_DDL = (
 )
 
 
-def _kernel(anion: str, max_z: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    anion, max_z, stability, atoms = cfg.anion, cfg.max_z, cfg.stability, cfg.max_formula_atoms
+
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            flagged = stability_flags(batch, anion, max_z)
-            yield flagged[passes_all(flagged)]
+            flagged = stability_flags(batch, anion, max_z, stability)
+            yield flagged[passes_all(flagged, stability, atoms)].drop(columns="formula_atoms")
 
     return run
 
@@ -76,7 +78,7 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     cand = cand.filter(
         (F.col("max_z") <= cfg.max_z) & F.array_contains(F.array("element_1", "element_2", "element_3"), cfg.anion)
     )
-    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg.anion, cfg.max_z), OUTPUT_DDL)
+    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
     out = flagged.withColumn("run_id", F.lit(cfg.run_id)).orderBy(F.desc("score"))
     replace_run_rows(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)
     register_table(spark, warehouse, "stable_oxides")
@@ -99,6 +101,7 @@ def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataF
     return trace_table_iii(
         model.decision_function, run["oxidation_list"], float(screen_cfg["max_cost_per_kg"]),
         float(screen_cfg["max_mean_atomic_mass"]), found, int(screen_cfg["step"]), anion=cfg.anion, max_z=cfg.max_z,
+        stability=cfg.stability, max_formula_atoms=cfg.max_formula_atoms,
     )  # fmt: skip
 
 
