@@ -77,11 +77,12 @@ def _element_tables() -> tuple[dict[str, float], dict[str, int]]:
 
 def composition_flags(
     amounts: dict[str, int], anion: str = "O", max_z: int = 36, formula_if_failing: bool = True,
-    stability: bool = True,
+    stability: bool = True, max_formula_atoms: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """All narrowing flags of one composition (element -> integer amount). With ``formula_if_failing=False`` the
-    (slow, pymatgen) reduced formula and the known-compound flag are computed only when every required stage passes
-    (the stability proxies are required when ``stability``)."""
+    """All narrowing flags of one composition (element -> integer amount, reduced). With ``formula_if_failing=False``
+    the (slow, pymatgen) reduced formula and the known-compound flag are computed only when every required stage
+    passes (the stability proxies are required when ``stability``) and the formula has at most ``max_formula_atoms``
+    atoms (0: any)."""
     x, z = _element_tables()
     z_max = max(z[e] for e in amounts)
     assignments = _assignments(amounts)
@@ -95,7 +96,8 @@ def composition_flags(
         "electronegativity_order": bool(ordered),
     }
     required = NARROW_STAGES if stability else NARROW_STAGES[:2]
-    formula = reduced_formula(amounts) if formula_if_failing or all(flags[s] for s in required) else None
+    small = not max_formula_atoms or sum(amounts.values()) <= max_formula_atoms
+    formula = reduced_formula(amounts) if formula_if_failing or (small and all(flags[s] for s in required)) else None
     return {"formula": formula, **flags, "known_in_mp": formula is not None and formula in known_formulas()}
 
 
@@ -113,12 +115,12 @@ def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
 
 
 def stability_flags(
-    candidates: pd.DataFrame, anion: str = "O", max_z: int = 36, stability: bool = True
+    candidates: pd.DataFrame, anion: str = "O", max_z: int = 36, stability: bool = True, max_formula_atoms: int = 0
 ) -> pd.DataFrame:
     """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags, ``formula`` (None for rows that
-    fail a required stage) and ``formula_atoms`` (atoms in the reduced formula) added."""
+    fail a required stage or the size limit) and ``formula_atoms`` (atoms in the reduced formula) added."""
     amounts = _amounts_of_rows(candidates)
-    rows = [composition_flags(a, anion, max_z, False, stability) for a in amounts]
+    rows = [composition_flags(a, anion, max_z, False, stability, max_formula_atoms) for a in amounts]
     flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])
     flags["formula_atoms"] = [sum(a.values()) for a in amounts]  # amounts are reduced by their gcd
     return pd.concat([candidates, flags], axis=1)

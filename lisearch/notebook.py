@@ -193,6 +193,16 @@ def table_iii_plausibility(settings: Settings | None = None) -> pd.DataFrame:
     return trace(_settings(settings).shortlist)
 
 
+def paper_study(settings: Settings | None = None) -> tuple[str, pd.DataFrame, Any]:
+    """(Markdown summary, every combination (one row each), figure as an image) of ``lisearch paper-study``."""
+    from IPython.display import Image
+
+    settings = _settings(settings)
+    grid = _report_csv(settings, "paper_study.csv", "paper-study")
+    reports = settings.paths.home / "reports"
+    return (reports / "paper_study.md").read_text(), grid, Image(filename=str(reports / "paper_study.png"))
+
+
 # ----------------------------------------------------------------------------------------------- atom2vec
 def _report_csv(settings: Settings, name: str, command: str) -> pd.DataFrame:
     path = settings.paths.home / "reports" / name

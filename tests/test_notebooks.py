@@ -61,6 +61,15 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     fixed = {"eML": load_models(settings.paths.artifacts_dir)["eml"], "esML": transfer.esml}
     params = {"threshold": 1e-4, "n_trees": 10, "seed": 0, "ad_quantile": 0.95}
     write_validation(validate(measured_set(), fixed, transfer, params, folds=3), reports)
+    from lisearch.elements import DESCRIPTORS
+    from lisearch.models.training import mp_set
+    from lisearch.paper_study import StudyChoices, run_study, write_study
+
+    choices = StudyChoices(class_weight=("balanced", "none"), C=(1.0,), reductions=(("mean",),),
+                           limits=((30.0, 30.0),), max_formula_atoms=(0, 10))  # fmt: skip
+    eml = tuple(load_models(settings.paths.artifacts_dir)["eml"].descriptors)
+    study = run_study(mp_set(structures), {"all": DESCRIPTORS, "eml": eml}, 20_000, choices=choices, min_holdout=0.0)
+    write_study(study, reports)
     return home
 
 

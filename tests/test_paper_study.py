@@ -234,3 +234,6 @@ def test_narrowing_without_stability_and_with_a_size_rule():
     assert passes_all(flagged, stability=False).tolist() == [True, True, True]
     assert passes_all(flagged, stability=False, max_formula_atoms=5).tolist() == [True, False, False]
     assert flagged["formula"].notna().all()  # without the proxies every row that passes Z and the anion is named
+    assert stability_flags(cand, stability=False, max_formula_atoms=5)["formula"].notna().tolist() == [
+        True, False, False
+    ]  # fmt: skip

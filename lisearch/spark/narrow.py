@@ -40,7 +40,7 @@ def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            flagged = stability_flags(batch, anion, max_z, stability)
+            flagged = stability_flags(batch, anion, max_z, stability, atoms)
             yield flagged[passes_all(flagged, stability, atoms)].drop(columns="formula_atoms")
 
     return run
