@@ -291,7 +291,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from lisearch.models.training import train_all
-    from lisearch.predict import MODEL_FILES
+    from lisearch.prediction import MODEL_FILES
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.models import read_structures
 
@@ -316,38 +316,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-PREDICT_MODELS = ("esml", "eml", "atom2vec", "measured")
-
-
-def _predict_model_names(text: str | None) -> list[str]:
-    names = [n.strip() for n in (text or ",".join(PREDICT_MODELS)).split(",") if n.strip()]
-    unknown = [n for n in names if n not in PREDICT_MODELS]
-    if unknown or not names:
-        raise InputError(f"Unknown model name(s) {', '.join(unknown) or '(none)'}; use {', '.join(PREDICT_MODELS)}.")
-    return names
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from lisearch.models.measured import load_measured
-    from lisearch.predict import load_atom2vec, load_models, predict_formulas, read_formula_csv
+    from lisearch.prediction import predict_with_artifacts, read_formula_csv
 
-    names = _predict_model_names(args.models)
-    explicit = args.models is not None
     formulas = list(args.formulas)
     if args.csv:
         formulas += read_formula_csv(Path(args.csv))
-    if not formulas:
-        raise InputError("Give formulas on the command line or --csv FILE with a `formula` column.")
-    artifacts = settings.paths.artifacts_dir
-    models: dict[str, Any] = dict(load_models(artifacts, [n for n in ("esml", "eml") if n in names]))
-    atom2vec = load_atom2vec(artifacts) if "atom2vec" in names else None
-    if atom2vec is not None:
-        models["atom2vec"] = atom2vec
-    elif explicit and "atom2vec" in names:
-        raise InputError(f"No atom2vec-esML model in {artifacts}. Run `lisearch train-atom2vec` first.")
-    measured = load_measured(artifacts, required=explicit) if "measured" in names else {}
-    frame = predict_formulas(formulas, models, measured)
+    names = None if args.models is None else [n.strip() for n in args.models.split(",") if n.strip()]
+    frame = predict_with_artifacts(formulas, settings.paths.artifacts_dir, names)
     if args.output:
         frame.to_csv(args.output, index=False)
         print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {args.output}")
@@ -397,29 +374,15 @@ def cmd_narrow(args: argparse.Namespace) -> int:
 
 def cmd_paper_study(args: argparse.Namespace) -> int:
     """Sweep the paper's open choices on a fixed sample; report the `paper` profile's choice and the Table III trace."""
-    settings = _settings(args)
-    from lisearch.config import load_settings as load
-    from lisearch.elements import DESCRIPTORS
-    from lisearch.errors import InputError
-    from lisearch.models.artifact import load_artifact
-    from lisearch.models.training import mp_set
-    from lisearch.paper_study import profile_mismatches, profile_settings, run_study, to_markdown, write_study
-    from lisearch.spark.models import read_structures
+    from lisearch.api import paper_study
+    from lisearch.study import profile_mismatches, profile_settings, to_markdown
 
-    eml_path = settings.paths.artifacts_dir / "eml.json"
-    if not eml_path.is_file():
-        raise InputError(f"paper-study needs eML's descriptor subset from {eml_path}: run `lisearch train` first.")
-    eml = tuple(load_artifact(eml_path)["payload"]["descriptors"])
-    if args.sample < 1000:
-        raise InputError(f"--sample {args.sample}: use at least 1000 compositions (default 400000).")
-    mp = mp_set(read_structures(settings))
-    result = run_study(mp, {"all": tuple(DESCRIPTORS), "eml": eml}, n=args.sample, seed=args.seed)
-    paths = write_study(result, Path(args.output) if args.output else settings.paths.home / "reports")
+    result = paper_study(args.sample, args.seed, args.output, _settings(args))
     print(to_markdown(result))
-    mismatches = profile_mismatches(result.paper, load("paper"))
+    mismatches = profile_mismatches(result.paper, load_settings("paper"))
     verdict = "holds this choice" if not mismatches else "differs: " + "; ".join(mismatches)
     print(f"\nconf/paper.toml {verdict}.\nThe choice as overrides: {' '.join(profile_settings(result.paper))}")
-    print("written: " + ", ".join(str(p) for p in paths.values()))
+    print("written: " + ", ".join(str(p) for p in result.paths.values()))
     return 0
 
 
@@ -432,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile, overrides)
     from lisearch.models.training import train_all
     from lisearch.plan import plan_screen
-    from lisearch.predict import ATOM2VEC_FILE, MODEL_FILES
+    from lisearch.prediction import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
@@ -582,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--output", help="write CSV here instead of printing")
     p.add_argument(
-        "--models", help=f"comma-separated models to score with ({','.join(PREDICT_MODELS)}; default: all trained)"
+        "--models", help="comma-separated models to score with (esml,eml,atom2vec,measured; default: all trained)"
     )
 
     p = add("screen", cmd_screen, "screen the composition space on Spark into `candidates`, `funnel`, `runs`")

@@ -181,14 +181,14 @@ def shortlist(run_id: str = "default", settings: Settings | None = None) -> pd.D
 def plot_shortlist(frame: pd.DataFrame) -> Any:
     """Rank score against cost (colour: share of atoms differing from the nearest known compound) and the
     families by anion set."""
-    from lisearch.shortlist import shortlist_figure
+    from lisearch.shortlisting import shortlist_figure
 
     return _once(shortlist_figure(frame))
 
 
 def table_iii_plausibility(settings: Settings | None = None) -> pd.DataFrame:
     """The paper's Table III under the plausibility rules of the shortlist: the first rule that removes each."""
-    from lisearch.shortlist import table_iii_plausibility as trace
+    from lisearch.shortlisting import table_iii_plausibility as trace
 
     return trace(_settings(settings).shortlist)
 

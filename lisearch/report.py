@@ -27,7 +27,7 @@ from lisearch.models.training import (
     sml_on_ids,
     training_set_hash,
 )
-from lisearch.predict import MODEL_FILES, load_atom2vec, load_models
+from lisearch.prediction import MODEL_FILES, load_atom2vec, load_models
 from lisearch.structure.exp40 import evaluate_sml
 
 SETS = ("exp40", "mp", "dft", "candidates21")

@@ -359,7 +359,7 @@ def run_validation(settings: Any, output: Path | None = None, with_sml: bool = T
     """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
     ``<home>/reports``) and returns (report, paths written)."""
     from lisearch.models.measured import load_transfer, model_params
-    from lisearch.predict import load_models
+    from lisearch.prediction import load_models
 
     m = settings.measured
     artifacts = settings.paths.artifacts_dir

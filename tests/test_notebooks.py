@@ -54,7 +54,7 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
     element_contributions(structures, 2, cfg)[1].to_csv(reports / "atom2vec_contributions.csv", index=False)
     from lisearch.models.measured import load_transfer
-    from lisearch.predict import load_models
+    from lisearch.prediction import load_models
     from lisearch.validation import measured_set, validate, write_validation
 
     transfer = load_transfer(settings.paths.artifacts_dir)
@@ -63,7 +63,7 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     write_validation(validate(measured_set(), fixed, transfer, params, folds=3), reports)
     from lisearch.elements import DESCRIPTORS
     from lisearch.models.training import mp_set
-    from lisearch.paper_study import StudyChoices, run_study, write_study
+    from lisearch.study import StudyChoices, run_study, write_study
 
     choices = StudyChoices(class_weight=("balanced", "none"), C=(1.0,), reductions=(("mean",),),
                            limits=((30.0, 30.0),), max_formula_atoms=(0, 10))  # fmt: skip

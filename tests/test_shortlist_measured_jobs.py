@@ -16,7 +16,7 @@ from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.measured import check_pair, load_measured, score_candidates, train_measured
 from lisearch.plausibility import plausibility
-from lisearch.shortlist import candidate_arrays, shortlist_batch
+from lisearch.shortlisting import candidate_arrays, shortlist_batch
 from tests.conftest import save_small_esml, small_screen_settings
 
 pytestmark = pytest.mark.spark

@@ -1,5 +1,5 @@
 """The shortlist on Spark: a screen run's `candidates` -> plausibility rules, measured scores and nearest known
-compound inside ``mapInPandas`` (:func:`lisearch.shortlist.shortlist_batch`) -> the best rows of every chemical
+compound inside ``mapInPandas`` (:func:`lisearch.shortlisting.shortlist_batch`) -> the best rows of every chemical
 family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
 the report files (CSV, Markdown, HTML)."""
 
@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lisearch.config import Settings
 from lisearch.logs import get_logger
 from lisearch.models.measured import MODEL_FILES
-from lisearch.shortlist import (
+from lisearch.shortlisting import (
     SHORTLIST_DDL,
     finish_shortlist,
     shortlist_batch,

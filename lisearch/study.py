@@ -370,6 +370,7 @@ class StudyResult:
     paper_changes: pd.DataFrame
     trace: pd.DataFrame
     settings: dict[str, Any]
+    paths: dict[str, Any] = field(default_factory=dict)  # the files of :func:`write_study`, when written
 
 
 def run_study(

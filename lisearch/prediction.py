@@ -57,6 +57,34 @@ def load_model(
     return ElementalLinearModel.from_payload(artifact["payload"], str(path))
 
 
+PREDICT_MODELS = ("esml", "eml", "atom2vec", "measured")
+
+
+def predict_with_artifacts(
+    formulas: Sequence[str], artifacts_dir: Path, models: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """:func:`predict_formulas` with the models trained into ``artifacts_dir``. ``models``: names from
+    :data:`PREDICT_MODELS`; None = every trained one (atom2vec and measured only when trained); naming a model that is
+    not trained is an :class:`InputError` that says which command trains it."""
+    from lisearch.models.measured import load_measured
+
+    names = list(PREDICT_MODELS if models is None else models)
+    unknown = [n for n in names if n not in PREDICT_MODELS]
+    if unknown or not names:
+        raise InputError(f"Unknown model name(s) {', '.join(unknown) or '(none)'}; use {', '.join(PREDICT_MODELS)}.")
+    if not formulas:
+        raise InputError("Give formulas on the command line or --csv FILE with a `formula` column.")
+    explicit = models is not None
+    loaded: dict[str, Any] = dict(load_models(artifacts_dir, [n for n in ("esml", "eml") if n in names]))
+    atom2vec = load_atom2vec(artifacts_dir) if "atom2vec" in names else None
+    if atom2vec is not None:
+        loaded["atom2vec"] = atom2vec
+    elif explicit and "atom2vec" in names:
+        raise InputError(f"No atom2vec-esML model in {artifacts_dir}. Run `lisearch train-atom2vec` first.")
+    measured = load_measured(artifacts_dir, required=explicit) if "measured" in names else {}
+    return predict_formulas(formulas, loaded, measured)
+
+
 def predict_formulas(
     formulas: Sequence[str],
     models: dict[str, ElementalLinearModel | Atom2VecModel],

@@ -17,7 +17,9 @@ from lisearch.elements import DESCRIPTORS, OXIDATION_LISTS, oxidation_states, sy
 from lisearch.errors import ConfigError, InputError
 from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split, sklearn_class_weight
 from lisearch.narrowing import TABLE_III, passes_all, stability_flags, trace_table_iii
-from lisearch.paper_study import (
+from lisearch.screening import charge_neutral, is_charge_neutral, state_table
+from lisearch.space import CompositionSpace
+from lisearch.study import (
     DEFAULT_CHOICE,
     MIN_HOLDOUT_ACCURACY,
     PAPER_FUNNEL,
@@ -32,8 +34,6 @@ from lisearch.paper_study import (
     to_markdown,
     write_study,
 )
-from lisearch.screening import charge_neutral, is_charge_neutral, state_table
-from lisearch.space import CompositionSpace
 
 LI = symbols().index("Li") + 1
 
