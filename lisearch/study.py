@@ -303,9 +303,12 @@ CHOICE_COLUMNS = ("class_weight", "C", "descriptors", "reductions", "oxidation_l
                   "max_mean_atomic_mass", "max_formula_atoms", "stability")  # fmt: skip
 
 
-def one_at_a_time(grid: pd.DataFrame, base: dict[str, Any], choices: StudyChoices) -> pd.DataFrame:
-    """The ``base`` combination and every combination that changes one of its choices (limits change together)."""
-    rows = [grid[_matches(grid, base)].assign(changed="(default)")]
+def one_at_a_time(
+    grid: pd.DataFrame, base: dict[str, Any], choices: StudyChoices, name: str = "default"
+) -> pd.DataFrame:
+    """The ``base`` combination (``changed`` = "(name)") and every combination that changes one of its choices
+    (cost and weight limits change together)."""
+    rows = [grid[_matches(grid, base)].assign(changed=f"({name})")]
     axes: dict[str, list[dict[str, Any]]] = {
         "class_weight": [{"class_weight": v} for v in choices.class_weight],
         "C": [{"C": v} for v in choices.C],
@@ -399,7 +402,7 @@ def run_study(
     paper_base = {c: paper[c] for c in CHOICE_COLUMNS}
     best = choose(grid, screenable_only=False, min_holdout=min_holdout)
     return StudyResult(grid, default, paper, best, one_at_a_time(grid, base, choices),
-                       one_at_a_time(grid, paper_base, choices), trace, settings)  # fmt: skip
+                       one_at_a_time(grid, paper_base, choices, "paper profile"), trace, settings)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------------ outputs
@@ -502,7 +505,7 @@ def study_figure(result: StudyResult) -> Any:
     a.legend(loc="lower left", fontsize=8)
     changes = result.paper_changes
     b.barh(range(len(changes)), changes["table_iii_kept"], color="steelblue")
-    b.set_yticks(range(len(changes)), changes["changed"].str.replace("(default)", "(paper profile)"), fontsize=7)
+    b.set_yticks(range(len(changes)), changes["changed"], fontsize=7)
     b.invert_yaxis()
     b.set(
         xlabel=f"Table III compositions kept (of {len(result.trace)})",
