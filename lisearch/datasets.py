@@ -7,7 +7,9 @@ Nothing here touches the network. Tables are read with pandas; CIF archives are 
 from __future__ import annotations
 
 import functools
+import shutil
 import tarfile
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,37 @@ def iter_cifs(source: Path) -> Iterator[tuple[str, str]]:
                 if fh is None:
                     continue
                 yield Path(member.name).stem, fh.read().decode("utf-8", errors="replace")
+
+
+def cif_files(source: Path, cache_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Yield ``(structure_id, path of the CIF file)`` for every ``.cif`` of a folder (recursively, sorted) or of a tar
+    archive, in the order of :func:`iter_cifs`. An archive is unpacked once into ``cache_dir`` (a folder under the
+    lisearch home, which every Spark worker can read on a cluster's shared storage); the unpacked copy is reused
+    while the archive's size and modification time are unchanged, and a half-written copy is never used."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*.cif")):
+            yield path.stem, path
+        return
+    stat = source.stat()
+    folder = cache_dir / f"{source.name}-{stat.st_size}-{stat.st_mtime_ns}"
+    manifest = folder / ".members"
+    if not manifest.is_file():
+        staging = cache_dir / f".{folder.name}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True)
+        names = []
+        with tarfile.open(source) as tar:
+            for member in tar:
+                if member.isfile() and member.name.lower().endswith(CIF_SUFFIXES):
+                    tar.extract(member, staging, filter="data")
+                    names.append(member.name)
+        (staging / ".members").write_text("\n".join(names))
+        if folder.exists():  # another process finished first
+            shutil.rmtree(staging)
+        else:
+            staging.rename(folder)
+    for name in manifest.read_text().splitlines():
+        if name:
+            yield Path(name).stem, folder / name
 
 
 # ------------------------------------------------------------------------------------------------- OBELiX

@@ -89,3 +89,34 @@ def test_label_job_leaves_the_session_s_arrow_batch_size_as_it_was(spark, home: 
     run_label_job(settings_for(home, f"label.source={cif_folder}", "label.batch_size=2"), spark=spark)
     assert spark.conf.get(ARROW_BATCH) == "5000"
     spark.conf.unset(ARROW_BATCH)
+
+
+def test_tasks_carry_file_paths_and_archives_are_unpacked_once(spark, home: Path, cif_folder: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Workers read the CIF files themselves: the rows handed to the transform hold paths, never CIF texts (which
+    made Spark warn about multi-megabyte tasks); an archive is unpacked once under the home and reused."""
+    import tarfile
+
+    import lisearch.spark.label as job
+
+    home.mkdir(parents=True, exist_ok=True)
+    archive = home / "cifs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(cif_folder.glob("*.cif")):
+            tar.add(path, arcname=f"set/{path.name}")
+    seen: list[list[str]] = []
+    real = job.transform
+
+    def spy(files, partial_occupancy="sample"):  # type: ignore[no-untyped-def]
+        seen.append(files.columns)
+        return real(files, partial_occupancy)
+
+    monkeypatch.setattr(job, "transform", spy)
+    summary = job.run_label_job(settings_for(home, f"label.source={archive}"), spark=spark)
+    assert summary["labelled_this_run"] == 6 and seen and all(c == ["material_id", "path"] for c in seen)
+    unpacked = list((home / "tmp" / "cif-cache").iterdir())
+    assert len(unpacked) == 1 and len(list(unpacked[0].rglob("*.cif"))) == 6
+    stamp = unpacked[0].stat().st_mtime_ns
+    again = job.run_label_job(settings_for(home, f"label.source={archive}", "label.force=true"), spark=spark)
+    assert again["labelled_this_run"] == 6 and unpacked[0].stat().st_mtime_ns == stamp
+    folder_rows = _table(spark, home).sort_values("material_id")
+    assert folder_rows["status"].value_counts().to_dict() == {"ok": 5, "error": 1}

@@ -6,7 +6,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from lisearch.datasets import obelix_cif
-from lisearch.structure.labelling import OUTPUT_DDL, label_cifs, parse_cif
+from lisearch.structure.labelling import OUTPUT_DDL, label_cif_files, label_cifs, parse_cif
 from lisearch.structure.ordering import majority_ordering, sample_orderings
 
 
@@ -67,3 +67,15 @@ def test_label_cifs_rows_statuses_and_schema(cif_folder: Path):
 def test_parse_cif_rejects_empty():
     with pytest.raises(ValueError, match="unparsable CIF"):
         parse_cif("")
+
+
+def test_an_unreadable_file_is_an_error_row(tmp_path: Path, cif_folder: Path):
+    good = sorted(cif_folder.glob("*.cif"))[0]
+    batch = pd.DataFrame({"material_id": ["a", "b"], "path": [str(good), str(tmp_path / "gone.cif")]})
+    rows = label_cif_files(batch)
+    assert (
+        rows.loc[1, "status"] == "error"
+        and "cannot read" in rows.loc[1, "reason"]
+        and "gone.cif" in rows.loc[1, "reason"]
+    )
+    assert rows.loc[0, "material_id"] == "a" and rows.loc[0, "reason"] != rows.loc[1, "reason"]

@@ -1,8 +1,10 @@
 """The structure-labelling job: CIFs -> Sendek features, P and label -> the Delta table ``structures``.
 
-Extract: the driver streams CIF texts from the source (bundled archive, a folder or a tar archive), skipping
-ids already in the table unless ``label.force``. Transform: chunks of CIFs become Spark partitions that
-:func:`lisearch.structure.labelling.label_cifs` featurizes inside ``mapInPandas``. Load: each chunk is merged
+Extract: the driver lists the CIF files of the source (a folder, or a tar archive unpacked once under
+``<home>/tmp/cif-cache``, the bundled archive included), skipping ids already in the table unless ``label.force``.
+Transform: chunks of (id, file path) become Spark partitions; inside ``mapInPandas`` each worker reads its files and
+:func:`lisearch.structure.labelling.label_cif_files` featurizes them, so tasks carry paths, not CIF texts (the home
+must be on storage every worker can read, as on a cluster). Load: each chunk is merged
 into ``structures`` on ``material_id`` in its own Delta commit, so a crash loses at most the chunk in flight,
 a re-run continues where the last one stopped, and no id is ever stored twice.
 """
@@ -24,12 +26,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.datasets import iter_cifs, resolve_source
+from lisearch.datasets import cif_files, resolve_source
 from lisearch.errors import InputError
 from lisearch.logs import get_logger
 from lisearch.spark.catalog import is_delta_table, register_table, table_path
 from lisearch.spark.session import get_session, session_conf
-from lisearch.structure.labelling import OUTPUT_DDL, label_cifs
+from lisearch.structure.labelling import OUTPUT_DDL, label_cif_files
 
 TABLE = "structures"
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
@@ -51,14 +53,15 @@ def check_writable(folder: Path) -> None:
 def _kernel(partial_occupancy: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            yield label_cifs(batch, partial_occupancy=partial_occupancy)
+            yield label_cif_files(batch, partial_occupancy=partial_occupancy)
 
     return run
 
 
-def transform(cifs: DataFrame, partial_occupancy: str = "sample") -> DataFrame:
-    """(material_id, cif) rows -> labelled rows with the columns of :data:`OUTPUT_DDL` plus ``labelled_at``."""
-    return cifs.mapInPandas(_kernel(partial_occupancy), OUTPUT_DDL).withColumn("labelled_at", F.current_timestamp())
+def transform(files: DataFrame, partial_occupancy: str = "sample") -> DataFrame:
+    """(material_id, path) rows -> labelled rows with the columns of :data:`OUTPUT_DDL` plus ``labelled_at``; the
+    workers read the files."""
+    return files.mapInPandas(_kernel(partial_occupancy), OUTPUT_DDL).withColumn("labelled_at", F.current_timestamp())
 
 
 def _merge(spark: SparkSession, path: Path, rows: DataFrame) -> None:
@@ -75,15 +78,16 @@ def _merge(spark: SparkSession, path: Path, rows: DataFrame) -> None:
     )
 
 
-def _pending(source: Path, done: set[str], limit: int) -> tuple[list[tuple[str, str]], int, int]:
-    """CIFs still to label (first occurrence of each id), and counts of skipped-done and duplicate ids."""
+def _pending(source: Path, cache: Path, done: set[str], limit: int) -> tuple[list[tuple[str, str]], int, int]:
+    """(id, CIF file path) still to label (first occurrence of each id), and counts of skipped-done and duplicate
+    ids."""
     seen: set[str] = set()
     pending: list[tuple[str, str]] = []
     skipped = duplicates = 0
-    stream = iter_cifs(source)
+    stream: Iterator[tuple[str, Path]] = cif_files(source, cache)
     if limit:
         stream = islice(stream, limit)
-    for material_id, text in stream:
+    for material_id, path in stream:
         if material_id in seen:
             duplicates += 1
             continue
@@ -91,7 +95,7 @@ def _pending(source: Path, done: set[str], limit: int) -> tuple[list[tuple[str, 
         if material_id in done:
             skipped += 1
             continue
-        pending.append((material_id, text))
+        pending.append((material_id, str(path)))
     return pending, skipped, duplicates
 
 
@@ -126,9 +130,9 @@ def _label_chunks(
     """Label ``pending`` in chunks of ``label.commit_every``, one Delta merge each; returns how many were labelled."""
     labelled = 0
     for start in range(0, len(pending), cfg.commit_every):
-        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "cif"])
-        cifs = spark.createDataFrame(chunk, "material_id string, cif string").repartition(partitions)
-        rows = transform(cifs, cfg.partial_occupancy).localCheckpoint(eager=True)
+        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "path"])
+        files = spark.createDataFrame(chunk, "material_id string, path string").repartition(partitions)
+        rows = transform(files, cfg.partial_occupancy).localCheckpoint(eager=True)
         _merge(spark, path, rows)
         labelled += len(chunk)
         elapsed = time.time() - started
@@ -152,7 +156,7 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
     done: set[str] = set()
     if is_delta_table(path) and not cfg.force:
         done = {r[0] for r in spark.read.format("delta").load(str(path)).select("material_id").collect()}
-    pending, skipped, duplicates = _pending(source, done, cfg.limit)
+    pending, skipped, duplicates = _pending(source, settings.paths.home / "tmp" / "cif-cache", done, cfg.limit)
     log.info(
         "%s: %d structures to label, %d already in `%s`, %d duplicate ids ignored",
         source,

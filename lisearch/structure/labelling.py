@@ -9,6 +9,7 @@ a reason and the job goes on.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,3 +108,32 @@ def label_cifs(
     out["label"] = model.predict(X).astype(np.int32)
     out["nsites"] = out["nsites"].astype("Int32")
     return out[[c.split()[0] for c in OUTPUT_DDL.split(", ")]]
+
+
+def read_cif_files(paths: list[str]) -> tuple[list[str], list[str | None]]:
+    """Texts of CIF files (undecodable bytes replaced) and, per file, None or why it could not be read."""
+    texts: list[str] = []
+    problems: list[str | None] = []
+    for path in paths:
+        try:
+            texts.append(Path(path).read_bytes().decode("utf-8", errors="replace"))
+            problems.append(None)
+        except OSError as exc:
+            texts.append("")
+            problems.append(f"cannot read {path}: {exc.strerror or exc}")
+    return texts, problems
+
+
+def label_cif_files(batch: pd.DataFrame, partial_occupancy: str = "sample") -> pd.DataFrame:
+    """:func:`label_cifs` for a batch of ``material_id`` and ``path`` (a CIF file every worker can read, e.g. on
+    shared storage): the files are read where the batch runs, so no CIF text travels with the task. A file that
+    cannot be read is an ``error`` row naming the file and the reason."""
+    texts, problems = read_cif_files(batch["path"].tolist())
+    out = label_cifs(
+        pd.DataFrame({"material_id": batch["material_id"], "cif": texts}), partial_occupancy=partial_occupancy
+    )
+    failed = np.array([p is not None for p in problems])
+    if failed.any():
+        out.loc[failed, "status"] = STATUS_ERROR
+        out.loc[failed, "reason"] = [p for p in problems if p is not None]
+    return out
