@@ -37,7 +37,7 @@ def _cores() -> int:
 
 
 def bench_label(full: bool = False, sample: int = 1500) -> dict[str, Any]:
-    """Structure labelling: the kernel in one process vs the Spark job (local mode, all cores)."""
+    """Structure labelling: the kernel in one process vs the Spark job (local mode, the profile's cores)."""
     cifs = pd.DataFrame(list(islice(iter_cifs(MP2025_ARCHIVE), sample)), columns=["material_id", "cif"])
     t0 = time.perf_counter()
     label_cifs(cifs)
@@ -425,6 +425,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the named benchmarks (all by default) and print one JSON report; exit code 0 or the error's."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     parser.add_argument("--full", action="store_true", help="full-size runs (the whole archive / space)")

@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 # --------------------------------------------------------------------------------------------------- doctor
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """`lisearch doctor`: installation checks, then (unless --no-probe) a Delta write/read probe."""
     from lisearch.doctor import run_doctor
 
     return run_doctor(_settings(args), probe=not args.no_probe)
@@ -36,6 +37,7 @@ TABLE_ROWS = 1000
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    """`lisearch sql`: one Spark SQL query over the result tables, printed as a table, CSV or JSON lines."""
     settings = _settings(args)
     from lisearch.spark.sql import run_sql
 
@@ -57,6 +59,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_spark_sql(args: argparse.Namespace) -> int:
+    """`lisearch spark-sql`: Spark's own spark-sql shell with Delta and every result table registered."""
     import os
     import subprocess
 
@@ -77,6 +80,7 @@ def cmd_spark_sql(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------------- jars
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    """`lisearch fetch-jars`: copy the Delta jars from Maven Central into the installation, once."""
     from lisearch.jars import fetch_jars
 
     for path in fetch_jars(_settings(args).paths.jars_dir):
@@ -85,6 +89,7 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
 
 
 def cmd_jars(args: argparse.Namespace) -> int:
+    """`lisearch jars`: print the local Delta jar paths, e.g. for spark-submit --jars."""
     from lisearch.jars import find_jars
 
     print(args.sep.join(str(p) for p in find_jars(_settings(args).paths.jars_dir)))
@@ -93,6 +98,7 @@ def cmd_jars(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ structures
 def cmd_label_structures(args: argparse.Namespace) -> int:
+    """`lisearch label-structures`: sML labels of a CIF source into the table `structures`."""
     overrides = list(args.set or [])
     if args.source:
         overrides.append(f"label.source={args.source}")
@@ -111,6 +117,7 @@ def cmd_label_structures(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_sendek(args: argparse.Namespace) -> int:
+    """`lisearch compare-sendek`: the featurizer against Sendek's 2017 values for 400 MP ids."""
     from lisearch.structure.reference import compare_with_reference, format_comparison
 
     report = compare_with_reference(partial_occupancy=_settings(args).label.partial_occupancy)
@@ -122,6 +129,7 @@ def cmd_compare_sendek(args: argparse.Namespace) -> int:
 
 
 def cmd_sml_exp40(args: argparse.Namespace) -> int:
+    """`lisearch sml-exp40`: sML on the 40 experimental materials (published model and LOOCV refit)."""
     from lisearch.structure.exp40 import evaluate_sml
 
     report = evaluate_sml(partial_occupancy=_settings(args).label.partial_occupancy, C=args.C)
@@ -141,6 +149,7 @@ def cmd_sml_exp40(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------------- models
 def cmd_train(args: argparse.Namespace) -> int:
+    """`lisearch train`: eML and esML (as the [train] settings say) into the artifacts folder."""
     settings = _settings(args)
     from lisearch.models.training import train_all
     from lisearch.spark.models import read_structures
@@ -179,6 +188,7 @@ def _add_atom2vec_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_atom2vec(args: argparse.Namespace) -> int:
+    """`lisearch train-atom2vec`: atom2vec-esML (JAX) into artifacts/atom2vec.json."""
     settings = _settings(args)
     cfg = _atom2vec_config(args)  # bad options stop before Spark
     from lisearch.models.atom2vec_train import train_atom2vec
@@ -195,6 +205,7 @@ def cmd_train_atom2vec(args: argparse.Namespace) -> int:
 
 
 def cmd_atom2vec_sweep(args: argparse.Namespace) -> int:
+    """`lisearch atom2vec-sweep`: hold-out accuracy per D_atom (CSV and figure)."""
     settings = _settings(args)
     try:
         dims = tuple(int(d) for d in args.dims.split(","))
@@ -218,6 +229,7 @@ def cmd_atom2vec_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
+    """`lisearch atom2vec-contributions`: each element's push toward fast conduction."""
     settings = _settings(args)
     if args.initialisations < 1:
         raise InputError("--initialisations must be at least 1.")
@@ -238,6 +250,7 @@ def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
 
 
 def cmd_train_measured(args: argparse.Namespace) -> int:
+    """`lisearch train-measured`: the measured-conductivity models on OBELiX into the artifacts."""
     settings = _settings(args)
     from lisearch.models.measured import MODEL_FILES, model_params, train_measured
 
@@ -263,6 +276,7 @@ def _section_settings(args: argparse.Namespace, section: str, options: tuple[str
 
 
 def cmd_shortlist(args: argparse.Namespace) -> int:
+    """`lisearch shortlist`: plausible candidates of a run, best per family, as a table and reports."""
     settings = _section_settings(args, "shortlist", ("run_id", "top_per_family", "max_rows", "show"))
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
 
@@ -271,6 +285,7 @@ def cmd_shortlist(args: argparse.Namespace) -> int:
 
 
 def cmd_score_measured(args: argparse.Namespace) -> int:
+    """`lisearch score-measured`: a run's candidates scored by the measured models (Spark)."""
     settings = _section_settings(args, "measured", ("run_id",))
     from lisearch.spark.measured import format_measured, run_score_measured
 
@@ -279,6 +294,7 @@ def cmd_score_measured(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """`lisearch validate`: every model on OBELiX (official split and leave-system-out CV)."""
     settings = _settings(args)
     from lisearch.validation import run_validation, to_markdown
 
@@ -289,6 +305,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """`lisearch report`: Table I beside the paper (and the measured table when those models exist)."""
     settings = _settings(args)
     from lisearch.models.training import train_all
     from lisearch.prediction import MODEL_FILES
@@ -317,6 +334,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`lisearch predict`: every trained model's scores for formulas (no Spark)."""
     settings = _settings(args)
     from lisearch.prediction import predict_with_artifacts, read_formula_csv
 
@@ -352,6 +370,7 @@ def _screen_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
+    """`lisearch screen`: the composition screen into `candidates`, `funnel`, `funnel_by_set`, `runs`."""
     settings = load_settings(args.profile, _screen_overrides(args))
     from lisearch.plan import plan_screen
 
@@ -365,6 +384,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 
 def cmd_narrow(args: argparse.Namespace) -> int:
+    """`lisearch narrow`: a run narrowed to `stable_oxides`, with the Table III trace."""
     settings = _section_settings(args, "narrow", ("run_id", "anion", "max_z", "top"))
     from lisearch.spark.narrow import format_narrow, run_narrow
 
@@ -450,6 +470,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    """The `lisearch` argument parser: one sub-command per function above, each with --profile and --set."""
     parser = argparse.ArgumentParser(
         prog="lisearch",
         description="Screen compositions for solid-state Li-ion conductors on Spark and Delta Lake.",
@@ -588,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `lisearch`: run one sub-command; a LisearchError becomes its message and exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

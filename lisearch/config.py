@@ -87,14 +87,17 @@ class PathSettings:
 
     @property
     def jars_dir(self) -> Path:
+        """Folder of the Delta jars (``paths.jars``, else the installation's)."""
         return self.jars or default_jars_dir()
 
     @property
     def warehouse_dir(self) -> Path:
+        """Folder of the Delta tables (``paths.warehouse``, else ``<home>/warehouse``)."""
         return self.warehouse or self.home / "warehouse"
 
     @property
     def artifacts_dir(self) -> Path:
+        """Folder of the model artifacts (``paths.artifacts``, else ``<home>/artifacts``)."""
         return self.artifacts or self.home / "artifacts"
 
 
@@ -321,6 +324,7 @@ _SECTIONS: dict[str, type] = {
 
 
 def available_profiles(conf_dir: Path | None = None) -> list[str]:
+    """Names of the profiles in ``conf_dir`` (default: :func:`default_conf_dir`)."""
     conf_dir = conf_dir or default_conf_dir()
     return sorted(p.stem for p in conf_dir.glob("*.toml")) if conf_dir.is_dir() else []
 

@@ -75,6 +75,7 @@ def exp40_structure_candidates() -> pd.DataFrame:
 
 
 def obelix_cif(cif_id: str) -> str:
+    """The CIF text of one OBELiX structure by its id; InputError when there is none."""
     path = EXP40_DIR / "obelix_cifs" / f"{cif_id}.cif"
     if not path.is_file():
         raise InputError(f"No bundled OBELiX CIF {cif_id!r} (looked for {path}).")

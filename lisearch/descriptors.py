@@ -22,6 +22,7 @@ REDUCTIONS = ("mean", "std", "min", "max", "range")
 
 
 def check_choice(reductions: Sequence[str], descriptors: Sequence[str]) -> None:
+    """Raise InputError unless every reduction and descriptor is known and neither list is empty."""
     bad_r = [r for r in reductions if r not in REDUCTIONS]
     bad_d = [d for d in descriptors if d not in DESCRIPTORS]
     if bad_r or bad_d or not reductions or not descriptors:
@@ -32,6 +33,7 @@ def check_choice(reductions: Sequence[str], descriptors: Sequence[str]) -> None:
 
 
 def feature_names(reductions: Sequence[str] = ("mean",), descriptors: Sequence[str] = DESCRIPTORS) -> list[str]:
+    """Feature names ``<reduction>_<descriptor>``, reductions outer, descriptors inner."""
     return [f"{r}_{d}" for r in reductions for d in descriptors]
 
 

@@ -92,6 +92,7 @@ def leading_parts(units: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=8)
 def lead_f(units: int, k: int) -> np.ndarray:
+    """The leading parts of :func:`leading_parts` as float64, shape (n,)."""
     return leading_parts(units, k)[0].astype(np.float64)
 
 
@@ -111,6 +112,7 @@ class _Scratch(threading.local):
         self.buffers: dict[tuple[str, str], np.ndarray] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        """A scratch array of ``shape`` and ``dtype`` reused across calls (contents undefined)."""
         size = int(np.prod(shape))
         key = (name, np.dtype(dtype).str)
         buf = self.buffers.get(key)
@@ -371,6 +373,7 @@ SURVIVOR_DTYPES = {
 
 
 def empty_survivors() -> pd.DataFrame:
+    """A survivors frame with no rows and the columns and dtypes of :data:`SURVIVOR_DTYPES`."""
     return pd.DataFrame({c: np.empty(0, t) for c, t in SURVIVOR_DTYPES.items()})
 
 

@@ -9,6 +9,7 @@ _CONFIGURED = False
 
 
 def get_logger(name: str = "lisearch") -> logging.Logger:
+    """The named lisearch logger (one stderr handler, time and name, level from the settings)."""
     global _CONFIGURED
     logger = logging.getLogger(name if name.startswith("lisearch") else f"lisearch.{name}")
     if not _CONFIGURED:

@@ -39,6 +39,7 @@ NARROW_STAGES = ("first_four_rows", "anion_present", "common_states", "single_an
 
 
 def reduced_formula(amounts: dict[str, int]) -> str:
+    """pymatgen's reduced formula of integer amounts (element -> amount)."""
     from pymatgen.core import Composition
 
     return str(Composition(amounts).reduced_formula)
@@ -46,6 +47,7 @@ def reduced_formula(amounts: dict[str, int]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def known_formulas() -> frozenset[str]:
+    """Reduced formulas of the known MP compounds (E_hull < 0.1 eV/atom, gap >= 0.5 eV)."""
     from pymatgen.core import Composition
 
     out = set()

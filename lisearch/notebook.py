@@ -116,6 +116,7 @@ def pair_fractions(
 
 
 def plot_pair_heatmap(matrix: pd.DataFrame, title: str = "conductive fraction") -> Any:
+    """Heatmap of a pair matrix of :func:`pair_fractions` (one figure, drawn once)."""
     plt = _pyplot()
     n = len(matrix)
     fig, ax = plt.subplots(figsize=(max(6, 0.13 * n + 2), max(5, 0.13 * n + 1)))

@@ -49,6 +49,8 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 @dataclass(frozen=True)
 class ScreenPlan:
+    """A validated screen: the space, the kernel inputs, the blocks, the model (path, sha256), the list and run id."""
+
     space: CompositionSpace
     inputs: ScreenInputs
     blocks: tuple[Block, ...]
@@ -67,6 +69,7 @@ def _symbols(text: str, what: str) -> list[str]:
 
 
 def model_path(settings: Settings) -> Path:
+    """Path of the screen's model artifact: ``screen.model`` as a path, or ``<artifacts>/<name>.json``."""
     name = settings.screen.model
     if name.endswith(".json") or "/" in name:
         return Path(name).expanduser()
@@ -159,6 +162,7 @@ def plan_screen(settings: Settings) -> ScreenPlan:
 
 # ------------------------------------------------------------------------------ plain form for broadcasting
 def plan_to_dict(plan: ScreenPlan) -> dict[str, Any]:
+    """The plan as plain data (JSON-ready) for broadcasting to executors."""
     inp = plan.inputs
     return {
         "elements": list(plan.space.elements),
@@ -185,6 +189,7 @@ def plan_to_dict(plan: ScreenPlan) -> dict[str, Any]:
 
 
 def inputs_from_dict(data: dict[str, Any]) -> ScreenInputs:
+    """Kernel inputs from :func:`plan_to_dict` output."""
     d = data["inputs"]
     return ScreenInputs(
         units=int(d["units"]),
@@ -235,6 +240,7 @@ def partition_blocks(blocks: tuple[Block, ...], partitions: int) -> list[list[in
 
 
 def space_from_dict(data: dict[str, Any]) -> CompositionSpace:
+    """The composition space from :func:`plan_to_dict` output."""
     return CompositionSpace(tuple(data["elements"]), int(data["step"]), tuple(data["sizes"]))
 
 

@@ -164,6 +164,7 @@ def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndar
 
 
 def read_formula_csv(path: Path) -> list[str]:
+    """Formulas of the ``formula`` column of a CSV file; InputError when the file or column is missing."""
     if not path.is_file():
         raise InputError(f"No CSV file at {path}.")
     try:

@@ -128,6 +128,7 @@ def _cell(value: dict[str, Any] | None) -> str:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
+    """Table I as Markdown beside the paper's numbers."""
     lines = [
         "| model | " + " | ".join(SET_TITLES[s] for s in SETS) + " | paper: exp40 / MP / DFT |",
         "|---" * (len(SETS) + 2) + "|",
@@ -193,6 +194,7 @@ def plot(report: dict[str, Any], path: Path | None = None) -> Any:
 
 
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """table1.{json,md,png} into ``folder``; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "table1.json", "markdown": folder / "table1.md", "figure": folder / "table1.png"}
     paths["json"].write_text(json.dumps(report, indent=2, default=float))

@@ -17,6 +17,8 @@ MIN_JAVA = 17
 
 @dataclass(frozen=True)
 class JavaInfo:
+    """The Java found: executable, version string and major version."""
+
     executable: Path
     version: str
     major: int

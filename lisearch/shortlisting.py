@@ -38,6 +38,7 @@ SHORTLIST_DDL = (
 
 
 def rules_of(settings: ShortlistSettings) -> PlausibilityRules:
+    """The plausibility rules of the shortlist settings."""
     return PlausibilityRules(settings.min_state_frequency, settings.max_formula_atoms)
 
 
@@ -158,6 +159,7 @@ SHOWN = ["rank", "formula", "family", "rank_score", "measured_p_fast", "measured
 
 
 def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
+    """The first ``rows`` rows of a shortlist as a Markdown table with their reasons."""
     head = shortlist.head(rows) if rows else shortlist
     lines = ["| rank | formula | family | score | P(fast) | in domain | nearest known | USD/kg | reasons |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

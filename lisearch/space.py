@@ -127,6 +127,7 @@ class CompositionSpace:
         return 100 // self.step
 
     def n_sets(self, k: int) -> int:
+        """Element sets of size k: C(len(elements), k)."""
         return comb(len(self.elements), k)
 
     def n_fractions(self, k: int) -> int:
@@ -183,5 +184,6 @@ class CompositionSpace:
 
     @cached_property
     def atomic_numbers(self) -> np.ndarray:
+        """Atomic numbers (m,) of the elements, in space order."""
         known = symbols()
         return np.array([known.index(e) + 1 for e in self.elements], dtype=np.int16)

@@ -172,6 +172,7 @@ class Scored:
 
 
 def model_key(class_weight: str, C: float, descriptors: str, reductions: tuple[str, ...]) -> tuple[Any, ...]:
+    """Key of one esML variant: (class_weight, C, descriptors, reductions joined by '+')."""
     return (class_weight, float(C), descriptors, "+".join(reductions))
 
 
@@ -365,6 +366,8 @@ def default_pipeline_trace(sample: StudySample, default_row: pd.Series) -> list[
 
 @dataclass(frozen=True)
 class StudyResult:
+    """The study: every combination (grid), the default and chosen rows, one-at-a-time tables, the trace."""
+
     grid: pd.DataFrame
     default: pd.Series
     paper: pd.Series

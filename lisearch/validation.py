@@ -97,6 +97,7 @@ def measured_set(threshold: float = 1e-4, group_min_fraction: float = 0.05, path
 
 
 def official_folds(data: MeasuredSet) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The official OBELiX train / test split as one (train, test) fold of indices."""
     train, test = np.flatnonzero(data.split == "train"), np.flatnonzero(data.split == "test")
     if not len(train) or not len(test):
         raise InputError("The measured set has no official train / test rows (is it OBELiX?).")
@@ -249,6 +250,7 @@ def validate(
 
 
 def validation_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """The validation rows as a DataFrame."""
     return pd.DataFrame(report["rows"])
 
 
@@ -258,6 +260,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
+    """The validation table as Markdown with its notes."""
     frame = validation_frame(report)
     lines = [
         f"Measured conductivities (OBELiX, {report['settings']['n']} materials, {report['settings']['positives']} with "
@@ -331,6 +334,7 @@ def ablation(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_validation(report: dict[str, Any], path: Path) -> None:
+    """The validation figure (ROC curves, predicted vs measured) saved to ``path``."""
     fig = validation_figure(report["predictions"])
     fig.savefig(path, dpi=110)
     import matplotlib.pyplot as plt

@@ -41,6 +41,7 @@ def _versions() -> dict[str, str]:
 
 
 def make_artifact(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """An artifact dict of ``kind`` around ``payload``: format, versions and a sha256 over the rest."""
     body = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -69,6 +70,7 @@ def save_artifact(path: Path, kind: str, payload: dict[str, Any], compact: bool 
 
 
 def check_artifact(artifact: Any, source: str, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``artifact`` when its format, kind and sha256 are right; InputError naming ``source`` and the fix otherwise."""
     if not isinstance(artifact, dict) or artifact.get("format") != FORMAT:
         raise InputError(f"{source} is not a lisearch model artifact. Train one with `lisearch train`.")
     if artifact.get("format_version") != FORMAT_VERSION:

@@ -85,6 +85,7 @@ class Atom2VecModel:
 
     @property
     def dim(self) -> int:
+        """D_atom: numbers per element vector."""
         return int(self.embedding.shape[1])
 
     def vectors(self, symbols: Sequence[str], source: str = "the atom2vec model") -> np.ndarray:
@@ -119,6 +120,7 @@ class Atom2VecModel:
         return forward(np, np.asarray(fractions, dtype=np.float64)[:, used], V, self.layers, self.reductions)
 
     def predict(self, fractions: np.ndarray) -> np.ndarray:
+        """Labels (n,) int8: 1 where the decision value is > 0."""
         return (self.decision_function(fractions) > 0).astype(np.int8)
 
     def score_units(self, units: np.ndarray, vectors: np.ndarray, total: int) -> np.ndarray:
@@ -127,6 +129,7 @@ class Atom2VecModel:
 
     # ------------------------------------------------------------------------------------------ artifacts
     def to_payload(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the network (embedding, layers, reductions, training metadata)."""
         return {
             "elements": list(self.elements),
             "embedding_dim": self.dim,

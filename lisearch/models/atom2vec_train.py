@@ -55,6 +55,7 @@ class Atom2VecConfig:
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-ready dict."""
         return {**asdict(self), "hidden": list(self.hidden), "reductions": list(self.reductions)}
 
 
@@ -127,6 +128,7 @@ def train_many(
 
 
 def validation_split(y: np.ndarray, train_idx: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: a stratified ``share`` of ``train_idx`` held out for early stopping."""
     from sklearn.model_selection import train_test_split
 
     fit, val = train_test_split(train_idx, test_size=share, stratify=y[train_idx], random_state=seed)

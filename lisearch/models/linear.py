@@ -46,9 +46,11 @@ class ElementalLinearModel:
 
     @property
     def feature_names(self) -> list[str]:
+        """Names of the features, ``<reduction>_<descriptor>``."""
         return feature_names(self.reductions, self.descriptors)
 
     def features(self, fractions: np.ndarray) -> np.ndarray:
+        """Features (n, len(feature_names)) of a fraction matrix (n, 94)."""
         return composition_features(fractions, self.reductions, self.descriptors)
 
     def fit(self, fractions: np.ndarray, y: np.ndarray) -> Self:
@@ -75,6 +77,7 @@ class ElementalLinearModel:
         return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
 
     def predict(self, fractions: np.ndarray) -> np.ndarray:
+        """Labels (n,) int8: 1 where the decision value is > 0 (predicted superionic)."""
         return (self.decision_function(fractions) > 0).astype(np.int8)
 
     def element_weights(self) -> tuple[float, np.ndarray]:
@@ -90,6 +93,7 @@ class ElementalLinearModel:
 
     # ------------------------------------------------------------------------------------------- artifacts
     def to_payload(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Plain JSON-ready dict of the fitted model (with per-element weights for mean-only models)."""
         self._check()
         payload: dict[str, Any] = {
             "descriptors": list(self.descriptors),

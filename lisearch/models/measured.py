@@ -68,6 +68,7 @@ class Transfer:
             self._vectors[index[element]] = atom2vec.embedding[row]
 
     def feature_names(self) -> list[str]:
+        """Names of the transfer features (esML and atom2vec decisions, atom2vec composition vector)."""
         d = self.atom2vec.dim
         vec = [f"atom2vec_{r}_{i}" for r in self.atom2vec.reductions for i in range(d)]
         return ["esml_score", "atom2vec_score", *vec]
@@ -80,10 +81,12 @@ class Transfer:
         return np.column_stack([self.esml.decision_function(fractions), score, reduced])
 
     def to_payload(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the fitted object."""
         return {"esml": self.esml.to_payload(), "atom2vec": self.atom2vec.to_payload()}
 
     @classmethod
     def from_payload(cls, payload: Any, source: str) -> Transfer:
+        """Rebuild from :meth:`to_payload` output; InputError for a malformed payload."""
         try:
             esml, atom2vec = payload["esml"], payload["atom2vec"]
         except (KeyError, TypeError):
@@ -104,6 +107,7 @@ def chemistry_features(fractions: np.ndarray) -> np.ndarray:
 
 
 def feature_names(transfer: Transfer | None) -> list[str]:
+    """Names of the transfer features (esML and atom2vec decisions, atom2vec composition vector)."""
     names = [f"frac_{s}" for s in symbols()] + descriptor_feature_names(REDUCTIONS) + list(CHEMISTRY)
     return names + (transfer.feature_names() if transfer is not None else [])
 
@@ -128,6 +132,7 @@ class ApplicabilityDomain:
         self.quantile = quantile
 
     def fit(self, X: np.ndarray) -> Self:
+        """Fit on the training features X (n, d); returns self."""
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -150,6 +155,7 @@ class ApplicabilityDomain:
         return out
 
     def to_payload(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the fitted object."""
         return {
             "quantile": self.quantile,
             "mean": self.mean_.tolist(),
@@ -160,6 +166,7 @@ class ApplicabilityDomain:
 
     @classmethod
     def from_payload(cls, payload: Any, n_features: int, source: str) -> ApplicabilityDomain:
+        """Rebuild from :meth:`to_payload` output; InputError for a malformed payload."""
         try:
             ad = cls(float(payload["quantile"]))
             ad.mean_ = np.asarray(payload["mean"], dtype=np.float64)
@@ -225,6 +232,7 @@ class MeasuredModel:
             raise ValueError("MeasuredModel is not fitted: call fit() or load an artifact.")
 
     def features(self, fractions: np.ndarray) -> np.ndarray:
+        """Features (n, len(feature_names)) of a fraction matrix (n, 94)."""
         self._check()
         return measured_features(fractions, self.transfer_)
 
@@ -239,6 +247,7 @@ class MeasuredModel:
         return value - 0.5 if self.task == "classifier" else value - np.log10(self.threshold)
 
     def predict(self, fractions: np.ndarray) -> np.ndarray:
+        """Labels (n,) int8: 1 where the model predicts sigma >= threshold."""
         return (self.decision_function(fractions) >= 0).astype(np.int8)
 
     def domain_distance(self, fractions: np.ndarray) -> np.ndarray:
@@ -248,6 +257,7 @@ class MeasuredModel:
 
     # ------------------------------------------------------------------------------------------- artifacts
     def to_payload(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Plain JSON-ready dict of the fitted object."""
         self._check()
         return {
             "task": self.task,

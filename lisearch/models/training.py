@@ -62,6 +62,7 @@ def mp_set(structures: pd.DataFrame) -> LabelledSet:
 
 
 def training_set_hash(data: LabelledSet) -> str:
+    """sha256 of the (id, label) pairs of a training set (recorded in artifacts)."""
     text = "\n".join(f"{i},{y}" for i, y in zip(data.ids, data.y, strict=True))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -75,6 +76,7 @@ def _formula_set(name: str, formulas: list[str], y: np.ndarray, ids: list[str]) 
 
 
 def exp40_set() -> LabelledSet:
+    """The 40 experimental materials (exp40) as a LabelledSet."""
     table = exp40()
     return _formula_set(
         "exp40", table["reduced_formula"].tolist(), table["superionic"].to_numpy(), table["formula"].tolist()
@@ -82,6 +84,7 @@ def exp40_set() -> LabelledSet:
 
 
 def dft_set() -> LabelledSet:
+    """The 20 randomly chosen MP materials with DFT-MD verdicts as a LabelledSet."""
     table = dft_random20()
     return _formula_set(
         "dft", table["formula"].tolist(), table["dft_superionic"].to_numpy(), table["material_id"].tolist()
@@ -89,6 +92,7 @@ def dft_set() -> LabelledSet:
 
 
 def candidates_set(marginal: str = "positive") -> LabelledSet:
+    """Sendek 2017's 21 candidates with DFT-MD verdicts (``marginal``: positive, negative or exclude)."""
     table = sendek2017_candidates21()
     if marginal == "exclude":
         table = table[table["dft_md_verdict"] != "marginal"]
@@ -137,6 +141,7 @@ def _subset_search(data: LabelledSet, C: float) -> pd.DataFrame:
 
 
 def train_eml(data: LabelledSet, C: float = 1.0) -> tuple[ElementalLinearModel, pd.DataFrame]:
+    """eML: the best descriptor subset by LOOCV on ``data`` refitted on all of it; and the whole search."""
     search = eml_subset_search(data, C)
     best = search.iloc[0]
     return ElementalLinearModel(best["descriptors"], C=C).fit(data.fractions, data.y), search
@@ -184,6 +189,7 @@ def holdout_split(data: LabelledSet, seed: int = 0, test_size: float = 0.2) -> t
 
 # ---------------------------------------------------------------------------------------------- Table I
 def accuracy(pred: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, n and the predicted and true positive shares of labels ``pred`` vs ``y``."""
     return {
         "accuracy": float(accuracy_score(y, pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if len(set(y.tolist())) > 1 else float("nan"),

@@ -95,6 +95,7 @@ class TreeEnsemble:
 
     @property
     def n_trees(self) -> int:
+        """Trees in the ensemble."""
         return len(self.roots)
 
     def _check_X(self, X: np.ndarray) -> np.ndarray:
@@ -139,6 +140,7 @@ class TreeEnsemble:
 
     # ------------------------------------------------------------------------------------------- plain data
     def to_payload(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the node arrays."""
         return {
             **{name: getattr(self, name).tolist() for name in _ARRAYS},
             "roots": self.roots.tolist(),

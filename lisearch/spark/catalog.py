@@ -19,16 +19,19 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def check_table_name(name: str) -> str:
+    """``name`` when it is a valid table name; InputError otherwise."""
     if not _NAME.match(name):
         raise InputError(f"Table name {name!r} is not valid: use lower-case letters, digits and underscores.")
     return name
 
 
 def table_path(warehouse: Path, name: str) -> Path:
+    """Folder of the Delta table ``name`` under the warehouse."""
     return warehouse / check_table_name(name)
 
 
 def is_delta_table(path: Path) -> bool:
+    """True when ``path`` holds a Delta table (a _delta_log folder)."""
     return (path / "_delta_log").is_dir() and any((path / "_delta_log").glob("*.json"))
 
 

@@ -65,6 +65,7 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
     parser.add_argument(

@@ -39,6 +39,7 @@ log = get_logger("lisearch.label")
 
 
 def check_writable(folder: Path) -> None:
+    """Raise InputError unless a file can be created in ``folder`` (created if missing)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-probe-{uuid.uuid4().hex}"
@@ -194,6 +195,7 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The label job's summary as printed lines."""
     table = summary["table"]
     frac = table.get("superionic_fraction")
     lines = [

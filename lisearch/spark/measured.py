@@ -94,6 +94,7 @@ def run_score_measured(settings: Settings, spark: SparkSession | None = None) ->
 
 
 def format_measured(summary: dict[str, Any]) -> str:
+    """The summary of `lisearch score-measured` as printed lines."""
     rows = summary.get("rows") or 0
     share = (lambda k: f"{100 * (summary.get(k) or 0) / rows:.1f} %") if rows else (lambda k: "n/a")
     return (

@@ -66,6 +66,8 @@ def check_run(spark: SparkSession, settings: Settings, run_id: str) -> dict[str,
 
 
 def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Narrow the run ``narrow.run_id`` into `stable_oxides` (replacing its rows); return the number of stable
+    compositions, the top rows and the Table III trace."""
     cfg = settings.narrow
     if cfg.anion not in symbols():
         raise InputError(f"narrow.anion is {cfg.anion!r}: not an element symbol (use e.g. O or S).")
@@ -117,6 +119,7 @@ def table_iii_comparison(spark: SparkSession, settings: Settings, run_id: str) -
 
 
 def format_narrow(summary: dict[str, Any]) -> str:
+    """The narrowing summary as printed lines (top rows and Table III)."""
     lines = [f"stable oxides of run {summary['run_id']}: {summary['stable']} distinct compositions; best by score:"]
     top = summary["top"]
     for r in top.itertuples(index=False):

@@ -61,6 +61,7 @@ KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DT
 
 def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """Log progress every ``every`` seconds until stopped."""
         _freeze_worker_objects()
         plan = shared.value  # the broadcast plan, fetched once per executor
         inputs = inputs_from_dict(plan)  # rebuilt once per partition
@@ -130,6 +131,7 @@ def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
 
 
 def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
+    """Per element set counts with element symbols, as the rows of `funnel_by_set`."""
     return sets.select(
         F.lit(plan.run_id).alias("run_id"),
         _symbol_of("z1").alias("element_1"),
@@ -196,6 +198,7 @@ class _Progress(threading.Thread):
         self.started = time.time()
 
     def run(self) -> None:
+        """Log progress every ``every`` seconds until stopped."""
         while not self.stop_event.wait(self.every):
             done = 0
             for stage_id in self.tracker.getActiveStageIds():
@@ -358,6 +361,7 @@ def _share(part: int | None, whole: int | None) -> float | None:
 
 
 def format_funnel(summary: dict[str, Any]) -> str:
+    """The screen's funnel as printed lines beside the paper's."""
     f, total = summary["funnel"], summary["funnel"]["total"]
     rate = summary["compositions_per_second"] / 1e9
     lines = [

@@ -121,6 +121,7 @@ def _funnel(total: int, removed: dict[str, int], plausible: int, families: int, 
 
 
 def format_shortlist(summary: dict[str, Any]) -> str:
+    """The shortlist summary as printed lines (funnel of the rules and the top rows)."""
     lines = [f"shortlist of run {summary['run_id']} (ranked by {summary['ranked_by']}):"]
     lines += [f"  {r.count:>14,d}  {r.stage}" for r in summary["funnel"].itertuples(index=False)]
     lines.append(to_markdown(summary["shortlist"], summary["show"]))

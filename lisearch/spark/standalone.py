@@ -26,12 +26,14 @@ from lisearch.errors import EnvironmentProblem
 
 
 def spark_home() -> Path:
+    """SPARK_HOME of the installed pyspark (holds the standalone scripts and jars)."""
     import pyspark
 
     return Path(pyspark.__file__).resolve().parent
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -58,6 +60,7 @@ class StandaloneCluster:
 
     @property
     def master_url(self) -> str:
+        """The master's spark:// URL."""
         return f"spark://127.0.0.1:{self.master_port}"
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -79,6 +82,7 @@ class StandaloneCluster:
             return dict(json.load(resp))
 
     def start(self, timeout: float = 120.0) -> StandaloneCluster:
+        """Start the master and the workers; wait until all workers are alive (or raise after ``timeout`` s)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._spawn(
             "master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
@@ -101,6 +105,7 @@ class StandaloneCluster:
         raise EnvironmentProblem(f"The standalone cluster did not come up within {timeout:.0f} s; see {logs}.")
 
     def start_worker(self, index: int) -> subprocess.Popen[bytes]:
+        """Start worker ``index`` against the master."""
         work = self.work_dir / f"worker-{index}"
         work.mkdir(parents=True, exist_ok=True)
         return self._spawn(
@@ -116,6 +121,7 @@ class StandaloneCluster:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
+        """Stop every worker and the master."""
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 try:
@@ -139,6 +145,7 @@ class StandaloneCluster:
 
 
 def main() -> int:  # pragma: no cover - interactive helper
+    """Run a standalone cluster on 127.0.0.1 until Ctrl-C."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Run a Spark standalone cluster on 127.0.0.1 until Ctrl-C.")

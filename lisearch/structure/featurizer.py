@@ -58,10 +58,12 @@ class SendekFeaturizer:
 
     @staticmethod
     def feature_labels() -> list[str]:
+        """Names of the five features, in order."""
         return list(FEATURE_NAMES)
 
     @staticmethod
     def citations() -> list[str]:
+        """References of the features."""
         return [
             "A. D. Sendek, Q. Yang, E. D. Cubuk, K.-A. N. Duerloo, Y. Cui, E. J. Reed, "
             "Energy Environ. Sci. 10, 306 (2017)",

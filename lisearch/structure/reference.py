@@ -75,6 +75,7 @@ def compare_with_reference(partial_occupancy: str = "sample") -> dict[str, Any]:
 
 
 def format_comparison(report: dict[str, Any]) -> str:
+    """The comparison with Sendek's 2017 values as printed lines."""
     lines = [
         f"Sendek 2017 reference: {report['featurized']} of {report['reference_ids']} ids featurized",
         f"label agreement: {100 * report['label_agreement']:.1f} %  (superionic: ours "

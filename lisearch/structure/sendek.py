@@ -38,6 +38,7 @@ class SendekModel:
 
     @classmethod
     def published(cls) -> SendekModel:
+        """The logistic model with Sendek et al. 2017's published coefficients."""
         model = cls()
         model.coef_ = np.array(PUBLISHED_COEF)
         model.intercept_ = PUBLISHED_INTERCEPT
