@@ -77,6 +77,146 @@ def bench_label(full: bool = False, sample: int = 1500) -> dict[str, Any]:
     return out
 
 
+class _ScreenBench:
+    """The steps of :func:`bench_screen`, sharing one temporary home and one Spark session."""
+
+    def __init__(self, home: str, rounds: int) -> None:
+        from lisearch.spark.session import get_session
+
+        self.home, self.rounds, self.base = home, rounds, load_settings()
+        self.spark = get_session(self.settings(), register=False)
+        self.cores = self.spark.sparkContext.defaultParallelism
+        self.runs = itertools.count()
+
+    def settings(self, *extra: str) -> Any:
+        """Settings of the temporary home, the installation's jars and the trained models, plus ``extra``."""
+        paths = [f"paths.home={self.home}", f"paths.jars={self.base.paths.jars_dir}"]
+        return load_settings(None, [*paths, f"paths.artifacts={self.base.paths.artifacts_dir}", *extra])
+
+    def spark_kernel(self, plan: Any, parts: list[list[int]]) -> float:
+        """Seconds of the kernel job: Spark's "noop" sink (made for benchmarks) runs the job as the screen does, one
+        stage ending in a write, without the sink's own cost; count() would add a shuffle stage the screen lacks."""
+        from lisearch.spark.screen import transform
+
+        frame = transform(self.spark, plan, f"{self.home}/tmp/kernel-{next(self.runs)}", parts)
+        t0 = time.perf_counter()
+        frame.write.format("noop").mode("overwrite").save()
+        return time.perf_counter() - t0
+
+    def kernel(self, emit: str) -> tuple[Any, dict[str, Any]]:
+        """Best of ``rounds`` interleaved runs: one numpy process, ``cores`` numpy processes, the Spark kernel job."""
+        from lisearch.plan import plan_screen, screen_in_process
+        from lisearch.spark.screen import default_partitions
+
+        plan = plan_screen(self.settings(f"screen.emit={emit}", "screen.run_id=kernel"))
+        parts = default_partitions(self.spark, plan)
+        with threadpool_limits(1):
+            screen_in_process(plan)  # warm this process's caches, as Spark's workers are warm below
+        for _ in range(2):
+            self.spark_kernel(plan, parts)  # warm-up: JVM, Python workers and their caches
+        numpy_s, parallel_s, spark_s = [], [], []
+        for _ in range(self.rounds):
+            with threadpool_limits(1):
+                t0 = time.perf_counter()
+                screen_in_process(plan)
+                numpy_s.append(time.perf_counter() - t0)
+            parallel_s.append(_numpy_processes(plan, self.cores))
+            spark_s.append(self.spark_kernel(plan, parts))
+        best = {"numpy": min(numpy_s), "parallel": min(parallel_s), "spark": min(spark_s)}
+        cores = self.cores
+        return plan, {
+            "compositions": plan.space.count(),
+            "partitions": len(parts),
+            "numpy_one_process_seconds": round(best["numpy"], 2),
+            "numpy_processes_seconds": round(best["parallel"], 2),
+            "spark_kernel_job_seconds": round(best["spark"], 2),
+            "spark_kernel_job_rate": plan.space.count() / best["spark"],
+            "spark_kernel_job_vs_numpy_x_cores": round(best["numpy"] / cores / best["spark"], 3),
+            "spark_kernel_job_vs_numpy_processes": round(best["parallel"] / best["spark"], 3),
+            "numpy_processes_vs_numpy_x_cores": round(best["numpy"] / cores / best["parallel"], 3),
+            "all_seconds": {k: [round(x, 2) for x in v] for k, v in
+                            (("numpy", numpy_s), ("numpy_processes", parallel_s), ("spark", spark_s))},
+        }  # fmt: skip
+
+    def job_counts_only(self, numpy_s: float) -> dict[str, Any]:
+        """The whole counts-only screen command, best of ``rounds`` (the first run creates the tables)."""
+        from lisearch.spark.screen import run_screen
+
+        counts_only = self.settings("screen.emit=false", "screen.run_id=kernel")
+        jobs = [run_screen(counts_only, spark=self.spark) for _ in range(self.rounds + 1)][1:]
+        job = min(jobs, key=lambda j: j["job_seconds_with_final_record"])
+        return {
+            "seconds": job["job_seconds_with_final_record"],
+            "timings": job["timings"],
+            "vs_numpy_x_cores": round(numpy_s / self.cores / job["job_seconds_with_final_record"], 3),
+            "all_seconds": [j["job_seconds_with_final_record"] for j in jobs],
+        }
+
+    def scaling(self) -> list[dict[str, Any]]:
+        """The counts-only job and the kernel job for growing element sets (best of two each)."""
+        from lisearch.plan import plan_screen
+        from lisearch.spark.screen import default_partitions, run_screen
+
+        rows = []
+        for m in (20, 40, 60, 93):
+            elements = ",".join(default_elements()[:m])
+            sized_settings = self.settings(
+                f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}"
+            )
+            s = min((run_screen(sized_settings, spark=self.spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
+            rows.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
+            sized = plan_screen(sized_settings)
+            sized_parts = default_partitions(self.spark, sized)
+            self.spark_kernel(sized, sized_parts)  # warm-up
+            rows[-1]["kernel_job_seconds"] = round(min(self.spark_kernel(sized, sized_parts) for _ in range(2)), 2)
+        return rows
+
+    def full(self) -> dict[str, Any]:
+        """The whole default job with its 9.9 M candidates, cold then warm."""
+        from lisearch.spark.screen import run_screen
+
+        cold = run_screen(self.settings("screen.run_id=full"), spark=self.spark)
+        warm = run_screen(self.settings("screen.run_id=full"), spark=self.spark)
+        return {
+            "compositions": warm["compositions"],
+            "cold_seconds": cold["wall_seconds"],
+            "warm_seconds": warm["wall_seconds"],
+            "warm_seconds_with_final_record": warm["job_seconds_with_final_record"],
+            "warm_timings": warm["timings"],
+            "warm_rate": warm["compositions_per_second"],
+            "candidates_written": warm["funnel"]["survivors"],
+            "funnel": warm["funnel"],
+            "oxidation_list": warm["oxidation_list"],
+        }
+
+    def memory(self) -> dict[str, Any]:
+        """Peak resident memory of the driver JVM (in local mode it runs the executors' JVM side too)."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        runtime = jvm.java.lang.Runtime.getRuntime()
+        return {
+            "driver_jvm_max_heap_mb": round(runtime.maxMemory() / 2**20),
+            "driver_jvm_peak_rss_mb": _peak_rss_mb(int(jvm.java.lang.ProcessHandle.current().pid())),
+        }
+
+
+def _scaling_fit(scaling: list[dict[str, Any]], numpy_per_billion: float) -> dict[str, Any]:
+    """Line fits of seconds against compositions: seconds per G compositions, fixed costs, marginal rates."""
+    x = [r["compositions"] for r in scaling]
+    slope, intercept = _fit(x, [r["seconds"] for r in scaling])
+    k_slope, k_intercept = _fit(x, [r["kernel_job_seconds"] for r in scaling])
+    return {
+        "job_seconds_per_billion": round(slope * 1e9, 3),
+        "job_fixed_seconds": round(intercept, 2),
+        "kernel_job_seconds_per_billion": round(k_slope * 1e9, 3),
+        "kernel_job_fixed_seconds": round(k_intercept, 2),
+        "numpy_x_cores_seconds_per_billion": round(numpy_per_billion, 3),
+        # Seconds per extra G compositions once the fixed costs are paid: numpy x cores / Spark.
+        "kernel_job_marginal_vs_numpy_x_cores": round(numpy_per_billion / (k_slope * 1e9), 3),
+        "job_marginal_vs_numpy_x_cores": round(numpy_per_billion / (slope * 1e9), 3),
+    }
+
+
 def bench_screen(full: bool = True, rounds: int = 5) -> dict[str, Any]:
     """The composition screen on Spark (local mode, this machine's cores).
 
@@ -92,118 +232,22 @@ def bench_screen(full: bool = True, rounds: int = 5) -> dict[str, Any]:
     * memory: peak resident memory of the driver JVM (local mode: it also runs the executors' JVM side) and of the
       driver's Python process.
     """
-    from lisearch.plan import plan_screen, screen_in_process
-    from lisearch.spark.screen import default_partitions, run_screen, transform
-    from lisearch.spark.session import get_session
-
-    base = load_settings()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lisearch-bench-") as home:
-
-        def settings(*extra: str):
-            paths = [f"paths.home={home}", f"paths.jars={base.paths.jars_dir}"]
-            return load_settings(None, [*paths, f"paths.artifacts={base.paths.artifacts_dir}", *extra])
-
-        spark = get_session(settings(), register=False)
-        cores = spark.sparkContext.defaultParallelism
-        runs = itertools.count()
-
-        def spark_kernel(plan: Any, parts: list[list[int]]) -> float:
-            # Spark's "noop" sink (made for benchmarks) runs the job as the screen does, one stage ending in a
-            # write, without the sink's own cost; count() would add a shuffle stage the screen does not have.
-            frame = transform(spark, plan, f"{home}/tmp/kernel-{next(runs)}", parts)
-            t0 = time.perf_counter()
-            frame.write.format("noop").mode("overwrite").save()
-            return time.perf_counter() - t0
-
-        kernel: dict[str, Any] = {"spark_cores": cores, "rounds": rounds}
+        bench = _ScreenBench(home, rounds)
+        kernel: dict[str, Any] = {"spark_cores": bench.cores, "rounds": rounds}
         for label, emit in (("counts_only", "false"), ("with_survivors", "true")):
-            plan = plan_screen(settings(f"screen.emit={emit}", "screen.run_id=kernel"))
-            parts = default_partitions(spark, plan)
-            with threadpool_limits(1):
-                screen_in_process(plan)  # warm this process's caches, as Spark's workers are warm below
-            for _ in range(2):
-                spark_kernel(plan, parts)  # warm-up: JVM, Python workers and their caches
-            numpy_s, parallel_s, spark_s = [], [], []
-            for _ in range(rounds):
-                with threadpool_limits(1):
-                    t0 = time.perf_counter()
-                    screen_in_process(plan)
-                    numpy_s.append(time.perf_counter() - t0)
-                parallel_s.append(_numpy_processes(plan, cores))
-                spark_s.append(spark_kernel(plan, parts))
-            best = {"numpy": min(numpy_s), "parallel": min(parallel_s), "spark": min(spark_s)}
-            kernel[label] = {
-                "compositions": plan.space.count(),
-                "partitions": len(parts),
-                "numpy_one_process_seconds": round(best["numpy"], 2),
-                "numpy_processes_seconds": round(best["parallel"], 2),
-                "spark_kernel_job_seconds": round(best["spark"], 2),
-                "spark_kernel_job_rate": plan.space.count() / best["spark"],
-                "spark_kernel_job_vs_numpy_x_cores": round(best["numpy"] / cores / best["spark"], 3),
-                "spark_kernel_job_vs_numpy_processes": round(best["parallel"] / best["spark"], 3),
-                "numpy_processes_vs_numpy_x_cores": round(best["numpy"] / cores / best["parallel"], 3),
-                "all_seconds": {k: [round(x, 2) for x in v] for k, v in
-                                (("numpy", numpy_s), ("numpy_processes", parallel_s), ("spark", spark_s))},
-            }  # fmt: skip
-        counts_only = settings("screen.emit=false", "screen.run_id=kernel")
-        jobs = [run_screen(counts_only, spark=spark) for _ in range(rounds + 1)][1:]  # the first creates the tables
-        job = min(jobs, key=lambda j: j["job_seconds_with_final_record"])
+            plan, kernel[label] = bench.kernel(emit)
         numpy_s = kernel["counts_only"]["numpy_one_process_seconds"]
         out["kernel"] = kernel
-        out["job_counts_only"] = {
-            "seconds": job["job_seconds_with_final_record"],
-            "timings": job["timings"],
-            "vs_numpy_x_cores": round(numpy_s / cores / job["job_seconds_with_final_record"], 3),
-            "all_seconds": [j["job_seconds_with_final_record"] for j in jobs],
-        }
-        scaling = []
-        for m in (20, 40, 60, 93):
-            elements = ",".join(default_elements()[:m])
-            sized_settings = settings(f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}")
-            s = min((run_screen(sized_settings, spark=spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
-            scaling.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
-            sized = plan_screen(sized_settings)
-            sized_parts = default_partitions(spark, sized)
-            spark_kernel(sized, sized_parts)  # warm-up
-            scaling[-1]["kernel_job_seconds"] = round(min(spark_kernel(sized, sized_parts) for _ in range(2)), 2)
-        out["scaling"] = scaling
-        x = [r["compositions"] for r in scaling]
-        slope, intercept = _fit(x, [r["seconds"] for r in scaling])
-        k_slope, k_intercept = _fit(x, [r["kernel_job_seconds"] for r in scaling])
-        numpy_per_billion = numpy_s / cores / kernel["counts_only"]["compositions"] * 1e9
-        out["scaling_fit"] = {
-            "job_seconds_per_billion": round(slope * 1e9, 3),
-            "job_fixed_seconds": round(intercept, 2),
-            "kernel_job_seconds_per_billion": round(k_slope * 1e9, 3),
-            "kernel_job_fixed_seconds": round(k_intercept, 2),
-            "numpy_x_cores_seconds_per_billion": round(numpy_per_billion, 3),
-            # Seconds per extra G compositions once the fixed costs are paid: numpy x cores / Spark.
-            "kernel_job_marginal_vs_numpy_x_cores": round(numpy_per_billion / (k_slope * 1e9), 3),
-            "job_marginal_vs_numpy_x_cores": round(numpy_per_billion / (slope * 1e9), 3),
-        }
+        out["job_counts_only"] = bench.job_counts_only(numpy_s)
+        out["scaling"] = bench.scaling()
+        numpy_per_billion = numpy_s / bench.cores / kernel["counts_only"]["compositions"] * 1e9
+        out["scaling_fit"] = _scaling_fit(out["scaling"], numpy_per_billion)
         if full:
-            cold = run_screen(settings("screen.run_id=full"), spark=spark)
-            warm = run_screen(settings("screen.run_id=full"), spark=spark)
-            out["full"] = {
-                "compositions": warm["compositions"],
-                "cold_seconds": cold["wall_seconds"],
-                "warm_seconds": warm["wall_seconds"],
-                "warm_seconds_with_final_record": warm["job_seconds_with_final_record"],
-                "warm_timings": warm["timings"],
-                "warm_rate": warm["compositions_per_second"],
-                "candidates_written": warm["funnel"]["survivors"],
-                "funnel": warm["funnel"],
-                "oxidation_list": warm["oxidation_list"],
-            }
+            out["full"] = bench.full()
         out["smact"] = _bench_smact(plan)
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        runtime = jvm.java.lang.Runtime.getRuntime()
-        out["memory"] = {
-            "driver_jvm_max_heap_mb": round(runtime.maxMemory() / 2**20),
-            "driver_jvm_peak_rss_mb": _peak_rss_mb(int(jvm.java.lang.ProcessHandle.current().pid())),
-        }
+        out["memory"] = bench.memory()
     import resource
 
     out["memory"]["driver_python_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -17,6 +17,7 @@ import pandas as pd
 from lisearch.models.artifact import load_artifact
 from lisearch.models.training import (
     PAPER_TABLE_I,
+    LabelledSet,
     accuracy,
     accuracy_where_scorable,
     candidates_set,
@@ -39,17 +40,10 @@ SET_TITLES = {
 }
 
 
-def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: str = "sample") -> dict[str, Any]:
-    """model -> set -> {accuracy, balanced_accuracy, n, ...}; plus the paper's numbers and notes."""
-    models = load_models(artifacts_dir)
-    mp = mp_set(structures)
-    exp, dft, cands = exp40_set(), dft_set(), candidates_set()
-    esml_meta = load_artifact(artifacts_dir / MODEL_FILES["esml"])["payload"]["training"]
-    eml_meta = load_artifact(artifacts_dir / MODEL_FILES["eml"])["payload"]["training"]
-    table: dict[str, dict[str, Any]] = {}
-
+def _sml_row(structures: pd.DataFrame, dft: LabelledSet, cands: LabelledSet, partial_occupancy: str) -> dict[str, Any]:
+    """sML's cells: the published model on exp40 (with the LOOCV refit), its labels on the DFT and candidate sets."""
     sml_exp = evaluate_sml(partial_occupancy)
-    table["sML"] = {
+    return {
         "exp40": {
             "accuracy": sml_exp["published_accuracy"],
             "n": sml_exp["with_features"],
@@ -61,46 +55,59 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
         "candidates21": sml_on_ids(structures, cands),
     }
 
-    eml = models["eml"]
-    table["eML"] = {
-        "exp40": {"accuracy": eml_meta["best_loocv_accuracy"], "n": len(exp.y), "note": "LOOCV, best subset"},
-        "mp": accuracy(eml.predict(mp.fractions), mp.y),
-        "dft": accuracy(eml.predict(dft.fractions), dft.y),
-        "candidates21": accuracy(eml.predict(cands.fractions), cands.y),
-    }
 
-    esml = models["esml"]
-    seed = int(esml_meta["seed"])
-    atom2vec = load_atom2vec(artifacts_dir)
-    _, test = holdout_split(mp, seed)
-    hash_ok = esml_meta.get("training_set_sha256") == training_set_hash(mp)
-    mp_cell = accuracy(esml.predict(mp.fractions[test]), mp.y[test])
-    mp_cell.update(
+def _esml_mp_cell(esml: Any, mp: LabelledSet, meta: dict[str, Any]) -> dict[str, Any]:
+    """esML on its 20 % hold-out part of the MP set, with its CV numbers and whether the labels match training."""
+    _, test = holdout_split(mp, int(meta["seed"]))
+    cell = accuracy(esml.predict(mp.fractions[test]), mp.y[test])
+    cell.update(
         note="hold-out 20 %",
-        cv_accuracy=esml_meta["cv_accuracy"],
-        cv_balanced_accuracy=esml_meta["cv_balanced_accuracy"],
-        labels_match_training=hash_ok,
+        cv_accuracy=meta["cv_accuracy"],
+        cv_balanced_accuracy=meta["cv_balanced_accuracy"],
+        labels_match_training=meta.get("training_set_sha256") == training_set_hash(mp),
     )
-    table["esML"] = {
-        "exp40": accuracy(esml.predict(exp.fractions), exp.y),
-        "mp": mp_cell,
-        "dft": accuracy(esml.predict(dft.fractions), dft.y),
-        "candidates21": accuracy(esml.predict(cands.fractions), cands.y),
+    return cell
+
+
+def _atom2vec_row(atom2vec: Any, mp: LabelledSet, sets: dict[str, LabelledSet]) -> dict[str, Any]:
+    """atom2vec-esML's cells on the rows it can score (every element with a vector)."""
+    meta = atom2vec.training
+    _, test = holdout_split(mp, int(meta["seed"]))
+    mp_cell = accuracy_where_scorable(atom2vec, mp.fractions[test], mp.y[test])
+    mp_cell.update(
+        note=f"hold-out 20 %, D_atom = {atom2vec.dim}",
+        labels_match_training=meta.get("training_set_sha256") == training_set_hash(mp),
+    )
+    row = {name: accuracy_where_scorable(atom2vec, data.fractions, data.y) for name, data in sets.items()}
+    return {"exp40": row["exp40"], "mp": mp_cell, "dft": row["dft"], "candidates21": row["candidates21"]}
+
+
+def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: str = "sample") -> dict[str, Any]:
+    """model -> set -> {accuracy, balanced_accuracy, n, ...}; plus the paper's numbers and notes."""
+    models = load_models(artifacts_dir)
+    mp = mp_set(structures)
+    exp, dft, cands = exp40_set(), dft_set(), candidates_set()
+    esml_meta = load_artifact(artifacts_dir / MODEL_FILES["esml"])["payload"]["training"]
+    eml_meta = load_artifact(artifacts_dir / MODEL_FILES["eml"])["payload"]["training"]
+    eml, esml = models["eml"], models["esml"]
+    table: dict[str, dict[str, Any]] = {
+        "sML": _sml_row(structures, dft, cands, partial_occupancy),
+        "eML": {
+            "exp40": {"accuracy": eml_meta["best_loocv_accuracy"], "n": len(exp.y), "note": "LOOCV, best subset"},
+            "mp": accuracy(eml.predict(mp.fractions), mp.y),
+            "dft": accuracy(eml.predict(dft.fractions), dft.y),
+            "candidates21": accuracy(eml.predict(cands.fractions), cands.y),
+        },
+        "esML": {
+            "exp40": accuracy(esml.predict(exp.fractions), exp.y),
+            "mp": _esml_mp_cell(esml, mp, esml_meta),
+            "dft": accuracy(esml.predict(dft.fractions), dft.y),
+            "candidates21": accuracy(esml.predict(cands.fractions), cands.y),
+        },
     }
+    atom2vec = load_atom2vec(artifacts_dir)
     if atom2vec is not None:
-        meta = atom2vec.training
-        _, test = holdout_split(mp, int(meta["seed"]))
-        a2v_mp = accuracy_where_scorable(atom2vec, mp.fractions[test], mp.y[test])
-        a2v_mp.update(
-            note=f"hold-out 20 %, D_atom = {atom2vec.dim}",
-            labels_match_training=meta.get("training_set_sha256") == training_set_hash(mp),
-        )
-        table["atom2vec-esML"] = {
-            "exp40": accuracy_where_scorable(atom2vec, exp.fractions, exp.y),
-            "mp": a2v_mp,
-            "dft": accuracy_where_scorable(atom2vec, dft.fractions, dft.y),
-            "candidates21": accuracy_where_scorable(atom2vec, cands.fractions, cands.y),
-        }
+        table["atom2vec-esML"] = _atom2vec_row(atom2vec, mp, {"exp40": exp, "dft": dft, "candidates21": cands})
     return {
         "table": table,
         "paper": PAPER_TABLE_I,

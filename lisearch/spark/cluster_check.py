@@ -64,8 +64,7 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
     return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
     parser.add_argument(
@@ -75,82 +74,96 @@ def main(argv: list[str] | None = None) -> int:
         help="kill worker 1 once this many partitions of screen 2 are done (of 4 on two 1-core workers)",
     )
     parser.add_argument("--output", type=Path)
-    args = parser.parse_args(argv)
-    screen_args = ["--elements", args.elements]
-    report: dict[str, Any] = {}
+    return parser.parse_args(argv)
 
-    local = plan_screen(load_settings(None, [f"screen.elements={args.elements}", "screen.run_id=local"]))
+
+def _local_funnel(elements: str) -> tuple[dict[str, int | None], float]:
+    """The funnel of one local process (the kernel in this process, no Spark) and its seconds."""
+    local = plan_screen(load_settings(None, [f"screen.elements={elements}", "screen.run_id=local"]))
     t0 = time.time()
     funnel, _, _ = screen_in_process(local)
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}
-    report["local_one_process"] = {"funnel": want, "seconds": round(time.time() - t0, 1)}
+    return want, round(time.time() - t0, 1)
 
+
+def _two_workers(c: StandaloneCluster, home: Path, tmp: Path, screen_args: list[str], want: dict) -> dict[str, Any]:
+    """Step 1: the screen and the narrowing submitted to the two-worker cluster."""
+    summary_path = tmp / "standalone.json"
+    rc, secs, err = _submit(
+        c, home, "screen", *screen_args, "--run-id", "standalone", "--summary-json", str(summary_path)
+    )
+    if rc != 0:
+        raise SystemExit(f"standalone screen failed ({rc}):\n{err}")
+    got = _summary(summary_path)
+    rc_n, secs_n, err_n = _submit(c, home, "narrow", "--run-id", "standalone")
+    out = {
+        "screen_seconds": secs,
+        "screen_job_seconds": got["wall_seconds"],
+        "funnel": got["funnel"],
+        "funnel_equals_local": got["funnel"] == want,
+        "narrow_exit_code": rc_n,
+        "narrow_seconds": secs_n,
+        "candidates": _candidate_rows(home, "standalone"),
+    }
+    if rc_n != 0:
+        out["narrow_error"] = err_n
+    return out
+
+
+def _killer(c: StandaloneCluster, stats_dir: Path, after: int, killed_at: dict[str, Any]) -> threading.Thread:
+    """A thread that kills worker 1 once ``after`` partitions have reported their counts (at most 600 s)."""
+
+    def kill_when_running() -> None:
+        t0 = time.time()
+        while time.time() - t0 < 600:
+            done = len(list(stats_dir.glob(STATS_FILES))) if stats_dir.is_dir() else 0
+            if done >= after:
+                killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
+                c.kill_worker(1)
+                return
+            time.sleep(0.2)
+
+    return threading.Thread(target=kill_when_running, daemon=True)
+
+
+def _worker_kill(
+    c: StandaloneCluster, home: Path, tmp: Path, screen_args: list[str], want: dict, after: int
+) -> dict[str, Any]:
+    """Step 2: the same screen while worker 1 is killed mid-stage; a clean failure is re-run on the survivor."""
+    kill_path = tmp / "kill.json"
+    killed_at: dict[str, Any] = {}
+    killer = _killer(c, home / "tmp" / "screen-worker-kill" / "stats", after, killed_at)
+    killer.start()
+    args = ("screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path))
+    rc_k, secs_k, err_k = _submit(c, home, *args)
+    killer.join()
+    entry: dict[str, Any] = {"killed_worker": killed_at or "never (the stage ended first)", "exit_code": rc_k,
+                             "seconds": secs_k}  # fmt: skip
+    if rc_k == 0:
+        killed = _summary(kill_path)
+        entry.update(funnel_equals_local=killed["funnel"] == want, candidates=_candidate_rows(home, "worker-kill"))
+        return entry
+    entry["error_tail"] = err_k[-1500:]
+    rc_r, secs_r, err_r = _submit(c, home, *args)
+    again = _summary(kill_path) if rc_r == 0 else {"rerun_error_tail": err_r[-1500:]}
+    entry.update(
+        rerun_exit_code=rc_r, rerun_seconds=secs_r, funnel_equals_local=again.get("funnel") == want,
+        candidates=_candidate_rows(home, "worker-kill"),
+    )  # fmt: skip
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
+    args = _parse(argv)
+    screen_args = ["--elements", args.elements]
+    want, seconds = _local_funnel(args.elements)
+    report: dict[str, Any] = {"local_one_process": {"funnel": want, "seconds": seconds}}
     with tempfile.TemporaryDirectory(prefix="lisearch-cluster-") as tmp:
         home = Path(tmp) / "home"
         with StandaloneCluster(workers=2, cores_per_worker=1, memory_per_worker="1500m", work_dir=Path(tmp) / "c") as c:
-            # 1. screen + narrow on two workers
-            summary_path = Path(tmp) / "standalone.json"
-            rc, secs, err = _submit(
-                c, home, "screen", *screen_args, "--run-id", "standalone", "--summary-json", str(summary_path)
-            )
-            if rc != 0:
-                raise SystemExit(f"standalone screen failed ({rc}):\n{err}")
-            got = _summary(summary_path)
-            rc_n, secs_n, err_n = _submit(c, home, "narrow", "--run-id", "standalone")
-            report["standalone_two_workers"] = {
-                "screen_seconds": secs,
-                "screen_job_seconds": got["wall_seconds"],
-                "funnel": got["funnel"],
-                "funnel_equals_local": got["funnel"] == want,
-                "narrow_exit_code": rc_n,
-                "narrow_seconds": secs_n,
-                "candidates": _candidate_rows(home, "standalone"),
-            }
-            if rc_n != 0:
-                report["standalone_two_workers"]["narrow_error"] = err_n
-
-            # 2. the same screen while worker 1 is killed mid-stage: once a few partitions have reported their counts
-            kill_path = Path(tmp) / "kill.json"
-            stats_dir = home / "tmp" / "screen-worker-kill" / "stats"
-            killed_at: dict[str, Any] = {}
-
-            def kill_when_running() -> None:
-                t0 = time.time()
-                while time.time() - t0 < 600:
-                    done = len(list(stats_dir.glob(STATS_FILES))) if stats_dir.is_dir() else 0
-                    if done >= args.kill_after_partitions:
-                        killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
-                        c.kill_worker(1)
-                        return
-                    time.sleep(0.2)
-
-            killer = threading.Thread(target=kill_when_running, daemon=True)
-            killer.start()
-            rc_k, secs_k, err_k = _submit(
-                c, home, "screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path)
-            )
-            killer.join()
-            entry: dict[str, Any] = {
-                "killed_worker": killed_at or "never (the stage ended first)",
-                "exit_code": rc_k,
-                "seconds": secs_k,
-            }
-            if rc_k == 0:
-                killed = _summary(kill_path)
-                entry.update(
-                    funnel_equals_local=killed["funnel"] == want, candidates=_candidate_rows(home, "worker-kill")
-                )
-            else:  # a clean failure: re-run on the surviving worker, which must give the same counts
-                entry["error_tail"] = err_k[-1500:]
-                rc_r, secs_r, err_r = _submit(
-                    c, home, "screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path)
-                )
-                again = _summary(kill_path) if rc_r == 0 else {"rerun_error_tail": err_r[-1500:]}
-                entry.update(
-                    rerun_exit_code=rc_r, rerun_seconds=secs_r, funnel_equals_local=again.get("funnel") == want,
-                    candidates=_candidate_rows(home, "worker-kill"),
-                )  # fmt: skip
-            report["worker_kill"] = entry
+            report["standalone_two_workers"] = _two_workers(c, home, Path(tmp), screen_args, want)
+            report["worker_kill"] = _worker_kill(c, home, Path(tmp), screen_args, want, args.kill_after_partitions)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

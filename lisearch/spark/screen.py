@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -252,76 +252,42 @@ def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, statu
     replace_run_rows(frame, path, plan.run_id, partitioned=True)
 
 
-def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
-
-    Bookkeeping overlaps the work: the ``running`` record of `runs` is committed while the kernel stage runs, and
-    `candidates`, `funnel_by_set` and `funnel` are committed side by side once every partition has reported its
-    counts; the final `runs` record comes last, so a run that `runs` calls ``succeeded`` has all its rows. New
-    tables are partitioned by run id, so replacing a run's rows never rewrites another run's files.
-    ``summary["timings"]`` holds seconds per step.
-    """
-    plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
-    warehouse = settings.paths.warehouse_dir
-    check_writable(warehouse)
-    staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"
-    shutil.rmtree(staging, ignore_errors=True)
-    spark = spark or get_session(settings)
-    started = datetime.now(UTC)
+def _commit_tables(
+    spark: SparkSession, plan: ScreenPlan, parts: list[list[int]], staging: Path, pool: ThreadPoolExecutor,
+    warehouse: Path,
+) -> tuple[dict[str, int | None], list[Future[Any]], float]:  # fmt: skip
+    """Transform and load: the kernel stage writes `candidates` directly (one Delta commit for the run id); once every
+    partition has written its counts, `funnel_by_set` and `funnel` are committed beside it. Returns the stage totals,
+    the commits in flight and the seconds until the kernel stage was over."""
     t0 = time.time()
-    timings: dict[str, float] = {}
-    parts = default_partitions(spark, plan, settings.screen.partitions)
-    log.info(
-        "run %s: %d compositions (%s), %d blocks in %d partitions, model %s, oxidation states %s",
-        plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
-        len(plan.blocks), len(parts), plan.model_path, plan.oxidation_list,
-    )  # fmt: skip
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
-    running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
-    progress = _Progress(spark, len(parts), plan.space.count())
-    progress.start()
-    try:
-        paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
-        stats_dir = staging / "stats"
-        survivors = transform(spark, plan, str(stats_dir), parts)
-        # One pass: the kernel stage writes `candidates` directly (one Delta commit for the run id). The stage is over
-        # once every partition has written its counts; `funnel_by_set` and `funnel` then commit beside `candidates`.
-        cand = candidates_frame(survivors, plan)
-        stats_columns = {"delta.dataSkippingStatsColumns": ",".join(CANDIDATE_STATS_COLUMNS)}
-        commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns)]
-        while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
-            time.sleep(0.05)
-        if commits[0].done():
-            commits[0].result()  # the kernel stage's error, if any
-        kernel_s = timings["kernel_stage"] = time.time() - t0
-        progress.stop_event.set()
-        log.info("kernel stage done after %.1f s", kernel_s)
-        mark = time.time()
-        stats = read_partition_stats(stats_dir, len(parts))
-        totals = stage_totals(stats)
-        if totals["total"] != plan.space.count():
-            raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
-        sets = funnel_by_set_frame(spark.read.parquet(str(stats_dir)), plan)
-        funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
-        commits += [
-            pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True),
-            pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
-        ]
-        for commit in commits:
-            commit.result()
-        running.result()
-        timings["table_commits"] = time.time() - mark
-    except BaseException as exc:
-        progress.stop_event.set()
-        with contextlib.suppress(Exception):
-            running.result()  # the failure record must land after the running one
-        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
-        raise
-    finally:
-        pool.shutdown(wait=True)
-        shutil.rmtree(staging, ignore_errors=True)
-    wall = time.time() - t0
-    summary = {
+    paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
+    stats_dir = staging / "stats"
+    cand = candidates_frame(transform(spark, plan, str(stats_dir), parts), plan)
+    stats_columns = {"delta.dataSkippingStatsColumns": ",".join(CANDIDATE_STATS_COLUMNS)}
+    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns)]
+    while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
+        time.sleep(0.05)
+    if commits[0].done():
+        commits[0].result()  # the kernel stage's error, if any
+    kernel_s = time.time() - t0
+    log.info("kernel stage done after %.1f s", kernel_s)
+    totals = stage_totals(read_partition_stats(stats_dir, len(parts)))
+    if totals["total"] != plan.space.count():
+        raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
+    sets = funnel_by_set_frame(spark.read.parquet(str(stats_dir)), plan)
+    funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
+    commits += [
+        pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True),
+        pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
+    ]
+    return totals, commits, kernel_s
+
+
+def _summary(
+    plan: ScreenPlan, totals: dict[str, int | None], parts: int, wall: float, kernel_s: float
+) -> dict[str, Any]:
+    """The run's summary: funnel counts and shares beside the paper's, limits, model, blocks, timings."""
+    return {
         "job": "screen",
         "run_id": plan.run_id,
         "compositions": plan.space.count(),
@@ -339,11 +305,57 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         },
         "model": {"path": plan.model_path, "sha256": plan.model_sha256},
         "blocks": len(plan.blocks),
-        "partitions": len(parts),
+        "partitions": parts,
         "wall_seconds": round(wall, 2),
         "kernel_stage_seconds": round(kernel_s, 2),
         "compositions_per_second": plan.space.count() / wall,
     }
+
+
+def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
+
+    Bookkeeping overlaps the work: the ``running`` record of `runs` is committed while the kernel stage runs, and
+    `candidates`, `funnel_by_set` and `funnel` are committed side by side once every partition has reported its
+    counts; the final `runs` record comes last, so a run that `runs` calls ``succeeded`` has all its rows. New
+    tables are partitioned by run id, so replacing a run's rows never rewrites another run's files.
+    ``summary["timings"]`` holds seconds per step.
+    """
+    plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
+    warehouse = settings.paths.warehouse_dir
+    check_writable(warehouse)
+    staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    spark = spark or get_session(settings)
+    started, t0 = datetime.now(UTC), time.time()
+    parts = default_partitions(spark, plan, settings.screen.partitions)
+    log.info(
+        "run %s: %d compositions (%s), %d blocks in %d partitions, model %s, oxidation states %s",
+        plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
+        len(plan.blocks), len(parts), plan.model_path, plan.oxidation_list,
+    )  # fmt: skip
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
+    running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
+    progress = _Progress(spark, len(parts), plan.space.count())
+    progress.start()
+    try:
+        totals, commits, kernel_s = _commit_tables(spark, plan, parts, staging, pool, warehouse)
+        progress.stop_event.set()
+        mark = time.time()
+        for commit in commits:
+            commit.result()
+        running.result()
+        timings = {"kernel_stage": kernel_s, "table_commits": time.time() - mark}
+    except BaseException as exc:
+        progress.stop_event.set()
+        with contextlib.suppress(Exception):
+            running.result()  # the failure record must land after the running one
+        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    summary = _summary(plan, totals, len(parts), time.time() - t0, kernel_s)
     mark = time.time()
     _record_run(spark, settings, plan, "succeeded", started, summary)
     timings["runs_commit"] = time.time() - mark
