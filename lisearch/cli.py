@@ -183,7 +183,7 @@ def _atom2vec_config(args: argparse.Namespace, **defaults: Any) -> Any:
 def _add_atom2vec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="Adam steps (early stopping keeps the best validation loss)")
     p.add_argument("--learning-rate", dest="learning_rate", type=float)
-    p.add_argument("--class-weight", dest="class_weight", choices=("none", "balanced"))
+    p.add_argument("--class-weight", dest="class_weight", help="none | balanced | 1:w (as esML's train.class_weight)")
     p.add_argument("--seed", type=int, help="split and first initialisation seed (default 0)")
 
 

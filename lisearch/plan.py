@@ -83,7 +83,7 @@ def screen_model(artifact: dict[str, Any], source: str, space: CompositionSpace)
         InputError: an invalid payload, or features that are not linear in the fractions.
     """
     model = ElementalLinearModel.from_payload(artifact["payload"], source)
-    if model.reductions != ("mean",):
+    if tuple(model.reductions) != ("mean",):
         raise InputError(
             f"{source}: its features ({', '.join(model.feature_names[:3])}, ...) are not all composition-weighted "
             "means, so its score is not linear in the fractions and the screen cannot use it. Train a mean-only "

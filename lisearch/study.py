@@ -34,7 +34,7 @@ from sklearn.metrics import balanced_accuracy_score
 from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
-from lisearch.models.training import LabelledSet, holdout_split, sklearn_class_weight
+from lisearch.models.training import LabelledSet, holdout_split
 from lisearch.narrowing import TABLE_III, composition_flags
 from lisearch.screening import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.space import CompositionSpace, default_elements
@@ -185,7 +185,7 @@ def fit_models(
     train, test = holdout_split(mp, seed)
     masks, metrics = {}, {}
     for cw, C, desc, red in itertools.product(choices.class_weight, choices.C, choices.descriptors, choices.reductions):
-        model = ElementalLinearModel(descriptor_sets[desc], red, C, sklearn_class_weight(cw))
+        model = ElementalLinearModel(descriptors=descriptor_sets[desc], reductions=red, C=C, class_weight=cw)
         model.fit(mp.fractions[train], mp.y[train])
         held = model.predict(mp.fractions[test])
         key = model_key(cw, C, desc, red)

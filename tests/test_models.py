@@ -42,7 +42,7 @@ def test_non_linear_reductions_have_no_element_weights():
 
 def test_artifact_round_trip(tmp_path: Path):
     data = _toy()
-    model = ElementalLinearModel(["electronegativity", "period"]).fit(data.fractions, data.y)
+    model = ElementalLinearModel(descriptors=["electronegativity", "period"]).fit(data.fractions, data.y)
     path = tmp_path / "m.json"
     save_artifact(path, KIND, model.to_payload({"data": "toy"}))
     loaded = ElementalLinearModel.from_payload(load_artifact(path, kinds=(KIND,))["payload"])
@@ -113,3 +113,36 @@ def test_eml_search_covers_every_subset_on_exp40():
     search["loocv_accuracy"] = 0.0  # callers get a copy of the once-per-process search
     again = eml_subset_search(exp40_set())
     assert again is not search and again["loocv_accuracy"].max() > 0.5
+
+
+def test_estimators_follow_scikit_learn_conventions():
+    """Keyword-only constructors that store their arguments, get_params / clone, NotFittedError, and
+    SendekModel.predict_proba with one column per class."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from lisearch.structure.sendek import SendekModel
+
+    model = ElementalLinearModel(descriptors=["period", "group"], C=0.5, class_weight="1:10")
+    assert model.get_params() == {"descriptors": ["period", "group"], "reductions": ("mean",), "C": 0.5,
+                                  "class_weight": "1:10"}  # fmt: skip
+    twin = clone(model)
+    assert twin.get_params() == model.get_params() and not hasattr(twin, "coef_")
+    with pytest.raises(TypeError):
+        ElementalLinearModel(["period"])  # type: ignore[misc]
+    with pytest.raises(NotFittedError, match="call fit"):
+        model.predict(np.zeros((1, 94)))
+    data = exp40_set()
+    fitted = model.fit(data.fractions, data.y)
+    assert list(fitted.classes_) == [0, 1] and 0 <= fitted.score(data.fractions, data.y) <= 1
+    weighted = ElementalLinearModel(class_weight={0: 1.0, 1: 10.0}).fit(data.fractions, data.y)
+    same = ElementalLinearModel(class_weight="1:10").fit(data.fractions, data.y)
+    assert np.allclose(weighted.coef_, same.coef_)  # one vocabulary, the same model
+
+    sml = SendekModel.published()
+    X = np.array([[1.0, 0.5, 2.0, 1.2, 3.0], [2.0, 0.1, 1.0, 1.5, 2.5]])
+    proba = sml.predict_proba(X)
+    assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1) and np.allclose(proba[:, 1], sml.p_superionic(X))
+    assert clone(SendekModel(C=3.0)).get_params() == {"C": 3.0}
+    with pytest.raises(NotFittedError):
+        SendekModel().predict(X)

@@ -9,7 +9,7 @@ def test_published_formula_by_hand():
     z = 0.184 * 1 - 4.009 * 0.5 - 0.467 * 10 + 8.699 * 2 - 2.170 * 3 - 6.564
     model = SendekModel.published()
     assert model.decision_function(x)[0] == pytest.approx(z)
-    assert model.predict_proba(x)[0] == pytest.approx(1 / (1 + np.exp(-z)))
+    assert model.p_superionic(x)[0] == pytest.approx(1 / (1 + np.exp(-z)))
     assert model.predict(x)[0] == int(z >= 0)
 
 

@@ -15,7 +15,8 @@ import pytest
 from lisearch.config import load_settings
 from lisearch.elements import DESCRIPTORS, OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import ConfigError, InputError
-from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split, sklearn_class_weight
+from lisearch.models.linear import sklearn_class_weight
+from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split
 from lisearch.narrowing import TABLE_III, passes_all, stability_flags, trace_table_iii
 from lisearch.screening import charge_neutral, is_charge_neutral, state_table
 from lisearch.space import CompositionSpace

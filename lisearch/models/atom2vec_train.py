@@ -80,8 +80,14 @@ def _penalty(params: dict[str, Any], cfg: Atom2VecConfig) -> jax.Array:
 
 
 def _class_weights(y: np.ndarray, how: str) -> np.ndarray:
-    if how == "none":
+    """Per-row weights in lisearch's class-weight vocabulary (``none``, ``balanced``, ``1:w``), as esML's."""
+    from lisearch.models.linear import sklearn_class_weight
+
+    weight = sklearn_class_weight(how)
+    if weight is None:
         return np.ones(len(y))
+    if isinstance(weight, dict):
+        return np.where(y == 1, weight[1], weight[0])
     pos = max(float(y.mean()), 1e-9)
     return np.where(y == 1, 0.5 / pos, 0.5 / max(1 - pos, 1e-9))
 

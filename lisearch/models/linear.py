@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
@@ -22,25 +24,29 @@ from lisearch.errors import InputError
 KIND = "elemental-linear-svm"
 
 
-class ElementalLinearModel:
-    """Standardised composition descriptors -> linear SVM.
+class ElementalLinearModel(ClassifierMixin, BaseEstimator):
+    """Standardised composition descriptors -> linear SVM; a scikit-learn estimator (``get_params``, ``clone``,
+    ``score``; fitted state ends in ``_``; ``NotFittedError`` before :meth:`fit`).
 
-    Parameters:
+    Parameters (keyword-only, stored as given):
         descriptors: elemental descriptors used (subset of :data:`lisearch.elements.DESCRIPTORS`).
         reductions: reductions over elements (``mean`` keeps the model linear in the fractions).
         C: inverse regularisation strength of ``LinearSVC``.
-        class_weight: ``None``, ``"balanced"`` (reweights the rare superionic class) or ``{0: 1, 1: w}``.
+        class_weight: lisearch's vocabulary, as in the settings: ``"balanced"`` (reweights the rare superionic
+            class), ``"none"`` or ``"1:w"`` (weight w on the superionic class); scikit-learn's ``None`` and
+            ``{0: 1, 1: w}`` are accepted too.
     """
 
     def __init__(
         self,
+        *,
         descriptors: Sequence[str] = DESCRIPTORS,
         reductions: Sequence[str] = ("mean",),
         C: float = 1.0,
         class_weight: str | dict[int, float] | None = None,
     ) -> None:
-        self.descriptors = tuple(descriptors)
-        self.reductions = tuple(reductions)
+        self.descriptors = descriptors
+        self.reductions = reductions
         self.C = C
         self.class_weight = class_weight
 
@@ -59,7 +65,9 @@ class ElementalLinearModel:
         X = self.features(fractions)
         scaler = StandardScaler().fit(X)
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        svm = LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=50_000).fit((X - scaler.mean_) / scale, y)
+        weight = sklearn_class_weight(self.class_weight)
+        svm = LinearSVC(C=self.C, class_weight=weight, max_iter=50_000).fit((X - scaler.mean_) / scale, y)
+        self.classes_ = np.array([0, 1])
         self.mean_ = scaler.mean_
         self.scale_ = scale
         self.coef_ = svm.coef_[0].copy()
@@ -68,7 +76,7 @@ class ElementalLinearModel:
 
     def _check(self) -> None:
         if not hasattr(self, "coef_"):
-            raise ValueError("ElementalLinearModel is not fitted: call fit() or load an artifact.")
+            raise NotFittedError("ElementalLinearModel is not fitted: call fit() or load an artifact.")
 
     def decision_function(self, fractions: np.ndarray) -> np.ndarray:
         """Signed distance (n,) for a fraction matrix (n, 94); > 0 means predicted superionic."""
@@ -83,7 +91,7 @@ class ElementalLinearModel:
     def element_weights(self) -> tuple[float, np.ndarray]:
         """(bias, weights (94,)) with ``decision = bias + fractions @ weights``; mean-only models."""
         self._check()
-        if self.reductions != ("mean",):
+        if tuple(self.reductions) != ("mean",):
             raise InputError("element_weights exists only for mean-reduction models (linear in the fractions).")
         from lisearch.elements import descriptor_table
 
@@ -108,7 +116,7 @@ class ElementalLinearModel:
             "descriptor_table_sha256": descriptor_table_hash(),
             "training": training or {},
         }
-        if self.reductions == ("mean",):
+        if tuple(self.reductions) == ("mean",):
             bias, weights = self.element_weights()
             payload["element_bias"] = bias
             payload["element_weights"] = dict(zip(symbols(), weights.tolist(), strict=True))
@@ -120,7 +128,10 @@ class ElementalLinearModel:
         try:
             weight = payload["class_weight"]  # JSON turns {0: 1, 1: w} into {"0": 1, "1": w}
             weight = {int(k): float(v) for k, v in weight.items()} if isinstance(weight, dict) else weight
-            model = cls(payload["descriptors"], payload["reductions"], float(payload["C"]), weight)
+            model = cls(
+                descriptors=tuple(payload["descriptors"]), reductions=tuple(payload["reductions"]),
+                C=float(payload["C"]), class_weight=weight,
+            )  # fmt: skip
             check_choice(model.reductions, model.descriptors)
             n = len(model.feature_names)
             arrays = {k: np.asarray(payload[k], dtype=np.float64) for k in ("scaler_mean", "scaler_scale", "coef")}
@@ -141,3 +152,18 @@ class ElementalLinearModel:
         model.mean_, model.scale_, model.coef_ = arrays["scaler_mean"], arrays["scaler_scale"], arrays["coef"]
         model.intercept_ = intercept
         return model
+
+
+def sklearn_class_weight(weight: str | dict[int, float] | None) -> str | dict[int, float] | None:
+    """lisearch's class-weight vocabulary (``balanced``, ``none``, ``1:w``) in scikit-learn's terms."""
+    if weight is None or isinstance(weight, dict) or weight == "balanced":
+        return weight
+    if weight == "none":
+        return None
+    try:
+        one, w = str(weight).split(":")
+        if float(one) != 1 or not float(w) > 0:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"class weight {weight!r}: use balanced, none or 1:w with w > 0 (e.g. 1:10).") from None
+    return {0: 1.0, 1: float(w)}

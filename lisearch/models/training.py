@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -107,7 +108,7 @@ def _loocv(model: ElementalLinearModel, data: LabelledSet) -> float:
     n = len(data.y)
     for i in range(n):
         keep = np.arange(n) != i
-        fitted = ElementalLinearModel(model.descriptors, model.reductions, model.C, model.class_weight)
+        fitted = clone(model)
         fitted.fit(data.fractions[keep], data.y[keep])
         hits += int(fitted.predict(data.fractions[i : i + 1])[0] == data.y[i])
     return hits / n
@@ -131,7 +132,7 @@ def _subset_search(data: LabelledSet, C: float) -> pd.DataFrame:
     rows = []
     for k in range(1, len(DESCRIPTORS) + 1):
         for subset in itertools.combinations(DESCRIPTORS, k):
-            acc = _loocv(ElementalLinearModel(subset, C=C), data)
+            acc = _loocv(ElementalLinearModel(descriptors=subset, C=C), data)
             rows.append({"descriptors": list(subset), "n_descriptors": k, "loocv_accuracy": acc})
     frame = pd.DataFrame(rows)
     frame["order"] = np.arange(len(frame))
@@ -144,7 +145,7 @@ def train_eml(data: LabelledSet, C: float = 1.0) -> tuple[ElementalLinearModel, 
     """eML: the best descriptor subset by LOOCV on ``data`` refitted on all of it; and the whole search."""
     search = eml_subset_search(data, C)
     best = search.iloc[0]
-    return ElementalLinearModel(best["descriptors"], C=C).fit(data.fractions, data.y), search
+    return ElementalLinearModel(descriptors=tuple(best["descriptors"]), C=C).fit(data.fractions, data.y), search
 
 
 # --------------------------------------------------------------------------------------------------- esML
@@ -160,10 +161,10 @@ def train_esml(
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     pred = np.empty_like(data.y)
     for train, test in cv.split(data.fractions, data.y):
-        fold = ElementalLinearModel(descriptors, C=C, class_weight=class_weight)
+        fold = ElementalLinearModel(descriptors=descriptors, C=C, class_weight=class_weight)
         pred[test] = fold.fit(data.fractions[train], data.y[train]).predict(data.fractions[test])
     train_idx, test_idx = holdout_split(data, seed)
-    model = ElementalLinearModel(descriptors, C=C, class_weight=class_weight)
+    model = ElementalLinearModel(descriptors=descriptors, C=C, class_weight=class_weight)
     model.fit(data.fractions[train_idx], data.y[train_idx])
     held = model.predict(data.fractions[test_idx])
     metrics = {
@@ -219,19 +220,6 @@ def sml_on_ids(structures: pd.DataFrame, data: LabelledSet) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ train all
-def sklearn_class_weight(text: str) -> str | dict[int, float] | None:
-    """``balanced`` -> "balanced", ``none`` -> None, ``1:w`` -> {0: 1, 1: w} (weight w on the superionic class)."""
-    if text in ("balanced", "none"):
-        return None if text == "none" else text
-    try:
-        one, weight = text.split(":")
-        if float(one) != 1 or not float(weight) > 0:
-            raise ValueError
-    except ValueError:
-        raise InputError(f"class weight {text!r}: use balanced, none or 1:w with w > 0 (e.g. 1:10).") from None
-    return {0: 1.0, 1: float(weight)}
-
-
 def esml_descriptors(text: str, eml_descriptors: Sequence[str]) -> tuple[str, ...]:
     """``all`` -> the nine descriptors, ``eml`` -> eML's subset, else comma-separated names (checked)."""
     if text == "all":
@@ -275,7 +263,7 @@ def train_all(
     mp = mp_set(structures)
     cfg = esml or TrainSettings()
     descriptors = esml_descriptors(cfg.descriptors, eml.descriptors)
-    model, metrics = train_esml(mp, seed, cfg.C, sklearn_class_weight(cfg.class_weight), descriptors=descriptors)
+    model, metrics = train_esml(mp, seed, cfg.C, cfg.class_weight, descriptors=descriptors)
     esml_training = {"data": "mp (sML labels)", "training_set_sha256": training_set_hash(mp), "n": len(mp.y),
                      "name": cfg.esml_name, "class_weight": cfg.class_weight, **metrics}  # fmt: skip
     save_artifact(folder / f"{cfg.esml_name}.json", KIND, model.to_payload(esml_training))

@@ -104,7 +104,7 @@ def label_cifs(
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*OUTPUT_COLUMNS, "status", "reason", "ordering"])
     X = out[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    out["p_superionic"] = model.predict_proba(X)
+    out["p_superionic"] = model.p_superionic(X)
     out["label"] = model.predict(X).astype(np.int32)
     out["nsites"] = out["nsites"].astype("Int32")
     return out[[c.split()[0] for c in OUTPUT_DDL.split(", ")]]

@@ -40,7 +40,7 @@ def reference_frame(partial_occupancy: str = "sample") -> pd.DataFrame:
     merged = ours.merge(theirs, on="material_id", how="right")
     ref_x = merged[[f"ref_{n}" for n in FEATURE_NAMES]].to_numpy()
     model = SendekModel.published()
-    merged["ref_p_superionic"] = model.predict_proba(ref_x)
+    merged["ref_p_superionic"] = model.p_superionic(ref_x)
     merged["ref_label"] = model.predict(ref_x)
     return merged
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Self
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -22,18 +24,18 @@ PUBLISHED_COEF = (0.184, -4.009, -0.467, 8.699, -2.170)
 PUBLISHED_INTERCEPT = -6.564
 
 
-class SendekModel:
-    """Logistic model on (LLB, SBI, AFC, LASD, LLSD).
+class SendekModel(ClassifierMixin, BaseEstimator):
+    """Logistic model on (LLB, SBI, AFC, LASD, LLSD), a scikit-learn estimator (``get_params``, ``clone``).
 
-    Parameters:
+    Parameters (keyword-only):
         C: inverse L2 regularisation strength used by :meth:`fit` (features standardised first).
     Attributes (after :meth:`fit` or :meth:`published`):
-        coef_: ndarray (5,), per raw feature unit; intercept_: float.
+        coef_: ndarray (5,), per raw feature unit; intercept_: float; classes_: [0, 1].
     """
 
     feature_names: tuple[str, ...] = FEATURE_NAMES
 
-    def __init__(self, C: float = 1.0) -> None:
+    def __init__(self, *, C: float = 1.0) -> None:
         self.C = C
 
     @classmethod
@@ -42,6 +44,7 @@ class SendekModel:
         model = cls()
         model.coef_ = np.array(PUBLISHED_COEF)
         model.intercept_ = PUBLISHED_INTERCEPT
+        model.classes_ = np.array([0, 1])
         return model
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
@@ -52,20 +55,26 @@ class SendekModel:
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         self.coef_ = clf.coef_[0] / scale
         self.intercept_ = float(clf.intercept_[0] - np.sum(clf.coef_[0] * scaler.mean_ / scale))
+        self.classes_ = np.array([0, 1])
         return self
 
     def _check(self) -> None:
         if not hasattr(self, "coef_"):
-            raise ValueError("SendekModel is not fitted: use SendekModel.published() or call fit(X, y) first.")
+            raise NotFittedError("SendekModel is not fitted: use SendekModel.published() or call fit(X, y) first.")
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """z for features ``X`` of shape (n, 5) -> (n,). NaN rows give NaN."""
         self._check()
         return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(superionic), shape (n,)."""
+    def p_superionic(self, X: np.ndarray) -> np.ndarray:
+        """P(superionic), shape (n,) (NaN where a feature is NaN)."""
         return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities as scikit-learn returns them: shape (n, 2), columns P(not superionic), P(superionic)."""
+        p = self.p_superionic(X)
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Labels (n,) int8: 1 when P >= 0.5 (z >= 0); -1 where a feature is NaN."""
