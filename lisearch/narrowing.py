@@ -25,15 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch import paper
 from lisearch.datasets import mp_known
 from lisearch.elements import descriptor_table, oxidation_states
 from lisearch.errors import InputError
 
-#: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter.
-TABLE_III = (
-    "LiN5P3O", "Li5Na2O3", "Li3Na4O3", "Li4NaGaO4", "LiPO3", "Li2MgO2",
-    "LiMg3K2O4", "Li5K2O3", "LiNaMg3O5", "Li5Na2NO2", "Li2K3GaO4",
-)  # fmt: skip
+#: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter (:mod:`lisearch.paper`).
+TABLE_III = paper.TABLE_III
 
 NARROW_STAGES = ("first_four_rows", "anion_present", "common_states", "single_anion", "electronegativity_order")
 

@@ -28,6 +28,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from lisearch import paper
 from lisearch.composition import fractions_from_lists, parse_formulas
 from lisearch.config import TrainSettings
 from lisearch.datasets import dft_random20, exp40, sendek2017_candidates21
@@ -35,12 +36,7 @@ from lisearch.elements import DESCRIPTORS
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
 
-PAPER_TABLE_I: dict[str, dict[str, float | None]] = {
-    "sML": {"exp40": 90.0, "mp": None, "dft": 90.5},
-    "eML": {"exp40": 97.5, "mp": 13.0, "dft": 52.4},
-    "esML": {"exp40": 87.5, "mp": 92.0, "dft": 85.7},
-    "atom2vec-esML": {"exp40": 87.5, "mp": 95.4, "dft": 85.7},
-}
+PAPER_TABLE_I = paper.TABLE_I  # the paper's Table I (lisearch.paper)
 
 
 @dataclass(frozen=True)

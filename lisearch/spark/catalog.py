@@ -9,6 +9,7 @@ embedded Derby metastore would allow only one process at a time).
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -85,3 +86,30 @@ def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
             "it first (`make run` runs them all), or point paths.warehouse at the right folder."
         )
     return spark.read.format("delta").load(str(path))
+
+
+def check_writable(folder: Path) -> None:
+    """Raise InputError unless a file can be created in ``folder`` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{uuid.uuid4().hex}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write to {folder} ({exc.strerror}). Set paths.warehouse (or LISEARCH_HOME) to a writable folder."
+        ) from exc
+
+
+def replace_run_rows(
+    frame: DataFrame, path: str, run_id: str, partitioned: bool, properties: dict[str, str] | None = None
+) -> None:
+    """Replace this run's rows of a Delta table in one commit (creating the table, with the Delta table
+    ``properties``, when needed)."""
+    writer = frame.write.format("delta").option("mergeSchema", "false")
+    if not is_delta_table(Path(path)):
+        for key, value in (properties or {}).items():
+            writer = writer.option(key, value)  # delta.* options become table properties on creation
+        (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
+        return
+    writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)

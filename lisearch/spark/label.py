@@ -27,28 +27,14 @@ from pyspark.sql import functions as F
 
 from lisearch.config import Settings
 from lisearch.datasets import cif_files, resolve_source
-from lisearch.errors import InputError
 from lisearch.logs import get_logger
-from lisearch.spark.catalog import is_delta_table, register_table, table_path
+from lisearch.spark.catalog import check_writable, is_delta_table, register_table, table_path
 from lisearch.spark.session import get_session, session_conf
 from lisearch.structure.labelling import OUTPUT_DDL, label_cif_files
 
 TABLE = "structures"
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 log = get_logger("lisearch.label")
-
-
-def check_writable(folder: Path) -> None:
-    """Raise InputError unless a file can be created in ``folder`` (created if missing)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe-{uuid.uuid4().hex}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(
-            f"Cannot write to {folder} ({exc.strerror}). Set paths.warehouse (or LISEARCH_HOME) to a writable folder."
-        ) from exc
 
 
 def _kernel(partial_occupancy: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:

@@ -21,9 +21,8 @@ from lisearch.config import Settings
 from lisearch.logs import get_logger
 from lisearch.models.artifact import load_artifact
 from lisearch.models.measured import CANDIDATE_SCORE_DDL, KIND, MODEL_FILES, MeasuredModel, check_pair, score_candidates
-from lisearch.spark.catalog import read_table, register_table, table_path
+from lisearch.spark.catalog import read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.narrow import check_run
-from lisearch.spark.screen import replace_run_rows
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.measured")

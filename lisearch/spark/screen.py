@@ -32,6 +32,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lisearch import paper
 from lisearch.config import Settings
 from lisearch.elements import symbols
 from lisearch.kernels import STAT_COLUMNS, SURVIVOR_DTYPES
@@ -47,8 +48,7 @@ from lisearch.plan import (
     run_blocks,
     stage_totals,
 )
-from lisearch.spark.catalog import is_delta_table, register_table, table_path
-from lisearch.spark.label import check_writable
+from lisearch.spark.catalog import check_writable, register_table, replace_run_rows, table_path
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.screen")
@@ -146,20 +146,6 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
 #: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
 #: spans nearly the whole table and would skip nothing (the atomic numbers z1..z3 and max_z are there instead).
 CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
-
-
-def replace_run_rows(
-    frame: DataFrame, path: str, run_id: str, partitioned: bool, properties: dict[str, str] | None = None
-) -> None:
-    """Replace this run's rows of a Delta table in one commit (creating the table, with the Delta table
-    ``properties``, when needed)."""
-    writer = frame.write.format("delta").option("mergeSchema", "false")
-    if not is_delta_table(Path(path)):
-        for key, value in (properties or {}).items():
-            writer = writer.option(key, value)  # delta.* options become table properties on creation
-        (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
-        return
-    writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)
 
 
 def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> None:
@@ -297,7 +283,11 @@ def _summary(
             "neutral_of_all": _share(totals["neutral"], totals["total"]),
             "conductive_of_neutral": _share(totals["neutral_conductive"], totals["neutral"]),
         },
-        "paper": {"conductive_of_all": 0.60, "neutral_of_all": 0.10, "conductive_of_neutral": 0.07},
+        "paper": {
+            "conductive_of_all": paper.FUNNEL["conductive"],
+            "neutral_of_all": paper.FUNNEL["neutral"],
+            "conductive_of_neutral": paper.FUNNEL["neutral_conductive"],
+        },
         "oxidation_list": plan.oxidation_list,
         "limits": {
             "max_cost_per_kg": plan.inputs.max_cost_per_kg,

@@ -23,10 +23,9 @@ from lisearch.shortlisting import (
     to_markdown,
     write_shortlist,
 )
-from lisearch.spark.catalog import read_table, register_table, table_path
+from lisearch.spark.catalog import read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.measured import measured_payloads, worker_models
 from lisearch.spark.narrow import check_run
-from lisearch.spark.screen import replace_run_rows
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.shortlist")
