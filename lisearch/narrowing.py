@@ -155,7 +155,7 @@ def trace_table_iii(
     from pymatgen.core import Composition
 
     from lisearch.composition import parse_formula
-    from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
+    from lisearch.screening import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 
     states = oxidation_states(oxidation_list)
     rows = []
@@ -170,7 +170,7 @@ def trace_table_iii(
         checks = [
             ("grid", all((100 * n / total) % step == 0 for n in amounts.values())),
             ("conductive", value > 0),
-            (f"neutral ({oxidation_list})", is_charge_neutral(amounts, states)),
+            (f"neutral ({oxidation_list})", bool(neutral_amounts([amounts], states)[0])),
             ("cost", float(cost_per_kg(fractions)[0]) <= max_cost_per_kg),
             ("mass", float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass),
         ]

@@ -21,7 +21,7 @@ from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
-from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
+from lisearch.screening import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 
 MODEL_FILES = {"esml": "esml.json", "eml": "eml.json"}
 ATOM2VEC_FILE = "atom2vec.json"
@@ -117,9 +117,9 @@ def predict_formulas(
     states = {name: oxidation_states(name) for name in OXIDATION_LISTS}
     ints = [integer_amounts(a) if a else None for a in amounts]
     for name in OXIDATION_LISTS:
-        out[f"neutral_{name}"] = pd.array(
-            [None if i is None else is_charge_neutral(i, states[name]) for i in ints], dtype="boolean"
-        )
+        neutral = neutral_amounts(ints, states[name])
+        out[f"neutral_{name}"] = pd.array([None if i is None else bool(v) for i, v in zip(ints, neutral, strict=True)],
+                                          dtype="boolean")  # fmt: skip
     cost = np.full(len(out), np.nan)
     mass = np.full(len(out), np.nan)
     if ok.any():

@@ -30,7 +30,8 @@ def integer_amounts(amounts: Mapping[str, float], max_denominator: int = 100) ->
 
 
 def is_charge_neutral(amounts: Mapping[str, int], states: Mapping[str, Sequence[int]]) -> bool:
-    """True when one oxidation state per element (Li +1) makes the integer charge sum exactly zero.
+    """True when one oxidation state per element (Li +1) makes the integer charge sum exactly zero. The
+    per-composition oracle of the batch functions :func:`charge_neutral` and :func:`neutral_amounts`.
 
     Dynamic programming over elements on the set of reachable partial sums (exact, no enumeration of products).
     """
@@ -103,3 +104,17 @@ def charge_neutral(z: np.ndarray, amounts: np.ndarray, table: np.ndarray, chunk:
                 sums = (sums[:, :, None] + charges[:, None, :]).reshape(len(r), -1)
             out[r] = (sums == 0).any(axis=1)
     return out
+
+
+def neutral_amounts(amounts: Sequence[Mapping[str, int] | None], states: Mapping[str, Sequence[int]]) -> np.ndarray:
+    """:func:`charge_neutral` for compositions given as element -> integer amount (None: no composition, False).
+    Returns (n,) bool; any number of elements per composition."""
+    index = {s: z for z, s in enumerate(symbols(), start=1)}
+    k = max([1, *(len(a) for a in amounts if a)])
+    z = np.zeros((len(amounts), k), dtype=np.int64)
+    counts = np.zeros((len(amounts), k), dtype=np.int64)
+    for row, a in enumerate(amounts):
+        for j, (sym, n) in enumerate((a or {}).items()):
+            z[row, j], counts[row, j] = index[sym], n
+    present = np.array([bool(a) for a in amounts])
+    return charge_neutral(z, counts, state_table(states)) & present

@@ -238,3 +238,19 @@ def test_narrowing_without_stability_and_with_a_size_rule():
     assert stability_flags(cand, stability=False, max_formula_atoms=5)["formula"].notna().tolist() == [
         True, False, False
     ]  # fmt: skip
+
+
+def test_neutral_amounts_equals_the_oracle_for_any_number_of_elements():
+    from lisearch.prediction import predict_formulas
+    from lisearch.screening import integer_amounts, neutral_amounts
+
+    formulas = ["Li7La3Zr2O12", "Li6.4La3Zr1.4Ta0.6O12", "Li10GeP2S12", "Li6PS5Cl", "Li5Na2O3", "LiC2BrO", "Li2O2"]
+    from pymatgen.core import Composition
+
+    amounts = [integer_amounts(Composition(f).get_el_amt_dict()) for f in formulas]
+    for name in OXIDATION_LISTS:
+        states = oxidation_states(name)
+        want = [is_charge_neutral(a, states) for a in amounts if a]
+        assert neutral_amounts(amounts, states).tolist() == want
+        assert predict_formulas(formulas, {})[f"neutral_{name}"].tolist() == want
+    assert neutral_amounts([None], oxidation_states("pymatgen_all")).tolist() == [False]
