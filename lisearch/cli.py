@@ -307,8 +307,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """`lisearch report`: Table I beside the paper (and the measured table when those models exist)."""
     settings = _settings(args)
+    from lisearch.models.loading import MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.prediction import MODEL_FILES
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.models import read_structures
 
@@ -413,9 +413,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not load_settings(args.profile, overrides).screen.run_id:
         overrides.append("screen.run_id=default")  # the paper profile names its own run ("paper")
     settings = load_settings(args.profile, overrides)
+    from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.models.training import train_all
     from lisearch.plan import plan_screen
-    from lisearch.prediction import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures

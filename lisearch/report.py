@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lisearch.models.artifact import load_artifact
+from lisearch.models.loading import MODEL_FILES, load_atom2vec, load_models
 from lisearch.models.training import (
     PAPER_TABLE_I,
     LabelledSet,
@@ -28,7 +29,6 @@ from lisearch.models.training import (
     sml_on_ids,
     training_set_hash,
 )
-from lisearch.prediction import MODEL_FILES, load_atom2vec, load_models
 from lisearch.structure.exp40 import evaluate_sml
 
 SETS = ("exp40", "mp", "dft", "candidates21")

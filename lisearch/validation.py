@@ -362,8 +362,8 @@ def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 def run_validation(settings: Any, output: Path | None = None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
     """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
     ``<home>/reports``) and returns (report, paths written)."""
+    from lisearch.models.loading import load_models
     from lisearch.models.measured import load_transfer, model_params
-    from lisearch.prediction import load_models
 
     m = settings.measured
     artifacts = settings.paths.artifacts_dir

@@ -53,8 +53,8 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     reports.mkdir(exist_ok=True)
     dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
     element_contributions(structures, 2, cfg)[1].to_csv(reports / "atom2vec_contributions.csv", index=False)
+    from lisearch.models.loading import load_models
     from lisearch.models.measured import load_transfer
-    from lisearch.prediction import load_models
     from lisearch.validation import measured_set, validate, write_validation
 
     transfer = load_transfer(settings.paths.artifacts_dir)

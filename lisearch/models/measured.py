@@ -317,7 +317,7 @@ MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_
 
 def load_transfer(artifacts_dir: Path) -> Transfer:
     """esML and atom2vec-esML from the artifacts folder (both are needed by the measured models)."""
-    from lisearch.prediction import load_atom2vec, load_models
+    from lisearch.models.loading import load_atom2vec, load_models
 
     atom2vec = load_atom2vec(artifacts_dir)
     if atom2vec is None:

@@ -17,9 +17,9 @@ from lisearch.config import NarrowSettings, Settings
 from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.logs import get_logger
+from lisearch.models.loading import load_model
 from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
 from lisearch.plan import model_path
-from lisearch.prediction import load_model
 from lisearch.spark.catalog import is_delta_table, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.session import get_session
 
