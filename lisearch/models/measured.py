@@ -107,7 +107,8 @@ def chemistry_features(fractions: np.ndarray) -> np.ndarray:
 
 
 def feature_names(transfer: Transfer | None) -> list[str]:
-    """Names of the transfer features (esML and atom2vec decisions, atom2vec composition vector)."""
+    """Names of the measured models' features: 94 fractions, descriptor reductions, chemistry, then (with
+    ``transfer``) the transfer features."""
     names = [f"frac_{s}" for s in symbols()] + descriptor_feature_names(REDUCTIONS) + list(CHEMISTRY)
     return names + (transfer.feature_names() if transfer is not None else [])
 

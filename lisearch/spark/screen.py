@@ -61,7 +61,7 @@ KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DT
 
 def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        """Log progress every ``every`` seconds until stopped."""
+        """One Spark partition: screen its blocks, yield the survivors, write its per-set counts."""
         _freeze_worker_objects()
         plan = shared.value  # the broadcast plan, fetched once per executor
         inputs = inputs_from_dict(plan)  # rebuilt once per partition
