@@ -96,9 +96,9 @@ class _ScreenBench:
     def spark_kernel(self, plan: Any, parts: list[list[int]]) -> float:
         """Seconds of the kernel job: Spark's "noop" sink (made for benchmarks) runs the job as the screen does, one
         stage ending in a write, without the sink's own cost; count() would add a shuffle stage the screen lacks."""
-        from lisearch.spark.screen import transform
+        from lisearch.spark.screen import partition_ids, transform
 
-        frame = transform(self.spark, plan, f"{self.home}/tmp/kernel-{next(self.runs)}", parts)
+        frame = transform(partition_ids(self.spark, parts), plan, f"{self.home}/tmp/kernel-{next(self.runs)}", parts)
         t0 = time.perf_counter()
         frame.write.format("noop").mode("overwrite").save()
         return time.perf_counter() - t0

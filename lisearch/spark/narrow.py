@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import NarrowSettings, Settings
@@ -45,6 +45,17 @@ def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[
     return run
 
 
+def transform(candidates: DataFrame, cfg: NarrowSettings) -> DataFrame:
+    """`candidates` rows of one run -> `stable_oxides` rows (:data:`OUTPUT_DDL` plus ``run_id``): Z <= ``max_z`` and
+    the anion present, filtered in Spark SQL; then the stability proxies and the size rule of ``cfg`` in
+    ``mapInPandas`` (:func:`lisearch.narrowing.stability_flags`). No session, no I/O."""
+    cand = candidates.filter(
+        (F.col("max_z") <= cfg.max_z) & F.array_contains(F.array("element_1", "element_2", "element_3"), cfg.anion)
+    )
+    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
+    return flagged.withColumn("run_id", F.lit(cfg.run_id))
+
+
 def check_run(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Any]:
     """The `runs` row of a succeeded run; :class:`InputError` listing the known runs otherwise."""
     warehouse = settings.paths.warehouse_dir
@@ -75,13 +86,9 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     spark = spark or get_session(settings)
     run = check_run(spark, settings, cfg.run_id)
     warehouse = settings.paths.warehouse_dir
-    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)
-    cand = cand.filter(
-        (F.col("max_z") <= cfg.max_z) & F.array_contains(F.array("element_1", "element_2", "element_3"), cfg.anion)
-    )
-    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
-    out = flagged.withColumn("run_id", F.lit(cfg.run_id)).orderBy(F.desc("score"))
-    replace_run_rows(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)
+    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)  # extract
+    out = transform(cand, cfg).orderBy(F.desc("score"))
+    replace_run_rows(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)  # load
     register_table(spark, warehouse, "stable_oxides")
     stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
     top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()

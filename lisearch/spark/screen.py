@@ -98,12 +98,16 @@ def default_partitions(spark: SparkSession, plan: ScreenPlan, partitions: int = 
     return partition_blocks(plan.blocks, partitions or 2 * spark.sparkContext.defaultParallelism)
 
 
-def transform(spark: SparkSession, plan: ScreenPlan, stats_dir: str, parts: list[list[int]] | None = None) -> DataFrame:
-    """Surviving compositions of the whole space (kernel columns); per-set counts go to ``stats_dir``. ``parts``:
-    block ids per partition (default: :func:`default_partitions`)."""
-    parts = parts or default_partitions(spark, plan)
-    shared = spark.sparkContext.broadcast({**plan_to_dict(plan), "partitions": parts})
-    ids = spark.range(0, len(parts), numPartitions=len(parts))
+def partition_ids(spark: SparkSession, parts: list[list[int]]) -> DataFrame:
+    """Extract: one row (``id``) per Spark partition of the screen, each in its own partition."""
+    return spark.range(0, len(parts), numPartitions=len(parts))
+
+
+def transform(ids: DataFrame, plan: ScreenPlan, stats_dir: str, parts: list[list[int]]) -> DataFrame:
+    """Partition ids (:func:`partition_ids`) -> the surviving compositions of their blocks (:data:`KERNEL_DDL`);
+    per-set counts go to ``stats_dir``, one file per partition. ``parts``: block ids per partition. The plan travels
+    as a broadcast of plain data; no session is created here."""
+    shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "partitions": parts})
     return ids.mapInPandas(_kernel(shared, stats_dir), KERNEL_DDL)
 
 
@@ -248,7 +252,7 @@ def _commit_tables(
     t0 = time.time()
     paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
     stats_dir = staging / "stats"
-    cand = candidates_frame(transform(spark, plan, str(stats_dir), parts), plan)
+    cand = candidates_frame(transform(partition_ids(spark, parts), plan, str(stats_dir), parts), plan)
     stats_columns = {"delta.dataSkippingStatsColumns": ",".join(CANDIDATE_STATS_COLUMNS)}
     commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns)]
     while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
