@@ -154,8 +154,8 @@ def trace_table_iii(
     function on a fraction matrix (n, 94); ``stability`` and ``max_formula_atoms`` as in :func:`passes_all`."""
     from pymatgen.core import Composition
 
+    from lisearch.chemistry import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
     from lisearch.composition import parse_formula
-    from lisearch.screening import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 
     states = oxidation_states(oxidation_list)
     rows = []

@@ -205,8 +205,8 @@ def nearest_known(z: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
 
 def formula_arrays(formulas: list[str]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """(z (n, k), integer amounts (n, k), errors) of formulas, for the rules above (amounts scaled to integers)."""
+    from lisearch.chemistry import integer_amounts
     from lisearch.composition import parse_formulas
-    from lisearch.screening import integer_amounts
 
     _, errors, parsed = parse_formulas(formulas)
     ints = [integer_amounts(a) if a else None for a in parsed]

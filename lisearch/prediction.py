@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch.chemistry import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 from lisearch.composition import parse_formulas
 from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import InputError
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.loading import load_atom2vec, load_models
-from lisearch.screening import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 
 PREDICT_MODELS = ("esml", "eml", "atom2vec", "measured")
 

@@ -32,12 +32,12 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from lisearch import paper
+from lisearch.chemistry import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.training import LabelledSet, holdout_split
 from lisearch.narrowing import TABLE_III, composition_flags
-from lisearch.screening import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.space import CompositionSpace, default_elements
 
 #: The paper's funnel (Cubuk et al. 2019): shares of the space conductive and neutral, and of the neutral conductive.

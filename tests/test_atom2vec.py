@@ -122,8 +122,8 @@ def _screen_settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[
 
 def test_screen_kernel_with_network_equals_direct_scoring(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
     """Every neutral composition of a small space scored by the model directly (brute force) vs the kernel."""
+    from lisearch.chemistry import is_charge_neutral
     from lisearch.elements import oxidation_states, symbols
-    from lisearch.screening import is_charge_neutral
 
     folder, _ = trained
     plan = plan_screen(_screen_settings(tmp_path, folder))

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from lisearch.chemistry import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
 from lisearch.composition import element_index, parse_formula, parse_formulas
 from lisearch.descriptors import composition_features, feature_names
 from lisearch.elements import (
@@ -19,7 +20,6 @@ from lisearch.elements import (
     prices_per_kg,
 )
 from lisearch.errors import InputError
-from lisearch.screening import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lisearch.chemistry import charge_neutral, is_charge_neutral, state_table
 from lisearch.config import load_settings
 from lisearch.elements import DESCRIPTORS, OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import ConfigError, InputError
 from lisearch.models.linear import sklearn_class_weight
 from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split
 from lisearch.narrowing import TABLE_III, passes_all, stability_flags, trace_table_iii
-from lisearch.screening import charge_neutral, is_charge_neutral, state_table
 from lisearch.space import CompositionSpace
 from lisearch.study import (
     DEFAULT_CHOICE,
@@ -241,8 +241,8 @@ def test_narrowing_without_stability_and_with_a_size_rule():
 
 
 def test_neutral_amounts_equals_the_oracle_for_any_number_of_elements():
+    from lisearch.chemistry import integer_amounts, neutral_amounts
     from lisearch.prediction import predict_formulas
-    from lisearch.screening import integer_amounts, neutral_amounts
 
     formulas = ["Li7La3Zr2O12", "Li6.4La3Zr1.4Ta0.6O12", "Li10GeP2S12", "Li6PS5Cl", "Li5Na2O3", "LiC2BrO", "Li2O2"]
     from pymatgen.core import Composition

@@ -1,4 +1,6 @@
-"""Screening kernels: charge neutrality, cost per kg, mean atomic mass (numpy, no Spark).
+"""Chemistry of compositions: charge neutrality (per composition and in batches), cost per kg, mean atomic mass
+(numpy, no Spark). The screen's kernel (:mod:`lisearch.kernels`), prediction, the narrowing, the Table III trace and
+the paper study all use these.
 
 Conventions: Li is +1; every other element takes one oxidation state from the chosen list
 (:func:`lisearch.elements.oxidation_states`); a composition is charge-neutral when some choice makes
