@@ -103,3 +103,14 @@ def cif_folder(tmp_path: Path) -> Iterator[Path]:
     (folder / "broken.cif").write_text("data_broken\n_cell_length_a 3.0\nthis is not a CIF loop\n")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``pytest -m "not spark"`` must start no JVM: a test that does so without the ``spark`` marker fails the run."""
+    if "not spark" not in (session.config.option.markexpr or "") or "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:  # the only way to ask without starting one
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nA test without the `spark` marker started Spark; mark it @pytest.mark.spark.", file=sys.stderr)

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
 
 
@@ -25,6 +27,7 @@ def test_doctor_without_jars_says_what_to_run(home: Path):
     assert "[FAIL] delta jars" in out.stdout and "Run `make setup`" in out.stdout
 
 
+@pytest.mark.spark  # the Delta probe starts a JVM
 def test_doctor_passes_with_jars(home: Path):
     out = _run(home, "doctor", "--set", f"paths.jars={repo_jars_dir()}")
     assert out.returncode == 0, out.stdout + out.stderr
