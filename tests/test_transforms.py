@@ -75,3 +75,29 @@ def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  
         counts.sort_values(keys).reset_index(drop=True), stats.sort_values(keys).reset_index(drop=True),
         check_dtype=False,
     )  # fmt: skip
+
+
+def test_every_job_records_its_resolved_settings_the_same_way(spark, tmp_path: Path, cif_folder: Path):  # type: ignore[no-untyped-def]
+    import json
+
+    import lisearch
+
+    home = tmp_path / "home"
+    save_small_esml(home / "artifacts")
+    s = lisearch.settings(home=home, paths__jars=str(load_jars()), label__source=str(cif_folder))
+    lisearch.label(settings=s, spark=spark)
+    lisearch.screen(["N", "O", "Na", "P"], step=10, run_id="rec", settings=s, spark=spark)
+    lisearch.narrow("rec", settings=s, spark=spark)
+    records = [json.loads(p.read_text()) for p in sorted((home / "runs").glob("*.json"))]
+    assert [r["job"] for r in records] == ["label_structures", "screen", "narrow"]
+    for record, section in zip(records, ("label", "screen", "narrow"), strict=True):
+        # the resolved settings in full: the profile's, with the keywords of this call in the job's own section
+        assert record["settings"] == s.to_dict() | {section: record["settings"][section]}
+        assert set(record) == {"job", "run_id", "recorded_at", "summary", "settings"}
+    assert records[1]["settings"]["screen"]["elements"] == "N,O,Na,P" and records[2]["run_id"] == "rec"
+
+
+def load_jars() -> Path:
+    from tests.conftest import repo_jars_dir
+
+    return repo_jars_dir()

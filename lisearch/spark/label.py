@@ -11,7 +11,6 @@ a re-run continues where the last one stopped, and no id is ever stored twice.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from pyspark.sql import functions as F
 from lisearch.config import Settings
 from lisearch.datasets import cif_files, resolve_source
 from lisearch.logs import get_logger
+from lisearch.records import record_job
 from lisearch.spark.catalog import check_writable, is_delta_table, register_table, table_path
 from lisearch.spark.session import get_session, session_conf
 from lisearch.structure.labelling import OUTPUT_DDL, label_cif_files
@@ -161,9 +161,10 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
     else:
         summary_table = {"rows": 0}
     wall = time.time() - started
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     summary = {
         "job": "label_structures",
-        "run_id": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+        "run_id": run_id,
         "source": str(source),
         "labelled_this_run": labelled,
         "skipped_already_done": skipped,
@@ -171,11 +172,8 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
         "wall_seconds": round(wall, 2),
         "structures_per_second": round(labelled / wall, 2) if labelled else None,
         "table": summary_table,
-        "settings": settings.to_dict(),
     }
-    runs = settings.paths.home / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    (runs / f"{summary['run_id']}-label_structures.json").write_text(json.dumps(summary, indent=2, default=str))
+    record_job(settings, "label_structures", run_id, summary)
     log.info(format_summary(summary))
     return summary
 

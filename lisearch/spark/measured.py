@@ -21,6 +21,7 @@ from lisearch.config import Settings
 from lisearch.logs import get_logger
 from lisearch.models.artifact import load_artifact
 from lisearch.models.measured import CANDIDATE_SCORE_DDL, KIND, MODEL_FILES, MeasuredModel, check_pair, score_candidates
+from lisearch.records import record_job
 from lisearch.spark.catalog import read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.narrow import check_run
 from lisearch.spark.session import get_session
@@ -88,6 +89,7 @@ def run_score_measured(settings: Settings, spark: SparkSession | None = None) ->
         F.sum((F.col("measured_in_domain") & (F.col("measured_label") == 1)).cast("int")).alias("fast_in_domain"),
     ).first()
     summary = {"run_id": run_id, "seconds": round(seconds, 1), **(counts.asDict() if counts else {})}
+    record_job(settings, "score_measured", run_id, summary)
     log.info("measured scores of run %s: %s", run_id, summary)
     return summary
 

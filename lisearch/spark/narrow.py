@@ -20,6 +20,7 @@ from lisearch.logs import get_logger
 from lisearch.models.loading import load_model
 from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
 from lisearch.plan import model_path
+from lisearch.records import record_job
 from lisearch.spark.catalog import is_delta_table, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.session import get_session
 
@@ -95,6 +96,7 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     found = {r["formula"] for r in stable.select("formula").distinct().collect()}
     trace = _trace(settings, run, found)
     summary = {"run_id": cfg.run_id, "stable": len(found), "top": top, "table_iii": trace}
+    record_job(settings, "narrow", cfg.run_id, {**summary, "table_iii": trace.to_dict(orient="records")})
     log.info(format_narrow(summary))
     return summary
 

@@ -48,6 +48,7 @@ from lisearch.plan import (
     run_blocks,
     stage_totals,
 )
+from lisearch.records import record_job
 from lisearch.spark.catalog import check_writable, register_table, replace_run_rows, table_path
 from lisearch.spark.session import get_session
 
@@ -357,6 +358,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     summary["job_seconds_with_final_record"] = round(time.time() - t0, 2)
     for name in ("candidates", "funnel_by_set", "funnel", "runs"):
         register_table(spark, warehouse, name)
+    record_job(settings, "screen", plan.run_id, summary)
     log.info(format_funnel(summary))
     log.info("timings (s): %s", summary["timings"])
     return summary

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from lisearch.config import Settings
 from lisearch.logs import get_logger
 from lisearch.models.measured import MODEL_FILES
+from lisearch.records import record_job
 from lisearch.shortlisting import (
     SHORTLIST_DDL,
     finish_shortlist,
@@ -101,6 +102,7 @@ def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict
         "ranked_by": "predicted log10 sigma (measured regressor)" if payloads else "screen model score",
         "show": cfg.show,
     }
+    record_job(settings, "shortlist", cfg.run_id, {**summary, "funnel": funnel.to_dict(orient="records")})
     log.info("shortlist of run %s: %d rows from %d plausible candidates", cfg.run_id, len(shortlist), plausible)
     return summary
 
