@@ -242,7 +242,8 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
         stats: one row per set: z1, z2, z3 (atomic numbers of the partners, 0 when absent) and the counts
             total, conductive, neutral, neutral_conductive, cost_ok, survivors (int64);
         survivors: one row per neutral, conductive composition within the cost and mass limits: z1..z3,
-            p_li, p1, p2, p3 (units), ox1..ox3 (oxidation states used), score, cost_per_kg, mean_atomic_mass.
+            pct_li, pct_1..pct_3 (percent), ox_1..ox_3 (oxidation states used), score, cost_per_kg,
+            mean_atomic_mass: the names of the `candidates` columns (0 where a ternary has no third partner).
     """
     B, k = sets.shape
     T = inputs.units
@@ -271,7 +272,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
                 chunk = rows[i : i + step]
                 _screen_group(inputs, table, sets, order, chunk, comp, ox, stats, parts)
     stats_frame = pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "z3": z[:, 2], **stats})
-    return stats_frame, _survivor_frame(parts, z, k)
+    return stats_frame, _survivor_frame(parts, z, k, 100 // inputs.units)
 
 
 #: (row in the block, units (n, k+1), states (n, k), score, cost per kg, mean atomic mass) of emitted survivors.
@@ -347,17 +348,19 @@ def _screen_group(
         parts.append((rows[s_], units_out, ox[c_[:, None], cols[s_] - 1], score[s_, c_], cost[s_, c_], mass[s_, c_]))
 
 
-def _survivor_frame(parts: list[_Part], z: np.ndarray, k: int) -> pd.DataFrame:
+def _survivor_frame(parts: list[_Part], z: np.ndarray, k: int, step: int) -> pd.DataFrame:
     if not parts:
         return empty_survivors()
     rows = np.concatenate([p[0] for p in parts])
     comp = np.concatenate([p[1] for p in parts])
     ox = np.concatenate([p[2] for p in parts])
     n = len(rows)
+    pct = comp * np.int16(step)  # units -> percent, the unit of `candidates`
     frame = {
         "z1": z[rows, 0], "z2": z[rows, 1], "z3": z[rows, 2],
-        "p_li": comp[:, 0], "p1": comp[:, 1], "p2": comp[:, 2], "p3": comp[:, 3] if k == 3 else np.zeros(n, np.int16),
-        "ox1": ox[:, 0], "ox2": ox[:, 1], "ox3": ox[:, 2] if k == 3 else np.zeros(n, np.int8),
+        "pct_li": pct[:, 0], "pct_1": pct[:, 1], "pct_2": pct[:, 2],
+        "pct_3": pct[:, 3] if k == 3 else np.zeros(n, np.int16),
+        "ox_1": ox[:, 0], "ox_2": ox[:, 1], "ox_3": ox[:, 2] if k == 3 else np.zeros(n, np.int8),
         "score": np.concatenate([p[3] for p in parts]).astype(np.float32),
         "cost_per_kg": np.concatenate([p[4] for p in parts]).astype(np.float32),
         "mean_atomic_mass": np.concatenate([p[5] for p in parts]).astype(np.float32),
@@ -366,8 +369,8 @@ def _survivor_frame(parts: list[_Part], z: np.ndarray, k: int) -> pd.DataFrame:
 
 
 SURVIVOR_DTYPES = {
-    "z1": np.int16, "z2": np.int16, "z3": np.int16, "p_li": np.int16, "p1": np.int16, "p2": np.int16,
-    "p3": np.int16, "ox1": np.int8, "ox2": np.int8, "ox3": np.int8, "score": np.float32,
+    "z1": np.int16, "z2": np.int16, "z3": np.int16, "pct_li": np.int16, "pct_1": np.int16, "pct_2": np.int16,
+    "pct_3": np.int16, "ox_1": np.int8, "ox_2": np.int8, "ox_3": np.int8, "score": np.float32,
     "cost_per_kg": np.float32, "mean_atomic_mass": np.float32,
 }  # fmt: skip
 

@@ -147,7 +147,9 @@ def test_kernel_equals_brute_force(list_name: str, seed: int):
     }
     assert got == want_stats
     surv = pd.concat(got_survivors)
-    assert set(map(tuple, surv[["z1", "z2", "z3", "p_li", "p1", "p2", "p3"]].to_numpy().tolist())) == want_survivors
+    units = surv[["pct_li", "pct_1", "pct_2", "pct_3"]].to_numpy() // space.step  # the oracle counts in units
+    got_survivors = set(map(tuple, np.column_stack([surv[["z1", "z2", "z3"]].to_numpy(), units]).tolist()))
+    assert got_survivors == want_survivors
     assert len(surv) == len(want_survivors)
     assert stats["total"].sum() == space.count()
 
@@ -156,7 +158,9 @@ def test_oxidation_states_emitted_make_the_composition_neutral():
     space = CompositionSpace(("N", "O", "P", "S", "Fe"), step=5, sizes=(3,))
     inp = _inputs(space, "pymatgen_all", 3, max_cost=1e9, max_mass=1e9)
     _, surv = screen_sets(inp, space.element_sets(next(space.blocks(100))))
-    charge = surv["p_li"].astype(int) + sum(surv[f"p{i}"].astype(int) * surv[f"ox{i}"].astype(int) for i in (1, 2, 3))
+    charge = surv["pct_li"].astype(int) + sum(
+        surv[f"pct_{i}"].astype(int) * surv[f"ox_{i}"].astype(int) for i in (1, 2, 3)
+    )
     assert len(surv) > 0 and (charge == 0).all()
 
 

@@ -119,8 +119,6 @@ def _symbol_of(column: str) -> Any:
 
 def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
     """Kernel survivors -> the `candidates` columns (symbols, percents, run id)."""
-    step = plan.space.step
-    pct = {c: (F.col(c).cast("int") * step).cast("smallint") for c in ("p_li", "p1", "p2", "p3")}
     e = {i: _symbol_of(f"z{i}") for i in (1, 2, 3)}
     return cand.select(
         F.lit(plan.run_id).alias("run_id"),
@@ -128,9 +126,8 @@ def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
         e[1].alias("element_1"), e[2].alias("element_2"), e[3].alias("element_3"),
         F.col("z1"), F.col("z2"), F.when(F.col("z3") > 0, F.col("z3")).alias("z3"),
         F.greatest("z1", "z2", "z3").alias("max_z"),
-        pct["p_li"].alias("pct_li"), pct["p1"].alias("pct_1"), pct["p2"].alias("pct_2"),
-        F.when(F.col("z3") > 0, pct["p3"]).alias("pct_3"),
-        F.col("ox1").alias("ox_1"), F.col("ox2").alias("ox_2"), F.when(F.col("z3") > 0, F.col("ox3")).alias("ox_3"),
+        "pct_li", "pct_1", "pct_2", F.when(F.col("z3") > 0, F.col("pct_3")).alias("pct_3"),
+        "ox_1", "ox_2", F.when(F.col("z3") > 0, F.col("ox_3")).alias("ox_3"),
         "score", "cost_per_kg", "mean_atomic_mass",
     )  # fmt: skip
 
