@@ -185,16 +185,23 @@ class TrainSettings:
             raise ConfigError(f"train.esml_name is {self.esml_name!r}; use a plain name such as esml or esml_paper.")
         if not self.C > 0:
             raise ConfigError(f"train.C is {self.C}; use a positive number such as 1.0.")
-        weight = self.class_weight
-        if weight not in ("balanced", "none") and not (weight.startswith("1:") and _positive(weight[2:])):
-            raise ConfigError(f"train.class_weight is {weight!r}; use balanced, none or 1:w with w > 0 (e.g. 1:10).")
+        try:
+            class_weight_value(self.class_weight)
+        except ValueError:
+            raise ConfigError(
+                f"train.class_weight is {self.class_weight!r}; use balanced, none or 1:w with w > 0 (e.g. 1:10)."
+            ) from None
 
 
-def _positive(text: str) -> bool:
-    try:
-        return float(text) > 0
-    except ValueError:
-        return False
+def class_weight_value(text: str) -> str | dict[int, float] | None:
+    """lisearch's class-weight vocabulary in scikit-learn's terms: ``balanced`` -> "balanced", ``none`` -> None,
+    ``1:w`` -> {0: 1, 1: w} (weight w > 0 on the superionic class). Raises ValueError for anything else."""
+    if text in ("balanced", "none"):
+        return None if text == "none" else text
+    one, _, weight = text.partition(":")
+    if one != "1" or not weight or not float(weight) > 0:  # float() raises ValueError for non-numbers
+        raise ValueError(f"class weight {text!r}")
+    return {0: 1.0, 1: float(weight)}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch import paper
 from lisearch.models.artifact import load_artifact
 from lisearch.models.loading import MODEL_FILES, load_atom2vec, load_models
 from lisearch.models.training import (
-    PAPER_TABLE_I,
     LabelledSet,
     accuracy,
     accuracy_where_scorable,
@@ -110,7 +110,7 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
         table["atom2vec-esML"] = _atom2vec_row(atom2vec, mp, {"exp40": exp, "dft": dft, "candidates21": cands})
     return {
         "table": table,
-        "paper": PAPER_TABLE_I,
+        "paper": paper.TABLE_I,
         "eml_best_descriptors": eml_meta["descriptors"],
         "mp_positive_share": float(mp.y.mean()),
         "notes": [
@@ -141,8 +141,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "|---" * (len(SETS) + 2) + "|",
     ]
     for model, row in report["table"].items():
-        paper = report["paper"].get(model, {})
-        ref = " / ".join("n/a" if paper.get(k) is None else f"{paper[k]:.1f}" for k in ("exp40", "mp", "dft"))
+        published = report["paper"].get(model, {})
+        ref = " / ".join("n/a" if published.get(k) is None else f"{published[k]:.1f}" for k in ("exp40", "mp", "dft"))
         lines.append(f"| {model} | " + " | ".join(_cell(row.get(s)) for s in SETS) + f" | {ref} |")
     lines.append("")
     lines += [f"- {note}" for note in report["notes"]]
@@ -183,10 +183,10 @@ def plot(report: dict[str, Any], path: Path | None = None) -> Any:
     fig, axes = plt.subplots(1, len(sets), figsize=(12, 3.6), sharey=True)
     for ax, s in zip(axes, sets, strict=True):
         ours = [100 * (report["table"][m].get(s) or {}).get("accuracy", np.nan) for m in models]
-        paper = [report["paper"].get(m, {}).get(s) or np.nan for m in models]
+        published = [report["paper"].get(m, {}).get(s) or np.nan for m in models]
         x = np.arange(len(models))
         ax.bar(x - 0.2, ours, 0.4, label="lisearch")
-        ax.bar(x + 0.2, paper, 0.4, label="paper")
+        ax.bar(x + 0.2, published, 0.4, label="paper")
         ax.set_xticks(x, models)
         ax.set_title(SET_TITLES[s])
         ax.set_ylim(0, 100)
@@ -231,9 +231,9 @@ def plot_dim_sweep(sweep: pd.DataFrame, path: Path | None = None) -> Any:
             stats.index, 100 * stats[column]["mean"], yerr=100 * stats[column]["std"].fillna(0), marker="o",
             capsize=3, label=label,
         )  # fmt: skip
-    paper = PAPER_TABLE_I["atom2vec-esML"]["mp"]
-    if paper is not None:
-        ax.axhline(paper, color="grey", linestyle=":", label=f"paper ({paper} %)")
+    published = paper.TABLE_I["atom2vec-esML"]["mp"]
+    if published is not None:
+        ax.axhline(published, color="grey", linestyle=":", label=f"paper ({published} %)")
     ax.set_xlabel("D_atom (numbers per element)")
     ax.set_ylabel("MP hold-out agreement with sML (%)")
     ax.legend(loc="lower right")

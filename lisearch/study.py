@@ -168,7 +168,6 @@ class Scored:
     atoms: np.ndarray
     grid: np.ndarray
     paper_narrowing: np.ndarray
-    stability: np.ndarray
     stability_failure: np.ndarray  # (n,) object: the first stability proxy a probe fails (None: passes all)
 
 
@@ -219,9 +218,8 @@ def score_sample(
         amounts = {symbols()[z - 1]: int(a) for z, a in zip(sample.z[row], sample.amounts[row], strict=True) if z}
         flags = composition_flags(amounts)
         failure[row] = next((stage for stage in STABILITY_STAGES if not flags[stage]), None)
-    stability = pd.isna(failure) & sample.probe
     return Scored(conductive, metrics, neutral, cost_per_kg(fractions), mean_atomic_mass(fractions),
-                  total // np.maximum(g, 1), grid, paper_narrowing, stability, failure)  # fmt: skip
+                  total // np.maximum(g, 1), grid, paper_narrowing, failure)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- combinations
@@ -264,7 +262,7 @@ def evaluate(sample: StudySample, scored: Scored, choices: StudyChoices) -> pd.D
             passed = np.column_stack([
                 s.grid[p], conductive[p], neutral[p], s.cost[p] <= cost, s.mass[p] <= mass, s.paper_narrowing[p],
                 s.paper_narrowing[p], s.atoms[p] <= atoms if atoms else np.ones(len(p), bool),
-                s.stability[p] if stab else np.ones(len(p), bool),
+                pd.isna(s.stability_failure[p]) if stab else np.ones(len(p), bool),
             ])  # fmt: skip
             removed = _first_failure(sample, s, passed)
             row = {"class_weight": model[0], "C": model[1], "descriptors": model[2], "reductions": model[3],

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql.types import StructType
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
-from tests.conftest import save_small_esml, small_screen_settings
+from tests.conftest import repo_jars_dir, save_small_esml, small_screen_settings
 
 pytestmark = pytest.mark.spark
 
@@ -84,7 +84,7 @@ def test_every_job_records_its_resolved_settings_the_same_way(spark, tmp_path: P
 
     home = tmp_path / "home"
     save_small_esml(home / "artifacts")
-    s = lisearch.settings(home=home, paths__jars=str(load_jars()), label__source=str(cif_folder))
+    s = lisearch.settings(home=home, paths__jars=str(repo_jars_dir()), label__source=str(cif_folder))
     lisearch.label(settings=s, spark=spark)
     lisearch.screen(["N", "O", "Na", "P"], step=10, run_id="rec", settings=s, spark=spark)
     lisearch.narrow("rec", settings=s, spark=spark)
@@ -95,9 +95,3 @@ def test_every_job_records_its_resolved_settings_the_same_way(spark, tmp_path: P
         assert record["settings"] == s.to_dict() | {section: record["settings"][section]}
         assert set(record) == {"job", "run_id", "recorded_at", "summary", "settings"}
     assert records[1]["settings"]["screen"]["elements"] == "N,O,Na,P" and records[2]["run_id"] == "rec"
-
-
-def load_jars() -> Path:
-    from tests.conftest import repo_jars_dir
-
-    return repo_jars_dir()

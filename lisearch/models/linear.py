@@ -17,6 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from lisearch.config import class_weight_value
 from lisearch.descriptors import check_choice, composition_features, feature_names
 from lisearch.elements import DESCRIPTORS, descriptor_table_hash, symbols
 from lisearch.errors import InputError
@@ -156,14 +157,9 @@ class ElementalLinearModel(ClassifierMixin, BaseEstimator):
 
 def sklearn_class_weight(weight: str | dict[int, float] | None) -> str | dict[int, float] | None:
     """lisearch's class-weight vocabulary (``balanced``, ``none``, ``1:w``) in scikit-learn's terms."""
-    if weight is None or isinstance(weight, dict) or weight == "balanced":
+    if weight is None or isinstance(weight, dict):
         return weight
-    if weight == "none":
-        return None
     try:
-        one, w = str(weight).split(":")
-        if float(one) != 1 or not float(w) > 0:
-            raise ValueError
+        return class_weight_value(str(weight))
     except ValueError:
         raise InputError(f"class weight {weight!r}: use balanced, none or 1:w with w > 0 (e.g. 1:10).") from None
-    return {0: 1.0, 1: float(w)}
