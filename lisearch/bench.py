@@ -105,10 +105,10 @@ class _ScreenBench:
 
     def kernel(self, emit: str) -> tuple[Any, dict[str, Any]]:
         """Best of ``rounds`` interleaved runs: one numpy process, ``cores`` numpy processes, the Spark kernel job."""
-        from lisearch.plan import plan_screen, screen_in_process
+        from lisearch.plan import plan_from_settings, screen_in_process
         from lisearch.spark.screen import default_partitions
 
-        plan = plan_screen(self.settings(f"screen.emit={emit}", "screen.run_id=kernel"))
+        plan = plan_from_settings(self.settings(f"screen.emit={emit}", "screen.run_id=kernel"))
         parts = default_partitions(self.spark, plan)
         with threadpool_limits(1):
             screen_in_process(plan)  # warm this process's caches, as Spark's workers are warm below
@@ -154,7 +154,7 @@ class _ScreenBench:
 
     def scaling(self) -> list[dict[str, Any]]:
         """The counts-only job and the kernel job for growing element sets (best of two each)."""
-        from lisearch.plan import plan_screen
+        from lisearch.plan import plan_from_settings
         from lisearch.spark.screen import default_partitions, run_screen
 
         rows = []
@@ -165,7 +165,7 @@ class _ScreenBench:
             )
             s = min((run_screen(sized_settings, spark=self.spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
             rows.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
-            sized = plan_screen(sized_settings)
+            sized = plan_from_settings(sized_settings)
             sized_parts = default_partitions(self.spark, sized)
             self.spark_kernel(sized, sized_parts)  # warm-up
             rows[-1]["kernel_job_seconds"] = round(min(self.spark_kernel(sized, sized_parts) for _ in range(2)), 2)
@@ -332,13 +332,13 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
     compositions covered per second and charge-neutral compositions scored per second. With ``--full``, also the
     Spark job of the atom2vec screen over the charge-neutral part of the default space (Eu, Tb, Yb have no vector).
     """
-    from lisearch.plan import plan_screen, plan_to_dict, run_blocks
+    from lisearch.plan import plan_from_settings, plan_to_dict, run_blocks
 
     base = load_settings()
     out: dict[str, Any] = {}
     common = ["screen.emit=false", "screen.exclude=Eu,Tb,Yb", f"paths.artifacts={base.paths.artifacts_dir}"]
     for model in ("esml", "atom2vec"):
-        plan = plan_screen(load_settings(None, [*common, f"screen.model={model}"]))
+        plan = plan_from_settings(load_settings(None, [*common, f"screen.model={model}"]))
         data = plan_to_dict(plan)
         picks = list(range(len(plan.blocks)))[:: max(1, len(plan.blocks) // blocks)][:blocks]
         run_blocks(data, picks[:1], plan.inputs)  # warm the caches of neutral compositions

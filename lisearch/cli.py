@@ -372,9 +372,9 @@ def _screen_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_screen(args: argparse.Namespace) -> int:
     """`lisearch screen`: the composition screen into `candidates`, `funnel`, `funnel_by_set`, `runs`."""
     settings = load_settings(args.profile, _screen_overrides(args))
-    from lisearch.plan import plan_screen
+    from lisearch.plan import plan_from_settings
 
-    plan_screen(settings)  # validate before importing and starting Spark
+    plan_from_settings(settings)  # validate before importing and starting Spark
     from lisearch.spark.screen import run_screen
 
     summary = run_screen(settings)  # logs the funnel
@@ -415,7 +415,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile, overrides)
     from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.plan import plan_screen
+    from lisearch.plan import plan_from_settings
     from lisearch.report import table_one, to_markdown, write_report
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
@@ -440,7 +440,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         train_measured(artifacts, model_params(settings), settings.measured.group_min_fraction)  # measured (OBELiX)
     report = table_one(structures, artifacts, settings.label.partial_occupancy)
     paths = write_report(report, settings.paths.home / "reports")
-    plan_screen(settings)  # 3. the composition screen; run id "default" is replaced each time
+    plan_from_settings(settings)  # 3. the composition screen; run id "default" is replaced each time
     screen = run_screen(settings)
     narrow = run_narrow(load_settings(args.profile, [*overrides, f"narrow.run_id={settings.screen.run_id}"]))
     print("\n== lisearch run: summary ==\n")

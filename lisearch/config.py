@@ -13,7 +13,9 @@ profile are resolved against the home folder. The Delta jars belong to the insta
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from lisearch.errors import ConfigError
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_ROOT = PACKAGE_DIR.parent
 DEFAULT_PROFILE = "local"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _default_home() -> Path:
@@ -160,12 +163,51 @@ class ScreenSettings:
     emit: bool = True
 
     def __post_init__(self) -> None:
+        from lisearch.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
+
+        self.partners  # noqa: B018 - parses elements, exclude and sizes now: a bad value stops at load time
+        self.size_tuple  # noqa: B018
+        if self.oxidation_list not in OXIDATION_LISTS:
+            raise ConfigError(
+                f"screen.oxidation_list is {self.oxidation_list!r}; use one of {', '.join(OXIDATION_LISTS)}."
+            )
+        if self.run_id and not _RUN_ID.match(self.run_id):
+            raise ConfigError(
+                f"screen.run_id is {self.run_id!r}: a run id uses letters, digits, '.', '_' or '-' (at most 64)."
+            )
         if self.sets_per_block < 1:
             raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
         if self.partitions < 0:
             raise ConfigError(f"screen.partitions is {self.partitions}; use 0 (two per core) or a positive integer.")
         if self.max_cost_per_kg <= 0 or self.max_mean_atomic_mass <= 0:
             raise ConfigError("screen.max_cost_per_kg and screen.max_mean_atomic_mass must be positive numbers.")
+
+    @functools.cached_property
+    def partners(self) -> tuple[str, ...]:
+        """The partner elements of Li: ``elements`` ("all": Z <= 94 except Li) without ``exclude``, as written."""
+        from lisearch.space import default_elements
+
+        chosen = default_elements() if self.elements.strip().lower() == "all" else _symbols(self.elements, "elements")
+        excluded = set(_symbols(self.exclude, "exclude"))
+        return tuple(e for e in chosen if e not in excluded)
+
+    @functools.cached_property
+    def size_tuple(self) -> tuple[int, ...]:
+        """``sizes`` as numbers of partner elements, e.g. (2, 3)."""
+        try:
+            return tuple(int(s) for s in self.sizes.split(",") if s.strip())
+        except ValueError:
+            raise ConfigError(f"screen.sizes is {self.sizes!r}: use 2, 3 or 2,3.") from None
+
+
+def _symbols(text: str, what: str) -> tuple[str, ...]:
+    from lisearch.elements import symbols
+
+    items = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in items if s not in symbols()]
+    if unknown:
+        raise ConfigError(f"screen.{what} names unknown element(s) {', '.join(unknown)}; use symbols of Z = 1..94.")
+    return items
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,22 @@ class CompositionSpace:
         """Atomic numbers (m,) of the elements, in space order."""
         known = symbols()
         return np.array([known.index(e) + 1 for e in self.elements], dtype=np.int16)
+
+
+def partition_blocks(blocks: tuple[Block, ...], partitions: int) -> list[list[int]]:
+    """Block ids for each of ``partitions`` Spark partitions (at most one per block), balanced by estimated work.
+
+    A block's work is estimated as its number of element sets x (k - 1) (measured at 1 % steps: a quaternary set
+    costs 2-3 ternary ones). Blocks are dealt largest first to the least-loaded partition, so equal blocks go round
+    the partitions in rank order: each partition samples every region of the space, which evens out the charge-
+    neutral work (it varies 4x between regions: elements with many oxidation states). Each list is in order.
+    """
+    n = max(1, min(partitions, len(blocks)))
+    cost = [(b.stop - b.start) * (b.k - 1) for b in blocks]
+    loads = [0] * n
+    parts: list[list[int]] = [[] for _ in range(n)]
+    for bid in sorted(range(len(cost)), key=lambda i: (-cost[i], i)):
+        target = min(range(n), key=lambda j: (loads[j], j))
+        parts[target].append(bid)
+        loads[target] += cost[bid]
+    return [sorted(p) for p in parts]

@@ -14,7 +14,7 @@ import pytest
 from lisearch.errors import InputError
 from lisearch.models.artifact import load_artifact, make_artifact, save_artifact
 from lisearch.models.atom2vec import KIND, Atom2VecModel
-from lisearch.plan import plan_screen, screen_in_process
+from lisearch.plan import plan_from_settings, screen_in_process
 from lisearch.space import CompositionSpace
 from tests.conftest import cli_env, lisearch_cmd, settings_for
 
@@ -126,7 +126,7 @@ def test_screen_kernel_with_network_equals_direct_scoring(trained: tuple[Path, p
     from lisearch.elements import oxidation_states, symbols
 
     folder, _ = trained
-    plan = plan_screen(_screen_settings(tmp_path, folder))
+    plan = plan_from_settings(_screen_settings(tmp_path, folder))
     funnel, _, survivors = screen_in_process(plan)
     counts = dict(zip(funnel["stage"], funnel["count"], strict=True))
     assert pd.isna(counts["conductive"]) and counts["total"] == plan.space.count()
@@ -152,9 +152,9 @@ def test_screen_kernel_with_network_equals_direct_scoring(trained: tuple[Path, p
 def test_screen_refuses_missing_element_and_bad_artifact_before_spark(trained: tuple[Path, pd.DataFrame], home: Path):
     folder, _ = trained
     with pytest.raises(InputError, match="no vector for Ti"):
-        plan_screen(_screen_settings(home, folder, "screen.elements=O,S,Ti"))
+        plan_from_settings(_screen_settings(home, folder, "screen.elements=O,S,Ti"))
     # An element without oxidation states can never be neutral: no vector needed for it.
-    plan_screen(_screen_settings(home, folder, "screen.elements=O,S,He"))
+    plan_from_settings(_screen_settings(home, folder, "screen.elements=O,S,He"))
 
     payload = load_artifact(folder / "atom2vec.json")["payload"]
     payload["embedding_dim"] = 2
@@ -174,7 +174,7 @@ def test_spark_screen_with_atom2vec_equals_in_process(spark, trained: tuple[Path
     folder, _ = trained
     settings = _screen_settings(home, folder, "screen.run_id=a2v")
     summary = run_screen(settings, spark=spark)
-    funnel, _, survivors = screen_in_process(plan_screen(settings))
+    funnel, _, survivors = screen_in_process(plan_from_settings(settings))
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}
     assert summary["funnel"] == want and summary["funnel"]["conductive"] is None
     rows = spark.sql("SELECT stage, count FROM funnel WHERE run_id = 'a2v'").toPandas()

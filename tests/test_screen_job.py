@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lisearch.errors import InputError
-from lisearch.plan import plan_screen, screen_in_process
+from lisearch.errors import InputError, LisearchError
+from lisearch.plan import plan_from_settings, screen_in_process
 from tests.conftest import save_small_esml, settings_for, small_screen_settings
 
 pytestmark = pytest.mark.spark
@@ -33,9 +33,9 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
 
     settings = _settings(home, artifacts, "screen.run_id=r1")
     summary = run_screen(settings, spark=spark)
-    funnel, stats, survivors = screen_in_process(plan_screen(settings))
+    funnel, stats, survivors = screen_in_process(plan_from_settings(settings))
     assert summary["funnel"] == dict(zip(funnel["stage"], funnel["count"], strict=True))
-    assert summary["funnel"]["total"] == plan_screen(settings).space.count()
+    assert summary["funnel"]["total"] == plan_from_settings(settings).space.count()
 
     wh = str(home / "warehouse")
     cand = spark.read.format("delta").load(f"{wh}/candidates").toPandas()
@@ -98,15 +98,15 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     ],
 )
 def test_bad_screen_settings_stop_before_spark(home: Path, artifacts: Path, extra: tuple[str, ...], message: str):
-    with pytest.raises(InputError, match=message):
-        plan_screen(_settings(home, artifacts, *extra))
+    with pytest.raises(LisearchError, match=message):  # ConfigError when the settings load, else InputError
+        plan_from_settings(_settings(home, artifacts, *extra))
 
 
 def test_edited_model_is_refused(home: Path, artifacts: Path, tmp_path: Path):
     text = (artifacts / "esml.json").read_text().replace('"intercept": ', '"intercept": 1')
     (tmp_path / "edited.json").write_text(text)
     with pytest.raises(InputError, match="integrity check"):
-        plan_screen(_settings(home, artifacts, f"screen.model={tmp_path / 'edited.json'}"))
+        plan_from_settings(_settings(home, artifacts, f"screen.model={tmp_path / 'edited.json'}"))
 
 
 def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Path, tmp_path: Path):
@@ -119,7 +119,7 @@ def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Pat
 
 
 def test_funnel_frame_shares():
-    from lisearch.plan import funnel_frame
+    from lisearch.funnel import funnel_frame
 
     frame = funnel_frame(
         {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}

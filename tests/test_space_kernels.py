@@ -234,7 +234,7 @@ def test_neutrality_agrees_with_smact_neutral_ratios(list_name: str):
 
 @pytest.mark.parametrize("partitions", [1, 3, 8, 500])
 def test_partitions_cover_every_block_once_and_balance_the_work(partitions: int):
-    from lisearch.plan import partition_blocks
+    from lisearch.space import partition_blocks
 
     space = CompositionSpace(default_elements())
     blocks = tuple(space.blocks(700))

@@ -58,11 +58,13 @@ def test_label_transform_equals_the_pandas_kernel(spark, cif_folder: Path):  # t
 
 
 def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from lisearch.plan import plan_screen, screen_in_process
+    from lisearch.plan import plan_from_settings, screen_in_process
     from lisearch.spark.screen import KERNEL_DDL, default_partitions, partition_ids, read_partition_stats, transform
 
     save_small_esml(tmp_path / "artifacts")
-    plan = plan_screen(small_screen_settings(tmp_path / "home", tmp_path / "artifacts", "screen.elements=N,O,Na,P"))
+    plan = plan_from_settings(
+        small_screen_settings(tmp_path / "home", tmp_path / "artifacts", "screen.elements=N,O,Na,P")
+    )
     parts = default_partitions(spark, plan)
     stats_dir = tmp_path / "stats"
     actual = transform(partition_ids(spark, parts), plan, str(stats_dir), parts)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
-from lisearch.plan import plan_screen, screen_in_process
+from lisearch.plan import plan_from_settings, screen_in_process
 from lisearch.spark.screen import STATS_FILES
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
@@ -79,7 +79,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _local_funnel(elements: str) -> tuple[dict[str, int | None], float]:
     """The funnel of one local process (the kernel in this process, no Spark) and its seconds."""
-    local = plan_screen(load_settings(None, [f"screen.elements={elements}", "screen.run_id=local"]))
+    local = plan_from_settings(load_settings(None, [f"screen.elements={elements}", "screen.run_id=local"]))
     t0 = time.time()
     funnel, _, _ = screen_in_process(local)
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}

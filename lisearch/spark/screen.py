@@ -35,20 +35,12 @@ from pyspark.sql import functions as F
 from lisearch import paper
 from lisearch.config import Settings
 from lisearch.elements import symbols
+from lisearch.funnel import FUNNEL_STAGES, funnel_frame, stage_totals
 from lisearch.kernels import STAT_COLUMNS, SURVIVOR_DTYPES
 from lisearch.logs import get_logger
-from lisearch.plan import (
-    FUNNEL_STAGES,
-    ScreenPlan,
-    funnel_frame,
-    inputs_from_dict,
-    partition_blocks,
-    plan_screen,
-    plan_to_dict,
-    run_blocks,
-    stage_totals,
-)
+from lisearch.plan import ScreenPlan, inputs_from_dict, plan_from_settings, plan_to_dict, run_blocks
 from lisearch.records import record_job
+from lisearch.space import partition_blocks
 from lisearch.spark.catalog import check_writable, register_table, replace_run_rows, table_path
 from lisearch.spark.session import get_session
 
@@ -313,7 +305,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     tables are partitioned by run id, so replacing a run's rows never rewrites another run's files.
     ``summary["timings"]`` holds seconds per step.
     """
-    plan = plan_screen(settings)  # every bad setting or model stops here, before Spark starts
+    plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
     staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"

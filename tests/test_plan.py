@@ -1,0 +1,106 @@
+"""The screen plan: pure planning from a space and a model, the generated plain form, settings parsed once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lisearch.config import load_settings
+from lisearch.errors import ConfigError, InputError
+from lisearch.kernels import NetworkScorer, ScreenInputs, screen_sets
+from lisearch.models.linear import ElementalLinearModel
+from lisearch.plain import from_plain, to_plain
+from lisearch.plan import ScreenPlan, inputs_from_dict, plan_screen, plan_to_dict, space_from_dict
+from lisearch.space import Block, CompositionSpace
+
+
+def _model() -> ElementalLinearModel:
+    from lisearch.composition import parse_formulas
+
+    fractions, _, _ = parse_formulas(["Li3PS4", "Li2S", "Li3N", "LiCl", "LiF", "Li3PO4"])
+    return ElementalLinearModel(class_weight="balanced").fit(fractions, np.array([1, 1, 1, 0, 0, 0]))
+
+
+def _equal(a: object, b: object) -> None:
+    """Field by field, arrays with their dtype."""
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)  # type: ignore[arg-type]
+        for x, y in zip(a, b, strict=True):  # type: ignore[call-overload]
+            _equal(x, y)
+    elif hasattr(a, "__dataclass_fields__"):
+        assert type(a) is type(b)
+        for name in a.__dataclass_fields__:
+            _equal(getattr(a, name), getattr(b, name))
+    else:
+        assert a == b or (a != a and b != b), (a, b)  # NaN equals NaN here
+
+
+def test_plan_screen_is_pure_and_aligns_the_weights_with_the_space():
+    space = CompositionSpace(("S", "O", "P"), 5, (2, 3))
+    model = _model()
+    inputs = plan_screen(space, model, oxidation_list="pymatgen_common", max_cost_per_kg=60.0)
+    bias, weights = model.element_weights()
+    from lisearch.elements import symbols
+
+    index = {s: i for i, s in enumerate(symbols())}
+    assert inputs.bias == bias and inputs.li_weight == weights[index["Li"]]
+    np.testing.assert_array_equal(inputs.weights, weights[[index[e] for e in ("O", "P", "S")]])  # sorted by Z
+    assert inputs.max_cost_per_kg == 60.0 and inputs.units == 20
+    with pytest.raises(InputError, match="Unknown oxidation-state list 'oxides'"):
+        plan_screen(space, model, oxidation_list="oxides")
+
+
+def test_plain_form_round_trips_through_json_with_dtypes():
+    space = CompositionSpace(("O", "S", "Ti"), 10, (2, 3))
+    rng = np.random.default_rng(0)
+    net = NetworkScorer(
+        rng.normal(size=4), rng.normal(size=(3, 4)), ((rng.normal(size=(8, 5)), rng.normal(size=5)),), ("mean", "std")
+    )
+    inputs = plan_screen(space, _model())
+    for candidate in (inputs, ScreenInputs(**{**inputs.__dict__, "network": net, "emit": False})):
+        plan = ScreenPlan(space, candidate, tuple(space.blocks(2)), "m.json", "ab", "pymatgen_icsd", "r1")
+        data = json.loads(json.dumps(plan_to_dict(plan)))  # what a broadcast may carry: plain JSON
+        _equal(inputs_from_dict(data), candidate)
+        assert space_from_dict(data) == space and space_from_dict(data).atomic_numbers.dtype == np.int16
+        # the rebuilt inputs screen exactly as the originals
+        sets = space.element_sets(Block(3, 0, 1))
+        for a, b in zip(screen_sets(candidate, sets), screen_sets(inputs_from_dict(data), sets), strict=True):
+            assert a.equals(b)
+
+
+def test_plain_refuses_unsupported_fields():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Odd:
+        value: dict[str, int]
+
+    with pytest.raises(TypeError, match="do not support"):
+        from_plain(Odd, to_plain(Odd({"a": 1})))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("screen.elements=O,Qq", r"screen\.elements names unknown element\(s\) Qq"),
+        ("screen.exclude=Xx", r"screen\.exclude names unknown element\(s\) Xx"),
+        ("screen.sizes=2,three", r"screen\.sizes is '2,three'"),
+        ("screen.oxidation_list=oxides", r"screen\.oxidation_list is 'oxides'; use one of pymatgen_common"),
+        ("screen.run_id=bad id!", r"screen\.run_id is 'bad id!': a run id uses letters"),
+    ],
+)
+def test_screen_settings_are_parsed_when_loaded(override: str, message: str, tmp_path: Path):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, [override])
+
+
+def test_screen_settings_expose_parsed_values():
+    s = load_settings(None, ["screen.elements=O,S,Ti,P", "screen.exclude=P", "screen.sizes=3"]).screen
+    assert s.partners == ("O", "S", "Ti") and s.size_tuple == (3,)
+    assert len(load_settings(None, ["screen.exclude=O"]).screen.partners) == 92
