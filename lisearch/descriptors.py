@@ -11,6 +11,7 @@ Feature names are ``<reduction>_<descriptor>``, reductions outer, descriptors in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +43,7 @@ def composition_features(
 ) -> np.ndarray:
     """Features (n, len(reductions) * len(descriptors)) float64 of a fraction matrix (n, 94)."""
     check_choice(reductions, descriptors)
-    table = descriptor_table()[list(descriptors)].to_numpy(dtype=np.float64)  # (94, d)
+    table = _descriptor_columns(tuple(descriptors))  # (94, d)
     C = np.asarray(fractions, dtype=np.float64)
     blocks = []
     mean = C @ table
@@ -58,6 +59,16 @@ def composition_features(
             lo, hi = extremes
             blocks.append({"min": lo, "max": hi, "range": hi - lo}[r])
     return np.hstack(blocks)
+
+
+@functools.lru_cache(maxsize=1024)
+def _descriptor_columns(descriptors: tuple[str, ...]) -> np.ndarray:
+    """The descriptor table's columns as a read-only float64 array (94, d), built once per choice (the eML
+    search asks for the same 511 subsets 40 times each). Same values and memory layout as selecting the columns
+    from the DataFrame each time, so products with it are bit-identical."""
+    table = descriptor_table()[list(descriptors)].to_numpy(dtype=np.float64)
+    table.setflags(write=False)
+    return table
 
 
 def _extremes(present: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

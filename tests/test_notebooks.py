@@ -4,10 +4,12 @@ reports) and produce their figures. Outputs are not kept."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from lisearch.config import SOURCE_ROOT
@@ -77,14 +79,29 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 5
 
 
+@pytest.fixture(scope="module")
+def kernel(small_home: Path) -> Iterator[KernelManager]:
+    """One Jupyter kernel for all the notebooks, started with LISEARCH_HOME = the small home: its Spark session
+    (a JVM, ~20 s to start) serves every notebook; each notebook starts from an empty namespace (%reset)."""
+    saved = {k: os.environ.get(k) for k in ("LISEARCH_HOME", "PYTHONPATH")}
+    os.environ["LISEARCH_HOME"] = str(small_home)
+    os.environ["PYTHONPATH"] = str(SOURCE_ROOT) + os.pathsep + (saved["PYTHONPATH"] or "")
+    km = KernelManager(kernel_name="python3")
+    try:
+        km.start_kernel(cwd=str(SOURCE_ROOT / "notebooks"))
+        yield km
+    finally:
+        km.shutdown_kernel(now=True)
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_headless(small_home: Path, path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("LISEARCH_HOME", str(small_home))
-    monkeypatch.setenv("PYTHONPATH", str(SOURCE_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def test_notebook_runs_headless(kernel: KernelManager, path: Path):
     book = nbformat.read(path, as_version=4)
-    NotebookClient(
-        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    book.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))  # nothing left from the notebook before
+    NotebookClient(book, km=kernel, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+    del book.cells[0]
     images = [
         o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]

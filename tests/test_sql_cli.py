@@ -32,13 +32,22 @@ def _sql(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path):  # type: ignore[no-untyped-def]
+    from lisearch.spark.catalog import table_path
+
     _write_table(spark, home, "demo")
     out = _sql(home, "SELECT formula, p_superionic FROM demo WHERE label = 1", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert [json.loads(line) for line in out.stdout.splitlines()] == [{"formula": "Li3P", "p_superionic": 0.75}]
 
-    csv = _sql(home, "SELECT count(*) AS n FROM demo", "--format", "csv")
-    assert csv.stdout.splitlines() == ["n", "3"]
+    # a CSV export is complete: more rows than a table display shows, and no cut message
+    spark.range(0, 1205).selectExpr("id", "id * 2 AS twice").write.format("delta").save(
+        str(table_path(home / "warehouse", "many"))
+    )
+    csv = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "csv")
+    assert csv.returncode == 0, csv.stderr
+    lines = csv.stdout.splitlines()
+    assert len(lines) == 1206 and lines[:2] == ["id,twice", "0,0"] and lines[-1] == "1204,2408"
+    assert "only the first" not in csv.stderr
 
     bad = _sql(home, "SELEKT * FROM demo")
     assert bad.returncode == 2
@@ -85,16 +94,6 @@ def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-
 def test_spark_sql_without_tables_says_what_to_run(home: Path):
     out = subprocess.run(lisearch_cmd("spark-sql", "--print"), env=cli_env(home), capture_output=True, text=True)
     assert out.returncode == 2 and "make run" in out.stderr
-
-
-def test_csv_export_is_complete(spark, home: Path):  # type: ignore[no-untyped-def]
-    from lisearch.spark.catalog import table_path
-
-    rows = spark.range(0, 1205).selectExpr("id", "id * 2 AS twice")
-    rows.write.format("delta").save(str(table_path(home / "warehouse", "many")))
-    csv = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "csv")
-    assert csv.returncode == 0, csv.stderr
-    assert len(csv.stdout.splitlines()) == 1206 and "only the first" not in csv.stderr
 
 
 def test_a_limit_cuts_only_when_there_are_more_rows(

@@ -113,7 +113,8 @@ _SEARCHES: dict[tuple[str, float], pd.DataFrame] = {}
 def eml_subset_search(data: LabelledSet, C: float = 1.0) -> pd.DataFrame:
     """LOOCV accuracy of a linear SVM for each of the 511 non-empty descriptor subsets, best first.
 
-    Deterministic, so it is computed once per process for the same data and C (20,440 fits, ~30 s) and copied.
+    Deterministic, so it is computed once per process for the same data and C (20,440 fits, ~35 s on the 2-core
+    machine) and copied.
     """
     key = (hashlib.sha256(data.fractions.tobytes() + data.y.tobytes()).hexdigest(), float(C))
     if key not in _SEARCHES:
@@ -122,11 +123,17 @@ def eml_subset_search(data: LabelledSet, C: float = 1.0) -> pd.DataFrame:
 
 
 def _subset_search(data: LabelledSet, C: float) -> pd.DataFrame:
+    from sklearn import config_context
+
     rows = []
-    for k in range(1, len(DESCRIPTORS) + 1):
-        for subset in itertools.combinations(DESCRIPTORS, k):
-            acc = _loocv(ElementalLinearModel(descriptors=subset, C=C), data)
-            rows.append({"descriptors": list(subset), "n_descriptors": k, "loocv_accuracy": acc})
+    # the inputs are checked once here, not in each of the 20,440 fits (same arithmetic, ~1.5x faster)
+    with config_context(assume_finite=True, skip_parameter_validation=True):
+        if not np.isfinite(data.fractions).all():
+            raise InputError("The eML search got a fraction matrix with NaN or infinite values.")
+        for k in range(1, len(DESCRIPTORS) + 1):
+            for subset in itertools.combinations(DESCRIPTORS, k):
+                acc = _loocv(ElementalLinearModel(descriptors=subset, C=C), data)
+                rows.append({"descriptors": list(subset), "n_descriptors": k, "loocv_accuracy": acc})
     frame = pd.DataFrame(rows)
     frame["order"] = np.arange(len(frame))
     return frame.sort_values(["loocv_accuracy", "n_descriptors", "order"], ascending=[False, True, True]).drop(
