@@ -12,11 +12,15 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP) $(JARS)
 
-# Reinstalls when pyproject.toml changes. The package is installed editable with its dev extra.
+# Reinstalls when pyproject.toml changes. The package is installed editable with its dev extra, by uv (from PyPI;
+# parallel downloads: about 40 s on a fresh machine against 80-100 s for pip), or by pip if uv cannot be had.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'; then \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; \
+	else \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	fi
 	@touch $@
 
 # Delta Lake jars from Maven Central, once, into var/jars (ignored by git); sessions then use the files.
