@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from math import comb
 
@@ -92,6 +93,16 @@ def _inputs(space: CompositionSpace, list_name: str, seed: int, max_cost=60.0, m
     )
 
 
+@functools.cache
+def _neutral_by_trying(units: tuple[int, ...], states: tuple[tuple[int, ...], ...]) -> bool:
+    """Li+ and one state per partner: does any combination sum to zero? (Every combination tried; remembered
+    across the oracle's calls, which ask the same question for each model seed.)"""
+    return any(
+        units[0] + sum(u * s for u, s in zip(units[1:], combo, strict=True)) == 0
+        for combo in itertools.product(*states)
+    )
+
+
 def _oracle(space: CompositionSpace, inp: ScreenInputs):
     """Every composition, one by one: score, neutrality by trying every state combination, cost, mass."""
     pos = {e: i for i, e in enumerate(space.elements)}
@@ -107,11 +118,7 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
             / space.units
         )
         row["conductive"] += score > 0
-        neutral = any(
-            units[0] + sum(u * s for u, s in zip(units[1:], combo, strict=True)) == 0
-            for combo in itertools.product(*(inp.states[i] for i in idx))
-        )
-        if not neutral:
+        if not _neutral_by_trying(tuple(units), tuple(inp.states[i] for i in idx)):
             continue
         row["neutral"] += 1
         if score <= 0:
