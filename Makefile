@@ -14,10 +14,12 @@ setup: $(STAMP) $(JARS)
 
 # Reinstalls when pyproject.toml changes. The package is installed editable with its dev extra, by uv (from PyPI;
 # parallel downloads: about 40 s on a fresh machine against 80-100 s for pip), or by pip if uv cannot be had.
+# Bytecode is compiled at install, as pip does: with PYTHONDONTWRITEBYTECODE set (as here) every Python process
+# (CLI, Spark workers, notebook kernels) would otherwise compile pandas, scikit-learn, ... from source each time.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; \
+		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'; \
 	else \
 		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
 	fi
