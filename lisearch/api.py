@@ -118,7 +118,6 @@ def screen(
     ``sizes``: partner counts (2, 3); ``run_id``: re-using one replaces that run. Returns the run's summary with
     ``funnel`` (a DataFrame of exact counts per stage). Same as ``lisearch screen``.
     """
-    from lisearch.plan import plan_from_settings
     from lisearch.spark.screen import run_screen
 
     cost, mass = limits if limits is not None else (None, None)
@@ -126,8 +125,7 @@ def screen(
         settings, "screen", elements=_joined(elements), step=step, model=model, oxidation_list=oxidation_list,
         max_cost_per_kg=cost, max_mean_atomic_mass=mass, sizes=_joined(sizes), exclude=_joined(exclude), run_id=run_id,
     )  # fmt: skip
-    plan_from_settings(s)  # bad input stops here, before Spark starts
-    return run_screen(s, spark=spark)
+    return run_screen(s, spark=spark)  # plans first: bad input stops there, before Spark starts
 
 
 def narrow(

@@ -185,11 +185,15 @@ def space_from_dict(data: dict[str, Any]) -> CompositionSpace:
 
 
 def run_blocks(
-    data: dict[str, Any], block_ids: list[int], inputs: ScreenInputs | None = None
+    data: dict[str, Any],
+    block_ids: list[int],
+    inputs: ScreenInputs | None = None,
+    space: CompositionSpace | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stats and survivors of some blocks of a plan in plain form (what one Spark task does)."""
+    """Stats and survivors of some blocks of a plan in plain form (what one Spark task does); ``inputs`` and
+    ``space``, when given, save rebuilding them from ``data`` for each call."""
     inputs = inputs or inputs_from_dict(data)
-    space = space_from_dict(data)
+    space = space or space_from_dict(data)
     stats, survivors = [], []
     for bid in block_ids:
         s, v = screen_sets(inputs, space.element_sets(from_plain(Block, data["blocks"][bid])))
@@ -200,5 +204,5 @@ def run_blocks(
 
 def screen_in_process(plan: ScreenPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(funnel, per-set stats, survivors) of the whole plan in this process."""
-    stats, survivors = run_blocks(plan_to_dict(plan), list(range(len(plan.blocks))), plan.inputs)
+    stats, survivors = run_blocks(plan_to_dict(plan), list(range(len(plan.blocks))), plan.inputs, plan.space)
     return funnel_frame(stage_totals(stats)), stats, survivors

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,7 +94,7 @@ def test_plain_refuses_unsupported_fields():
         ("screen.run_id=bad id!", r"screen\.run_id is 'bad id!': a run id uses letters"),
     ],
 )
-def test_screen_settings_are_parsed_when_loaded(override: str, message: str, tmp_path: Path):
+def test_screen_settings_are_parsed_when_loaded(override: str, message: str):
     with pytest.raises(ConfigError, match=message):
         load_settings(None, [override])
 

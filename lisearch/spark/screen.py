@@ -38,7 +38,14 @@ from lisearch.elements import symbols
 from lisearch.funnel import FUNNEL_STAGES, funnel_frame, stage_totals
 from lisearch.kernels import STAT_COLUMNS, SURVIVOR_DTYPES
 from lisearch.logs import get_logger
-from lisearch.plan import ScreenPlan, inputs_from_dict, plan_from_settings, plan_to_dict, run_blocks
+from lisearch.plan import (
+    ScreenPlan,
+    inputs_from_dict,
+    plan_from_settings,
+    plan_to_dict,
+    run_blocks,
+    space_from_dict,
+)
 from lisearch.records import record_job
 from lisearch.space import partition_blocks
 from lisearch.spark.catalog import check_writable, register_table, replace_run_rows, table_path
@@ -57,12 +64,12 @@ def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], I
         """One Spark partition: screen its blocks, yield the survivors, write its per-set counts."""
         _freeze_worker_objects()
         plan = shared.value  # the broadcast plan, fetched once per executor
-        inputs = inputs_from_dict(plan)  # rebuilt once per partition
+        inputs, space = inputs_from_dict(plan), space_from_dict(plan)  # rebuilt once per partition
         for batch in batches:
             for part in batch["id"].astype(int).tolist():
                 counts = []
                 for block_id in plan["partitions"][part]:
-                    stats, survivors = run_blocks(plan, [block_id], inputs)
+                    stats, survivors = run_blocks(plan, [block_id], inputs, space)
                     counts.append(stats)
                     if len(survivors):
                         yield survivors
