@@ -27,11 +27,14 @@ def test_doctor_without_jars_says_what_to_run(home: Path):
     assert "[FAIL] delta jars" in out.stdout and "Run `make setup`" in out.stdout
 
 
-@pytest.mark.spark  # the Delta probe starts a JVM
-def test_doctor_passes_with_jars(home: Path):
-    out = _run(home, "doctor", "--set", f"paths.jars={repo_jars_dir()}")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "[ ok ] delta probe" in out.stdout and "All checks passed." in out.stdout
+@pytest.mark.spark  # the Delta probe runs on the test's Spark session (in this process)
+def test_doctor_passes_with_jars(spark, home: Path, capsys):  # type: ignore[no-untyped-def]
+    from lisearch.cli import main
+
+    code = main(["doctor", "--set", f"paths.home={home}", "--set", f"paths.jars={repo_jars_dir()}"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert "[ ok ] delta probe" in out.out and "All checks passed." in out.out
 
 
 def test_sql_without_jars_is_one_paragraph(home: Path, tmp_path: Path):

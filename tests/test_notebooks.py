@@ -13,7 +13,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from lisearch.config import SOURCE_ROOT
-from tests.conftest import settings_for
+from tests.conftest import SHORT_JVM_OPTS, settings_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -83,9 +83,10 @@ def test_there_are_notebooks():
 def kernel(small_home: Path) -> Iterator[KernelManager]:
     """One Jupyter kernel for all the notebooks, started with LISEARCH_HOME = the small home: its Spark session
     (a JVM, ~20 s to start) serves every notebook; each notebook starts from an empty namespace (%reset)."""
-    saved = {k: os.environ.get(k) for k in ("LISEARCH_HOME", "PYTHONPATH")}
+    saved = {k: os.environ.get(k) for k in ("LISEARCH_HOME", "PYTHONPATH", "SPARK_SUBMIT_OPTS")}
     os.environ["LISEARCH_HOME"] = str(small_home)
     os.environ["PYTHONPATH"] = str(SOURCE_ROOT) + os.pathsep + (saved["PYTHONPATH"] or "")
+    os.environ["SPARK_SUBMIT_OPTS"] = SHORT_JVM_OPTS
     km = KernelManager(kernel_name="python3")
     try:
         km.start_kernel(cwd=str(SOURCE_ROOT / "notebooks"))

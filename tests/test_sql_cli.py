@@ -31,34 +31,42 @@ def _sql(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sql_reads_table_from_other_process_and_reports_errors(spark, home: Path):  # type: ignore[no-untyped-def]
-    from lisearch.spark.catalog import table_path
-
+def test_sql_in_a_new_process_finds_the_tables_and_reports_a_missing_one(spark, home: Path):  # type: ignore[no-untyped-def]
+    """One `lisearch sql` process (a JVM of its own): it registers the tables this process wrote, and a query on a
+    missing table ends in lisearch's message alone (no Java stack trace logged as JSON before it)."""
     _write_table(spark, home, "demo")
-    out = _sql(home, "SELECT formula, p_superionic FROM demo WHERE label = 1", "--format", "json")
-    assert out.returncode == 0, out.stderr
-    assert [json.loads(line) for line in out.stdout.splitlines()] == [{"formula": "Li3P", "p_superionic": 0.75}]
-
-    # a CSV export is complete: more rows than a table display shows, and no cut message
-    spark.range(0, 1205).selectExpr("id", "id * 2 AS twice").write.format("delta").save(
-        str(table_path(home / "warehouse", "many"))
-    )
-    csv = _sql(home, "SELECT * FROM many ORDER BY id", "--format", "csv")
-    assert csv.returncode == 0, csv.stderr
-    lines = csv.stdout.splitlines()
-    assert len(lines) == 1206 and lines[:2] == ["id,twice", "0,0"] and lines[-1] == "1204,2408"
-    assert "only the first" not in csv.stderr
-
-    bad = _sql(home, "SELEKT * FROM demo")
-    assert bad.returncode == 2
-    assert "The SQL does not parse" in bad.stderr and "Traceback" not in bad.stderr
-
     missing = _sql(home, "SELECT * FROM candidates")
     assert missing.returncode == 2
     assert "Spark could not run the query" in missing.stderr and "demo" in missing.stderr
     assert "Traceback" not in missing.stderr
-    # no Java stack trace as a JSON log line before lisearch's message
     assert "SQLQueryContextLogger" not in missing.stderr and len(missing.stderr) < 1500, missing.stderr[:3000]
+
+
+def test_sql_formats_exports_completely_and_reports_bad_sql(spark, home: Path, capsys):  # type: ignore[no-untyped-def]
+    """The command in this process (on the test's Spark session): JSON lines, a complete CSV export (more rows
+    than a table display shows, and no cut message), a parse error as one message."""
+    from lisearch.cli import main
+    from lisearch.spark.catalog import table_path
+
+    _write_table(spark, home, "demo")
+    spark.range(0, 1205).selectExpr("id", "id * 2 AS twice").write.format("delta").save(
+        str(table_path(home / "warehouse", "many"))
+    )
+    flags = ["--set", f"paths.home={home}", "--set", f"paths.jars={repo_jars_dir()}"]
+    capsys.readouterr()
+    assert main(["sql", "SELECT formula, p_superionic FROM demo WHERE label = 1", "--format", "json", *flags]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"formula": "Li3P", "p_superionic": 0.75}
+    ]
+    assert main(["sql", "SELECT * FROM many ORDER BY id", "--format", "csv", *flags]) == 0
+    csv = capsys.readouterr()
+    lines = csv.out.splitlines()
+    assert len(lines) == 1206 and lines[:2] == ["id,twice", "0,0"] and lines[-1] == "1204,2408"
+    assert "only the first" not in csv.err
+
+    assert main(["sql", "SELEKT * FROM demo", *flags]) == 2
+    bad = capsys.readouterr()
+    assert "The SQL does not parse" in bad.err and "Traceback" not in bad.err
 
 
 def test_query_error_logs_only_when_asked_for():

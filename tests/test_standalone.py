@@ -12,14 +12,15 @@ import pytest
 from lisearch.jars import find_jars
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 from lisearch.structure.labelling import label_cifs
-from tests.conftest import cli_env, repo_jars_dir
+from tests.conftest import SHORT_JVM_OPTS, cli_env, repo_jars_dir
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SPARK_DAEMON_JAVA_OPTS", SHORT_JVM_OPTS)  # master and worker JVMs
     c = StandaloneCluster(workers=1, cores_per_worker=1, memory_per_worker="2g", work_dir=tmp_path / "cluster")
     try:
         yield c.start()
@@ -36,6 +37,7 @@ def test_spark_submit_label_job_on_standalone(cluster: StandaloneCluster, spark,
     cmd = [
         str(spark_home() / "bin" / "spark-submit"), "--master", cluster.master_url, "--jars", jars,
         "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false",
+        "--conf", f"spark.executor.extraJavaOptions={SHORT_JVM_OPTS}",
         str(ROOT / "jobs" / "label_structures.py"), "--profile", "standalone", "--source", str(cif_folder),
     ]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
