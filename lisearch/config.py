@@ -197,7 +197,9 @@ class ScreenSettings:
         try:
             return tuple(int(s) for s in self.sizes.split(",") if s.strip())
         except ValueError:
-            raise ConfigError(f"screen.sizes is {self.sizes!r}: use 2, 3 or 2,3.") from None
+            raise ConfigError(
+                f"screen.sizes is {self.sizes!r}: use comma-separated partner counts, e.g. 2,3."
+            ) from None
 
 
 def _symbols(text: str, what: str) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """The screening kernel: one block of element sets in, exact funnel counts per set and the surviving
 compositions out. numpy only; called inside ``mapInPandas`` by :mod:`lisearch.spark.screen` and directly by tests.
 
-For an element set {e_1 < ... < e_k} (k = 2 or 3 partners of Li) the compositions are integer unit vectors
+For an element set {e_1 < ... < e_k} (k = 2, 3 or 4 partners of Li; :func:`screen_sets`, whose frames are the
+`candidates` columns, takes up to 3) the compositions are integer unit vectors
 u = (u_Li, u_1, ..., u_k), all >= 1, summing to T = 100 / step. With a linear model the score is
 z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.element_weights`), so:
 
@@ -126,13 +127,17 @@ _scratch = _Scratch()
 #: Element sets per slice of :func:`conductive_counts`: its (sets x leading parts) work array then stays in the
 #: CPU caches (64 x 4,851 float64 = 2.5 MB for quaternaries); measured 1.8x faster than whole 4,000-set blocks.
 COUNT_CHUNK = 64
+#: ... and at most this many work-array cells: quinaries have 152,096 leading parts at 1 % steps, so a slice is
+#: 2 sets (2.4 MB) instead of 64 (78 MB).
+COUNT_CELLS = COUNT_CHUNK * 4_851
 
 
 def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     """Number of compositions with z > 0 for each element set (rows of ``sets``, positions), shape (B,)."""
+    n_lead = len(leading_parts(inputs.units, sets.shape[1])[1])
+    chunk = max(1, min(COUNT_CHUNK, COUNT_CELLS // max(n_lead, 1)))
     return np.concatenate(
-        [_conductive_counts(inputs, sets[i : i + COUNT_CHUNK]) for i in range(0, len(sets), COUNT_CHUNK)]
-        or [np.zeros(0, np.int64)]
+        [_conductive_counts(inputs, sets[i : i + chunk]) for i in range(0, len(sets), chunk)] or [np.zeros(0, np.int64)]
     )
 
 
@@ -210,19 +215,17 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     keys = np.concatenate(found)
     which = np.repeat(np.arange(len(combos)), sizes)
     keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
-    return _unit_vectors(units, k)[keys], np.asarray(combos, dtype=np.int8)[which[first]]
+    return _unit_vectors(units, k, keys), np.asarray(combos, dtype=np.int8)[which[first]]
 
 
-@functools.lru_cache(maxsize=8)
-def _unit_vectors(units: int, k: int) -> np.ndarray:
-    """The unit vector of every key ``p * units + u`` of :func:`combo_solutions` (int16 (P * units, k+1); rows
-    with u = 0 or u > U are unused)."""
+def _unit_vectors(units: int, k: int, keys: np.ndarray) -> np.ndarray:
+    """The unit vectors (int16 (n, k+1)) of keys ``p * units + u`` of :func:`combo_solutions` (n,)."""
     lead, _ = leading_parts(units, k)
-    p, u = np.divmod(np.arange(len(lead) * units), units)
-    out = np.empty((len(p), k + 1), np.int16)
+    p, u = np.divmod(keys, units)
+    out = np.empty((len(keys), k + 1), np.int16)
     out[:, : k - 1] = lead[p]
     out[:, k - 1] = u
-    out[:, k] = units - lead[p].sum(axis=1) - u
+    out[:, k] = units - out[:, :k].sum(axis=1, dtype=np.int64)
     return out
 
 

@@ -97,6 +97,10 @@ def load_screen_model(path: Path) -> tuple[ElementalLinearModel | Atom2VecModel,
     return model_class.from_payload(artifact["payload"], str(path)), str(artifact["sha256"])
 
 
+#: Partners of Li the screen's output tables hold (columns element_1..element_3, pct_1..pct_3, ...).
+SCREEN_MAX_PARTNERS = 3
+
+
 def plan_screen(
     space: CompositionSpace,
     model: ElementalLinearModel | Atom2VecModel,
@@ -113,8 +117,14 @@ def plan_screen(
     Raises:
         InputError: a linear model whose score is not linear in the fractions, an atom2vec-esML embedding without a
             vector for an element that can be in a neutral composition, or an unknown ``oxidation_list``
-            (``source`` names the model in the message).
+            (``source`` names the model in the message); a space with quinaries (sizes 4), which the space and the
+            counting kernels cover but the screen's tables (up to three partners) do not hold yet.
     """
+    if max(space.sizes) > SCREEN_MAX_PARTNERS:
+        raise InputError(
+            f"sizes {space.sizes}: the screen writes compositions of Li with at most {SCREEN_MAX_PARTNERS} partners "
+            "(its `candidates` and `funnel_by_set` columns); quinaries are not screened yet. Use sizes 2, 3 or 2,3."
+        )
     states = oxidation_states(oxidation_list)
     network = None
     if isinstance(model, Atom2VecModel):

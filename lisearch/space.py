@@ -1,14 +1,16 @@
-"""The composition space: Li plus 2 or 3 distinct other elements, every atomic fraction a positive multiple
+"""The composition space: Li plus 2, 3 or 4 distinct other elements, every atomic fraction a positive multiple
 of ``step`` percent, summing to 100 %.
 
 Order (used by :meth:`CompositionSpace.rank` / :meth:`CompositionSpace.unrank`): all ternaries, then all
-quaternaries; within one size, element sets in lexicographic order of their positions in ``elements``; within
-one set, fraction vectors (u_Li, u_1, ..., u_k) in lexicographic order, where ``u`` counts steps
+quaternaries, then all quinaries; within one size, element sets in lexicographic order of their positions in
+``elements``; within one set, fraction vectors (u_Li, u_1, ..., u_k) in lexicographic order, where ``u`` counts steps
 (``units = 100 / step``). A fraction vector corresponds to the cut points u_Li < u_Li+u_1 < ... of
 {1, ..., units-1}, so both levels are ranks of k-subsets in lexicographic order.
 
-Counts: C(m, 2) C(units-1, 2) ternaries + C(m, 3) C(units-1, 3) quaternaries; with the 93 elements Z <= 94
-other than Li and 1 % steps: 20,374,419,912.
+Counts: C(m, k) C(units-1, k) compositions with k partners; with the 93 elements Z <= 94 other than Li and 1 %
+steps: 20,374,419,912 ternaries and quaternaries (the paper's space), and 10,990,980,360,360 quinaries. Counts,
+ranks and block bounds are Python integers; the largest space there can be (those 93 elements, 1 % steps, sizes
+2-4: 1.1e13) is six orders of magnitude below 2**63, so they also fit the int64 columns downstream.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import numpy as np
 
 from lisearch.elements import symbols
 from lisearch.errors import InputError
+
+#: Numbers of partner elements a space may hold (Li + 2 to 4 others).
+SIZES = (2, 3, 4)
 
 
 def default_elements() -> tuple[str, ...]:
@@ -89,7 +94,7 @@ class Block:
 @dataclass(frozen=True)
 class CompositionSpace:
     """Parameters: ``elements`` (the partners of Li, any order; stored sorted by Z), ``step`` in percent
-    (must divide 100), ``sizes``: numbers of partner elements (2 = ternaries, 3 = quaternaries)."""
+    (must divide 100), ``sizes``: numbers of partner elements (2 = ternaries, 3 = quaternaries, 4 = quinaries)."""
 
     elements: tuple[str, ...]
     step: int = 1
@@ -110,8 +115,10 @@ class CompositionSpace:
             raise InputError(
                 f"step is {self.step!r}: it must be a whole percentage that divides 100 (1, 2, 4, 5, ...)."
             )
-        if not self.sizes or any(k not in (2, 3) for k in self.sizes):
-            raise InputError(f"sizes is {self.sizes!r}: use 2 (ternaries), 3 (quaternaries) or both.")
+        if not self.sizes or any(k not in SIZES for k in self.sizes):
+            raise InputError(
+                f"sizes is {self.sizes!r}: use 2 (ternaries), 3 (quaternaries), 4 (quinaries) or several of them."
+            )
         if len(self.elements) < min(self.sizes):
             raise InputError(
                 f"The element set has {len(self.elements)} element(s): at least {min(self.sizes)} are needed."

@@ -30,8 +30,23 @@ def _brute_compositions(space: CompositionSpace):
                     yield els, units
 
 
+def test_quinary_space_count_matches_closed_form():
+    space = CompositionSpace(default_elements(), sizes=(4,))
+    assert space.count() == comb(93, 4) * comb(99, 4) == 2_919_735 * 3_764_376 == 10_990_980_360_360
+    both = CompositionSpace(default_elements(), sizes=(2, 3, 4))
+    assert both.count() == 20_374_419_912 + 10_990_980_360_360 < 2**63
+    last = both.count() - 1
+    assert both.unrank(last) == (both.elements[-4:], (96, 1, 1, 1, 1))
+    assert both.rank(*both.unrank(last)) == last
+
+
 @pytest.mark.parametrize(
-    ("elements", "step", "sizes"), [(("O", "Na", "P", "S", "Cl"), 10, (2, 3)), (("N", "Mg", "Ga"), 5, (3,))]
+    ("elements", "step", "sizes"),
+    [
+        (("O", "Na", "P", "S", "Cl"), 10, (2, 3)),
+        (("N", "Mg", "Ga"), 5, (3,)),
+        (("O", "Na", "P", "S", "Cl"), 10, (2, 3, 4)),
+    ],
 )
 def test_rank_unrank_enumerate_in_order(elements, step, sizes):
     space = CompositionSpace(elements, step, sizes)
@@ -43,13 +58,13 @@ def test_rank_unrank_enumerate_in_order(elements, step, sizes):
 
 
 def test_subset_rank_round_trip():
-    for k in (1, 2, 3):
+    for k in (1, 2, 3, 4):
         for r, subset in enumerate(itertools.combinations(range(7), k)):
             assert rank_subset(subset, 7) == r and unrank_subset(r, 7, k) == subset
 
 
 def test_blocks_cover_every_set_once():
-    space = CompositionSpace(("O", "Na", "P", "S", "Cl", "F"), 10)
+    space = CompositionSpace(("O", "Na", "P", "S", "Cl", "F"), 10, (2, 3, 4))
     seen = {k: [] for k in space.sizes}
     for block in space.blocks(3):
         seen[block.k] += [tuple(r) for r in space.element_sets(block)]
@@ -64,7 +79,9 @@ def test_blocks_cover_every_set_once():
         ({"elements": ("O", "S"), "step": 3}, "divides 100"),
         ({"elements": ()}, "at least 2"),
         ({"elements": ("O", "Li")}, "leave Li out"),
-        ({"elements": ("O", "S"), "sizes": (4,)}, "sizes"),
+        ({"elements": ("O", "S"), "sizes": (5,)}, "sizes"),
+        ({"elements": ("O", "S", "P"), "sizes": (4,)}, "at least 4"),
+        ({"elements": ("O", "S", "P", "N"), "step": 25, "sizes": (4,)}, "too coarse"),
     ],
 )
 def test_bad_spaces_are_refused(kwargs, message):
@@ -195,6 +212,42 @@ def test_conductive_counts_flat_and_signed_cases():
                 if u0 + u1 + u2 == 10
             )
             assert got[row] == brute
+
+
+@pytest.mark.parametrize(("list_name", "step"), [("pymatgen_all", 10), ("smact_icsd24", 5)])
+def test_quinary_counts_and_neutral_compositions_equal_brute_force(list_name: str, step: int):
+    """Four partners: the closed-form conductive counts and the neutral enumeration against every unit vector."""
+    space = CompositionSpace(("N", "O", "Na", "P", "S", "V", "Fe"), step=step, sizes=(4,))
+    inp = _inputs(space, list_name, 4)
+    sets = space.element_sets(next(space.blocks(100)))
+    counts = conductive_counts(inp, sets)
+    T = space.units
+    vectors = [u for u in itertools.product(range(1, T), repeat=5) if sum(u) == T]
+    assert len(vectors) == space.n_fractions(4)
+    U = np.array(vectors)
+    neutral_seen = 0
+    for row, pos in enumerate(sets):
+        w = np.concatenate([[inp.li_weight], inp.weights[pos]])
+        assert counts[row] == int((inp.bias + U @ w / T > 0).sum()), pos
+        states = tuple(inp.states[i] for i in pos)
+        comps, ox = neutral_compositions(T, states)
+        charges = [U @ np.array([1, *combo]) for combo in itertools.product(*states)]  # every choice of states
+        neutral = np.any(np.array(charges) == 0, axis=0) if charges else np.zeros(len(U), bool)
+        brute = [u for u, ok in zip(vectors, neutral, strict=True) if ok]
+        assert list(map(tuple, comps.tolist())) == brute, pos  # same vectors, same (lexicographic) order
+        neutral_seen += len(comps)
+        if len(comps):
+            assert (comps[:, 0] + (comps[:, 1:].astype(int) * ox).sum(axis=1) == 0).all()
+    assert neutral_seen > 0 and 0 < counts.sum() < len(sets) * len(vectors)  # (pymatgen_all: every vector neutral)
+
+
+def test_screen_refuses_quinaries_before_spark():
+    from lisearch.models.linear import ElementalLinearModel
+    from lisearch.plan import plan_screen
+
+    space = CompositionSpace(("O", "S", "P", "N"), step=10, sizes=(3, 4))
+    with pytest.raises(InputError, match="at most 3 partners"):
+        plan_screen(space, ElementalLinearModel())
 
 
 @pytest.mark.parametrize("list_name", ["pymatgen_icsd", "smact_icsd24"])
