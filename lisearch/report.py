@@ -122,8 +122,8 @@ def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: 
 
 
 def _cell(value: dict[str, Any] | None) -> str:
-    if not value:
-        return "n/a"
+    if not value or not value.get("n"):
+        return f"n/a ({value['missing']} unscorable)" if value and value.get("missing") else "n/a"
     text = f"{100 * value['accuracy']:.1f}"
     bal = value.get("balanced_accuracy")
     if bal is not None and not np.isnan(bal):

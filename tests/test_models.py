@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lisearch.composition import parse_formulas
@@ -146,3 +147,13 @@ def test_estimators_follow_scikit_learn_conventions():
     assert clone(SendekModel(C=3.0)).get_params() == {"C": 3.0}
     with pytest.raises(NotFittedError):
         SendekModel().predict(X)
+
+
+def test_table_one_cells_without_labelled_rows_are_not_an_error():
+    """A `structures` table without the DFT set's ids (e.g. `label.limit` small): n/a, not a ValueError."""
+    from lisearch.models.training import dft_set, sml_on_ids
+    from lisearch.report import _cell
+
+    cell = sml_on_ids(pd.DataFrame({"material_id": ["mp-0"], "label": [1]}), dft_set())
+    assert cell["n"] == 0 and np.isnan(cell["accuracy"]) and cell["missing"] == len(dft_set().y)
+    assert _cell(cell) == f"n/a ({len(dft_set().y)} unscorable)"

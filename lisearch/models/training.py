@@ -201,7 +201,11 @@ def holdout_split(data: LabelledSet, seed: int = 0, test_size: float = 0.2) -> t
 
 # ---------------------------------------------------------------------------------------------- Table I
 def accuracy(pred: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Accuracy, balanced accuracy, n and the predicted and true positive shares of labels ``pred`` vs ``y``."""
+    """Accuracy, balanced accuracy, n and the predicted and true positive shares of labels ``pred`` vs ``y``
+    (NaN where undefined: no rows, or one class only for the balanced accuracy)."""
+    if not len(y):
+        return dict.fromkeys(("accuracy", "balanced_accuracy", "predicted_positive_share", "true_positive_share"),
+                             float("nan")) | {"n": 0}  # fmt: skip
     return {
         "accuracy": float(accuracy_score(y, pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if len(set(y.tolist())) > 1 else float("nan"),
