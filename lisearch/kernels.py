@@ -39,6 +39,9 @@ import pandas as pd
 from lisearch.models.atom2vec import forward
 
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors")
+#: Partners of Li the output frames of :func:`screen_sets` hold (z1..z3, pct_1..pct_3, ox_1..ox_3: the `candidates`
+#: columns); the counting functions take more.
+MAX_PARTNERS = 3
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     """
     B, k = sets.shape
     T = inputs.units
-    z = np.zeros((B, 3), np.int16)
+    z = np.zeros((B, MAX_PARTNERS), np.int16)
     z[:, :k] = inputs.atomic_numbers[sets]
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)

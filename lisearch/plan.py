@@ -21,7 +21,7 @@ from lisearch.config import Settings
 from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg, symbols
 from lisearch.errors import InputError
 from lisearch.funnel import funnel_frame, stage_totals
-from lisearch.kernels import NetworkScorer, ScreenInputs, screen_sets
+from lisearch.kernels import MAX_PARTNERS, NetworkScorer, ScreenInputs, screen_sets
 from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
@@ -97,10 +97,6 @@ def load_screen_model(path: Path) -> tuple[ElementalLinearModel | Atom2VecModel,
     return model_class.from_payload(artifact["payload"], str(path)), str(artifact["sha256"])
 
 
-#: Partners of Li the screen's output tables hold (columns element_1..element_3, pct_1..pct_3, ...).
-SCREEN_MAX_PARTNERS = 3
-
-
 def plan_screen(
     space: CompositionSpace,
     model: ElementalLinearModel | Atom2VecModel,
@@ -120,9 +116,9 @@ def plan_screen(
             (``source`` names the model in the message); a space with quinaries (sizes 4), which the space and the
             counting kernels cover but the screen's tables (up to three partners) do not hold yet.
     """
-    if max(space.sizes) > SCREEN_MAX_PARTNERS:
+    if max(space.sizes) > MAX_PARTNERS:
         raise InputError(
-            f"sizes {space.sizes}: the screen writes compositions of Li with at most {SCREEN_MAX_PARTNERS} partners "
+            f"sizes {space.sizes}: the screen writes compositions of Li with at most {MAX_PARTNERS} partners "
             "(its `candidates` and `funnel_by_set` columns); quinaries are not screened yet. Use sizes 2, 3 or 2,3."
         )
     states = oxidation_states(oxidation_list)
