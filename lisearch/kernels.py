@@ -1,8 +1,7 @@
 """The screening kernel: one block of element sets in, exact funnel counts per set and the surviving
 compositions out. numpy only; called inside ``mapInPandas`` by :mod:`lisearch.spark.screen` and directly by tests.
 
-For an element set {e_1 < ... < e_k} (k = 2, 3 or 4 partners of Li; :func:`screen_sets`, whose frames are the
-`candidates` columns, takes up to 3) the compositions are integer unit vectors
+For an element set {e_1 < ... < e_k} (k = 2, 3 or 4 partners of Li) the compositions are integer unit vectors
 u = (u_Li, u_1, ..., u_k), all >= 1, summing to T = 100 / step. With a linear model the score is
 z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.element_weights`), so:
 
@@ -30,6 +29,8 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,11 @@ import pandas as pd
 from lisearch.models.atom2vec import forward
 
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors")
-#: Partners of Li the output frames of :func:`screen_sets` hold (z1..z3, pct_1..pct_3, ox_1..ox_3: the `candidates`
-#: columns); the counting functions take more.
-MAX_PARTNERS = 3
+#: Partners of Li the output frames of :func:`screen_sets` hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the `candidates`
+#: columns; 0 where a set has fewer partners).
+MAX_PARTNERS = 4
+#: The partner columns' numbers 1..MAX_PARTNERS.
+PARTNERS = tuple(range(1, MAX_PARTNERS + 1))
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,57 @@ def _conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=100_000)
+class ByteBoundedCache:
+    """A least-recently-used cache of numpy results bounded by their bytes rather than their number: a quaternary
+    set's neutral compositions take kilobytes, a quinary set's up to 10 MB, so a count bound either wastes the
+    cache on paper-space runs or lets quinary runs grow without limit. One per process, with a lock (the kernel
+    may run in threads). ``hits`` / ``misses`` count look-ups."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = self.hits = self.misses = 0
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate ``function`` (hashable arguments; a numpy array or tuple of arrays result)."""
+
+        @functools.wraps(function)
+        def cached(*args: Any) -> Any:
+            with self._lock:
+                found = self._items.get(args)
+                if found is not None:
+                    self._items.move_to_end(args)
+                    self.hits += 1
+                    return found[0]
+                self.misses += 1
+            value = function(*args)
+            size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,))) + 200
+            with self._lock:
+                if args not in self._items and size <= self.max_bytes:
+                    self._items[args] = (value, size)
+                    self.nbytes += size
+                    while self.nbytes > self.max_bytes:
+                        _, (_, dropped) = self._items.popitem(last=False)
+                        self.nbytes -= dropped
+            return value
+
+        cached.cache = self  # type: ignore[attr-defined]
+        return cached
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+
+
+#: Memory for the cached neutral solutions per process (each Spark Python worker has its own).
+SOLUTION_CACHE_BYTES = 256 << 20
+NEUTRAL_CACHE_BYTES = 512 << 20
+
+
+@ByteBoundedCache(SOLUTION_CACHE_BYTES)
 def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
     """Keys ``p * units + u`` (p: index into :func:`leading_parts`, u = u_{k-1}) of the unit vectors that are
     neutral for one choice of oxidation states ``combo`` (one per partner; Li is +1). The condition is linear,
@@ -199,7 +252,7 @@ def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([pi * units + np.arange(1, U[pi] + 1) for pi in p])
 
 
-@functools.lru_cache(maxsize=200_000)
+@ByteBoundedCache(NEUTRAL_CACHE_BYTES)
 def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
     """Charge-neutral unit vectors for partners with the given oxidation-state lists (Li is +1): the union over
     every choice of states of :func:`combo_solutions`.
@@ -245,11 +298,11 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     the total mass and the mass-weighted price of every composition for every set of the group.
 
     Returns:
-        stats: one row per set: z1, z2, z3 (atomic numbers of the partners, 0 when absent) and the counts
+        stats: one row per set: z1..z4 (atomic numbers of the partners, 0 when absent) and the counts
             total, conductive, neutral, neutral_conductive, cost_ok, survivors (int64);
-        survivors: one row per neutral, conductive composition within the cost and mass limits: z1..z3,
-            pct_li, pct_1..pct_3 (percent), ox_1..ox_3 (oxidation states used), score, cost_per_kg,
-            mean_atomic_mass: the names of the `candidates` columns (0 where a ternary has no third partner).
+        survivors: one row per neutral, conductive composition within the cost and mass limits: z1..z4,
+            pct_li, pct_1..pct_4 (percent), ox_1..ox_4 (oxidation states used), score, cost_per_kg,
+            mean_atomic_mass: the names of the `candidates` columns (0 in the columns of absent partners).
     """
     B, k = sets.shape
     T = inputs.units
@@ -277,8 +330,8 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
             for i in range(0, len(rows), step):
                 chunk = rows[i : i + step]
                 _screen_group(inputs, table, sets, order, chunk, comp, ox, stats, parts)
-    stats_frame = pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "z3": z[:, 2], **stats})
-    return stats_frame, _survivor_frame(parts, z, k, 100 // inputs.units)
+    stats_frame = pd.DataFrame({**{f"z{j}": z[:, j - 1] for j in PARTNERS}, **stats})
+    return stats_frame, _survivor_frame(parts, z, 100 // inputs.units)
 
 
 #: (row in the block, units (n, k+1), states (n, k), score, cost per kg, mean atomic mass) of emitted survivors.
@@ -354,31 +407,38 @@ def _screen_group(
         parts.append((rows[s_], units_out, ox[c_[:, None], cols[s_] - 1], score[s_, c_], cost[s_, c_], mass[s_, c_]))
 
 
-def _survivor_frame(parts: list[_Part], z: np.ndarray, k: int, step: int) -> pd.DataFrame:
+def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFrame:
     if not parts:
         return empty_survivors()
     rows = np.concatenate([p[0] for p in parts])
     comp = np.concatenate([p[1] for p in parts])
     ox = np.concatenate([p[2] for p in parts])
-    n = len(rows)
-    pct = comp * np.int16(step)  # units -> percent, the unit of `candidates`
+    k = ox.shape[1]
+    pct = np.zeros((len(rows), MAX_PARTNERS + 1), np.int16)
+    np.multiply(comp, np.int16(step), out=pct[:, : k + 1])  # units -> percent, the unit of `candidates`
+    states = np.zeros((len(rows), MAX_PARTNERS), np.int8)
+    states[:, :k] = ox
     frame = {
-        "z1": z[rows, 0], "z2": z[rows, 1], "z3": z[rows, 2],
-        "pct_li": pct[:, 0], "pct_1": pct[:, 1], "pct_2": pct[:, 2],
-        "pct_3": pct[:, 3] if k == 3 else np.zeros(n, np.int16),
-        "ox_1": ox[:, 0], "ox_2": ox[:, 1], "ox_3": ox[:, 2] if k == 3 else np.zeros(n, np.int8),
+        **{f"z{j}": z[rows, j - 1] for j in PARTNERS},
+        "pct_li": pct[:, 0],
+        **{f"pct_{j}": pct[:, j] for j in PARTNERS},
+        **{f"ox_{j}": states[:, j - 1] for j in PARTNERS},
         "score": np.concatenate([p[3] for p in parts]).astype(np.float32),
         "cost_per_kg": np.concatenate([p[4] for p in parts]).astype(np.float32),
         "mean_atomic_mass": np.concatenate([p[5] for p in parts]).astype(np.float32),
-    }  # fmt: skip
+    }
     return pd.DataFrame(frame)
 
 
 SURVIVOR_DTYPES = {
-    "z1": np.int16, "z2": np.int16, "z3": np.int16, "pct_li": np.int16, "pct_1": np.int16, "pct_2": np.int16,
-    "pct_3": np.int16, "ox_1": np.int8, "ox_2": np.int8, "ox_3": np.int8, "score": np.float32,
-    "cost_per_kg": np.float32, "mean_atomic_mass": np.float32,
-}  # fmt: skip
+    **{f"z{j}": np.int16 for j in PARTNERS},
+    "pct_li": np.int16,
+    **{f"pct_{j}": np.int16 for j in PARTNERS},
+    **{f"ox_{j}": np.int8 for j in PARTNERS},
+    "score": np.float32,
+    "cost_per_kg": np.float32,
+    "mean_atomic_mass": np.float32,
+}
 
 
 def empty_survivors() -> pd.DataFrame:

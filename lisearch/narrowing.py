@@ -29,6 +29,7 @@ from lisearch import paper
 from lisearch.datasets import mp_known
 from lisearch.elements import descriptor_table, oxidation_states
 from lisearch.errors import InputError
+from lisearch.kernels import PARTNERS
 
 #: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter (:mod:`lisearch.paper`).
 TABLE_III = paper.TABLE_III
@@ -104,9 +105,11 @@ def composition_flags(
 def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
     rows = []
     for r in frame.itertuples(index=False):
-        pairs = [("Li", r.pct_li), (r.element_1, r.pct_1), (r.element_2, r.pct_2)]
-        if isinstance(r.element_3, str) and r.element_3:
-            pairs.append((r.element_3, r.pct_3))
+        pairs = [("Li", r.pct_li)] + [
+            (e, p)
+            for j in PARTNERS
+            if isinstance(e := getattr(r, f"element_{j}", None), str) and e and (p := getattr(r, f"pct_{j}"))
+        ]
         g = 0
         for _, v in pairs:
             g = math.gcd(g, int(v))
@@ -117,8 +120,9 @@ def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
 def stability_flags(
     candidates: pd.DataFrame, anion: str = "O", max_z: int = 36, stability: bool = True, max_formula_atoms: int = 0
 ) -> pd.DataFrame:
-    """``candidates`` rows (element_1..3, pct_li, pct_1..3, ...) with the flags, ``formula`` (None for rows that
-    fail a required stage or the size limit) and ``formula_atoms`` (atoms in the reduced formula) added."""
+    """``candidates`` rows (element_1..4, pct_li, pct_1..4, ...; an absent partner's columns may be missing) with the
+    flags, ``formula`` (None for rows that fail a required stage or the size limit) and ``formula_atoms`` (atoms in
+    the reduced formula) added."""
     amounts = _amounts_of_rows(candidates)
     rows = [composition_flags(a, anion, max_z, False, stability, max_formula_atoms) for a in amounts]
     flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])

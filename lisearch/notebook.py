@@ -8,6 +8,7 @@ missing. Figures are matplotlib figures, detached from pyplot, so a notebook sho
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 from lisearch.config import Settings, load_settings
 from lisearch.elements import symbols
 from lisearch.errors import InputError
+from lisearch.kernels import PARTNERS
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -92,7 +94,7 @@ def pair_fractions(
     run_id: str = "default", stage: str = "conductive", settings: Settings | None = None
 ) -> pd.DataFrame:
     """Fraction of ``stage`` per pair of partner elements over every element set holding both (ternaries with
-    that pair, and quaternaries with it plus any third element): a symmetric matrix indexed by symbol (Z order);
+    that pair, quaternaries and quinaries with it plus other elements): a symmetric matrix indexed by symbol (Z order);
     NaN where the stage was not computed (e.g. ``conductive`` for atom2vec runs) or the pair never occurs."""
     if stage not in PAIR_STAGES:
         raise InputError(f"stage {stage!r}: use one of {', '.join(PAIR_STAGES)}.")
@@ -102,7 +104,7 @@ def pair_fractions(
     parts = [
         f"SELECT {a} AS a, {b} AS b, {stage} AS num, {base} AS den FROM funnel_by_set "
         f"WHERE run_id = '{run_id}' AND {b} IS NOT NULL"
-        for a, b in (("element_1", "element_2"), ("element_1", "element_3"), ("element_2", "element_3"))
+        for a, b in itertools.combinations([f"element_{j}" for j in PARTNERS], 2)
     ]
     rows = _sql(
         settings,
@@ -139,7 +141,8 @@ def stable_oxides(run_id: str = "default", settings: Settings | None = None, lim
     return _sql(
         settings,
         "SELECT formula, score, cost_per_kg, mean_atomic_mass, known_in_mp, element_1, element_2, element_3, "
-        f"pct_li, pct_1, pct_2, pct_3 FROM stable_oxides WHERE run_id = '{run_id}' ORDER BY score DESC{top}",
+        "element_4, pct_li, pct_1, pct_2, pct_3, pct_4 "
+        f"FROM stable_oxides WHERE run_id = '{run_id}' ORDER BY score DESC{top}",
     )
 
 

@@ -21,7 +21,7 @@ from lisearch.config import Settings
 from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg, symbols
 from lisearch.errors import InputError
 from lisearch.funnel import funnel_frame, stage_totals
-from lisearch.kernels import MAX_PARTNERS, NetworkScorer, ScreenInputs, screen_sets
+from lisearch.kernels import NetworkScorer, ScreenInputs, screen_sets
 from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
@@ -113,14 +113,8 @@ def plan_screen(
     Raises:
         InputError: a linear model whose score is not linear in the fractions, an atom2vec-esML embedding without a
             vector for an element that can be in a neutral composition, or an unknown ``oxidation_list``
-            (``source`` names the model in the message); a space with quinaries (sizes 4), which the space and the
-            counting kernels cover but the screen's tables (up to three partners) do not hold yet.
+            (``source`` names the model in the message).
     """
-    if max(space.sizes) > MAX_PARTNERS:
-        raise InputError(
-            f"sizes {space.sizes}: the screen writes compositions of Li with at most {MAX_PARTNERS} partners "
-            "(its `candidates` and `funnel_by_set` columns); quinaries are not screened yet. Use sizes 2, 3 or 2,3."
-        )
     states = oxidation_states(oxidation_list)
     network = None
     if isinstance(model, Atom2VecModel):

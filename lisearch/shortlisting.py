@@ -26,12 +26,14 @@ import pandas as pd
 
 from lisearch.config import ShortlistSettings
 from lisearch.elements import symbols
+from lisearch.kernels import MAX_PARTNERS, PARTNERS
 from lisearch.plausibility import PlausibilityRules, nearest_known, plausibility
 
 #: Columns :func:`shortlist_batch` adds to the `candidates` columns (Spark types).
 SHORTLIST_DDL = (
     "family string, cations string, anions string, formula string, state_li tinyint, state_1 tinyint, "
-    "state_2 tinyint, state_3 tinyint, state_probability double, formula_atoms int, measured_p_fast double, "
+    "state_2 tinyint, state_3 tinyint, state_4 tinyint, state_probability double, formula_atoms int, "
+    "measured_p_fast double, "
     "measured_log10_sigma double, measured_ad_distance double, measured_in_domain boolean, nearest_known string, "
     "known_source string, known_distance double, novel boolean, rank_score double, ranked_by string"
 )
@@ -43,12 +45,15 @@ def rules_of(settings: ShortlistSettings) -> PlausibilityRules:
 
 
 def candidate_arrays(batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(z (n, 4), integer amounts (n, 4)) of `candidates` rows: Li first, then partners 1..3 (0 when absent)."""
+    """(z (n, 5), integer amounts (n, 5)) of `candidates` rows: Li first, then partners 1..4 (0 when absent, also
+    when a table written before quinaries lacks the fourth partner's columns)."""
     n = len(batch)
-    z = np.zeros((n, 4), dtype=np.int64)
-    amounts = np.zeros((n, 4), dtype=np.int64)
+    z = np.zeros((n, 1 + MAX_PARTNERS), dtype=np.int64)
+    amounts = np.zeros((n, 1 + MAX_PARTNERS), dtype=np.int64)
     z[:, 0], amounts[:, 0] = 3, batch["pct_li"].to_numpy(dtype=np.int64)
-    for k in (1, 2, 3):
+    for k in PARTNERS:
+        if f"z{k}" not in batch:
+            continue
         z[:, k] = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
         amounts[:, k] = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.int64)
     return z, amounts
@@ -76,7 +81,7 @@ def shortlist_batch(
     keep = checks["plausible"].to_numpy()
     out = batch[keep].copy()
     z, amounts, checks = z[keep], amounts[keep], checks[keep].reset_index(drop=True)
-    states = checks[["state_1", "state_2", "state_3", "state_4"]].to_numpy()
+    states = checks[[f"state_{j}" for j in range(1, z.shape[1] + 1)]].to_numpy()
     syms = np.array(("", *symbols()))
     cations = [",".join(syms[zz[ss > 0]]) for zz, ss in zip(z, states, strict=True)]  # Li first (column 0)
     anions = [",".join(syms[zz[ss < 0]]) for zz, ss in zip(z, states, strict=True)]
@@ -84,7 +89,7 @@ def shortlist_batch(
     out["cations"], out["anions"] = cations, anions
     out["formula"] = _quick_formulas(z, amounts, states)
     out["state_li"] = states[:, 0].astype(np.int8)
-    for k in (1, 2, 3):
+    for k in PARTNERS:
         out[f"state_{k}"] = np.where(z[:, k] > 0, states[:, k], 0).astype(np.int8)
     out["state_probability"] = checks["probability"].to_numpy()
     out["formula_atoms"] = checks["formula_atoms"].to_numpy().astype(np.int32)
@@ -115,7 +120,7 @@ def shortlist_batch(
 def _reasons(row: Any) -> str:
     ions = [f"Li{row.state_li:+d}"] + [
         f"{e}{s:+d}"
-        for e, s in ((row.element_1, row.state_1), (row.element_2, row.state_2), (row.element_3, row.state_3))
+        for e, s in ((getattr(row, f"element_{j}", None), getattr(row, f"state_{j}", 0)) for j in PARTNERS)
         if isinstance(e, str) and e
     ]
     parts = [

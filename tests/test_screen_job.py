@@ -85,6 +85,36 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     assert spark.sql("SELECT count(*) FROM runs").collect()[0][0] == 2
 
 
+def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """A warehouse written before quinaries (candidates and funnel_by_set with three partners): a quinary run adds
+    the fourth partner's columns (Delta schema evolution), its rows equal the in-process kernel's in every column,
+    and the older run's rows stay, with nulls in the new columns."""
+    from lisearch.kernels import PARTNERS
+    from lisearch.spark.screen import run_screen
+
+    wh = home / "warehouse"
+    old = spark.createDataFrame(
+        [("old", 4, "O", "P", None, 8, 15, None, 15, 40, 40, 20, None, -2, 5, None, 0.5, 3.0, 20.0)],
+        "run_id string, n_elements tinyint, element_1 string, element_2 string, element_3 string, z1 smallint, "
+        "z2 smallint, z3 smallint, max_z smallint, pct_li smallint, pct_1 smallint, pct_2 smallint, pct_3 smallint, "
+        "ox_1 tinyint, ox_2 tinyint, ox_3 tinyint, score float, cost_per_kg float, mean_atomic_mass float",
+    )
+    old.write.format("delta").partitionBy("run_id").save(str(wh / "candidates"))
+    settings = _settings(home, artifacts, "screen.run_id=q", "screen.elements=N,O,Na,P,S", "screen.sizes=4")
+    summary = run_screen(settings, spark=spark)
+    _, _, survivors = screen_in_process(plan_from_settings(settings))
+    cand = spark.read.format("delta").load(str(wh / "candidates")).toPandas()
+    new = cand[cand["run_id"] == "q"]
+    assert len(new) == len(survivors) == summary["funnel"]["survivors"] > 0 and (new["n_elements"] == 5).all()
+    columns = [f"z{j}" for j in PARTNERS] + ["pct_li"] + [f"{c}_{j}" for c in ("pct", "ox") for j in PARTNERS]
+    got = new[[*columns, "score"]].astype(float).sort_values(columns).reset_index(drop=True)
+    want = survivors[[*columns, "score"]].astype(float).sort_values(columns).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert set(new["element_4"]) <= {"P", "S"} and new["element_4"].notna().all()
+    kept = cand[cand["run_id"] == "old"]
+    assert len(kept) == 1 and kept[["element_4", "z4", "pct_4", "ox_4"]].isna().all(axis=None)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -12,7 +12,15 @@ import pytest
 
 from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg
 from lisearch.errors import InputError
-from lisearch.kernels import STAT_COLUMNS, ScreenInputs, conductive_counts, neutral_compositions, screen_sets
+from lisearch.kernels import (
+    MAX_PARTNERS,
+    PARTNERS,
+    STAT_COLUMNS,
+    ScreenInputs,
+    conductive_counts,
+    neutral_compositions,
+    screen_sets,
+)
 from lisearch.space import CompositionSpace, default_elements, rank_subset, unrank_subset
 
 
@@ -126,7 +134,7 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
     stats, survivors = {}, set()
     for els, units in _brute_compositions(space):
         idx = [pos[e] for e in els]
-        key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (3 - len(els))
+        key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (MAX_PARTNERS - len(els))
         row = stats.setdefault(key, dict.fromkeys(STAT_COLUMNS, 0))
         row["total"] += 1
         score = (
@@ -149,41 +157,57 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
             row["cost_ok"] += 1
             if mass / space.units <= inp.max_mean_atomic_mass:
                 row["survivors"] += 1
-                survivors.add(key + tuple(units) + (0,) * (4 - len(units)))
+                survivors.add(key + tuple(units) + (0,) * (MAX_PARTNERS + 1 - len(units)))
     return stats, survivors
+
+
+def _check_against_oracle(space: CompositionSpace, inp: ScreenInputs, sets_per_block: int) -> pd.DataFrame:
+    """The kernel block by block against :func:`_oracle`: every set's counts and the survivors' rows."""
+    want_stats, want_survivors = _oracle(space, inp)
+    got_stats, got_survivors = [], []
+    for block in space.blocks(sets_per_block):
+        stats, surv = screen_sets(inp, space.element_sets(block))
+        got_stats.append(stats)
+        got_survivors.append(surv)
+    stats = pd.concat(got_stats)
+    zs = [f"z{j}" for j in PARTNERS]
+    got = {
+        tuple(r[:MAX_PARTNERS]): dict(zip(STAT_COLUMNS, r[MAX_PARTNERS:], strict=True))
+        for r in stats[[*zs, *STAT_COLUMNS]].itertuples(index=False)
+    }
+    assert got == want_stats
+    surv = pd.concat(got_survivors)
+    units = surv[["pct_li", *[f"pct_{j}" for j in PARTNERS]]].to_numpy() // space.step  # the oracle counts units
+    got_survivors = set(map(tuple, np.column_stack([surv[zs].to_numpy(), units]).tolist()))
+    assert got_survivors == want_survivors
+    assert len(surv) == len(want_survivors)
+    assert stats["total"].sum() == space.count()
+    return surv
 
 
 @pytest.mark.parametrize("list_name", ["pymatgen_common", "pymatgen_all", "smact_icsd24"])
 @pytest.mark.parametrize(("seed", "step"), [(0, 5), (1, 10)])
 def test_kernel_equals_brute_force(list_name: str, seed: int, step: int):
     space = CompositionSpace(("B", "N", "O", "Na", "Mg", "P", "S", "Cl", "Ga"), step=step)
-    inp = _inputs(space, list_name, seed)
-    want_stats, want_survivors = _oracle(space, inp)
-    got_stats, got_survivors = [], []
-    for block in space.blocks(7):
-        stats, surv = screen_sets(inp, space.element_sets(block))
-        got_stats.append(stats)
-        got_survivors.append(surv)
-    stats = pd.concat(got_stats)
-    got = {
-        tuple(r[:3]): dict(zip(STAT_COLUMNS, r[3:], strict=True))
-        for r in stats[["z1", "z2", "z3", *STAT_COLUMNS]].itertuples(index=False)
-    }
-    assert got == want_stats
-    surv = pd.concat(got_survivors)
-    units = surv[["pct_li", "pct_1", "pct_2", "pct_3"]].to_numpy() // space.step  # the oracle counts in units
-    got_survivors = set(map(tuple, np.column_stack([surv[["z1", "z2", "z3"]].to_numpy(), units]).tolist()))
-    assert got_survivors == want_survivors
-    assert len(surv) == len(want_survivors)
-    assert stats["total"].sum() == space.count()
+    _check_against_oracle(space, _inputs(space, list_name, seed), 7)
+
+
+@pytest.mark.parametrize(("list_name", "seed"), [("pymatgen_icsd", 2), ("smact_icsd24", 3)])
+def test_quinary_kernel_equals_brute_force(list_name: str, seed: int):
+    """Ternaries to quinaries in one space; every column of the fourth partner is checked like the others."""
+    space = CompositionSpace(("N", "O", "Na", "P", "S", "Cl", "Fe"), step=10, sizes=(2, 3, 4))
+    surv = _check_against_oracle(space, _inputs(space, list_name, seed, max_cost=1e9, max_mass=1e9), 9)
+    quinary = surv[surv["z4"] > 0]
+    assert len(quinary) > 0 and (quinary[["pct_4", "ox_4"]] != 0).all(axis=None)
+    assert (surv.loc[surv["z4"] == 0, ["pct_4", "ox_4"]] == 0).all(axis=None)
 
 
 def test_oxidation_states_emitted_make_the_composition_neutral():
-    space = CompositionSpace(("N", "O", "P", "S", "Fe"), step=5, sizes=(3,))
+    space = CompositionSpace(("N", "O", "P", "S", "Fe"), step=5, sizes=(3, 4))
     inp = _inputs(space, "pymatgen_all", 3, max_cost=1e9, max_mass=1e9)
     _, surv = screen_sets(inp, space.element_sets(next(space.blocks(100))))
     charge = surv["pct_li"].astype(int) + sum(
-        surv[f"pct_{i}"].astype(int) * surv[f"ox_{i}"].astype(int) for i in (1, 2, 3)
+        surv[f"pct_{i}"].astype(int) * surv[f"ox_{i}"].astype(int) for i in PARTNERS
     )
     assert len(surv) > 0 and (charge == 0).all()
 
@@ -241,15 +265,6 @@ def test_quinary_counts_and_neutral_compositions_equal_brute_force(list_name: st
     assert neutral_seen > 0 and 0 < counts.sum() < len(sets) * len(vectors)  # (pymatgen_all: every vector neutral)
 
 
-def test_screen_refuses_quinaries_before_spark():
-    from lisearch.models.linear import ElementalLinearModel
-    from lisearch.plan import plan_screen
-
-    space = CompositionSpace(("O", "S", "P", "N"), step=10, sizes=(3, 4))
-    with pytest.raises(InputError, match="at most 3 partners"):
-        plan_screen(space, ElementalLinearModel())
-
-
 @pytest.mark.parametrize("list_name", ["pymatgen_icsd", "smact_icsd24"])
 def test_neutrality_agrees_with_smact_neutral_ratios(list_name: str):
     """A random sample of the default space: our enumeration vs SMACT's neutral_ratios, same state lists."""
@@ -305,3 +320,40 @@ def test_partitions_cover_every_block_once_and_balance_the_work(partitions: int)
     cost = [(b.stop - b.start) * (b.k - 1) for b in blocks]
     loads = [sum(cost[b] for b in p) for p in parts]
     assert max(loads) - min(loads) <= max(cost)  # largest first to the least loaded: at most one block apart
+
+
+@pytest.mark.parametrize("list_name", ["pymatgen_icsd", "smact_icsd24"])
+def test_quinary_neutrality_agrees_with_smact(list_name: str):
+    """Li + four partners: random compositions of the whole 93-element quinary space (5 % steps, so a set's
+    neutral compositions are enumerated in milliseconds) and compositions solved from random state choices, each
+    checked with SMACT's neutral_ratios on the same state lists."""
+    from math import gcd
+
+    smact = pytest.importorskip("smact")
+    space = CompositionSpace(default_elements(), step=5, sizes=(4,))
+    states = oxidation_states(list_name)
+    rng = np.random.default_rng(5)
+
+    def smact_neutral(els: tuple[str, ...], units: np.ndarray) -> bool:
+        g = 0
+        for u in units:
+            g = gcd(g, int(u))
+        reduced = [[int(u) // g] for u in units]
+        lists = [(1,), *(states[e] for e in els)]
+        return any(smact.neutral_ratios(list(c), stoichs=reduced, threshold=None) for c in itertools.product(*lists))
+
+    agree = neutral_seen = 0
+    for index in rng.integers(0, space.count(), 150):
+        els, units = space.unrank(int(index))
+        comps, _ = neutral_compositions(space.units, tuple(states[e] for e in els))
+        ours = bool(len(comps)) and bool((comps == np.asarray(units)).all(axis=1).any())
+        assert ours == smact_neutral(els, np.asarray(units)), (els, units)
+        agree += 1
+    usable = [e for e in space.elements if states[e]]
+    for _ in range(60):
+        els = tuple(sorted(rng.choice(usable, 4, replace=False).tolist(), key=space.elements.index))
+        comps, _ = neutral_compositions(space.units, tuple(states[e] for e in els))
+        if len(comps):
+            assert smact_neutral(els, comps[rng.integers(len(comps))]), els
+            neutral_seen += 1
+    assert agree == 150 and neutral_seen > 30

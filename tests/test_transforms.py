@@ -26,25 +26,31 @@ def test_narrow_transform_equals_the_pandas_kernel(spark):  # type: ignore[no-un
     from lisearch.spark.narrow import CANDIDATE_COLUMNS, OUTPUT_DDL, transform
 
     cand = pd.DataFrame(
-        {"element_1": ["Mg", "Na", "C", "P", "Ge"], "element_2": ["O", "O", "O", "O", "O"],
-         "element_3": [None, None, "Br", None, "S"], "pct_li": [40, 50, 10, 20, 30], "pct_1": [20, 20, 30, 20, 10],
-         "pct_2": [40, 30, 40, 60, 40], "pct_3": [None, None, 20, None, 20], "score": [0.5, 0.4, 0.3, 0.2, 0.1],
-         "cost_per_kg": [10.0, 5.0, 3.0, 4.0, 900.0], "mean_atomic_mass": [15.0, 16.0, 20.0, 18.0, 25.0],
-         "max_z": [12, 11, 35, 15, 32]}
+        {"element_1": ["Mg", "Na", "C", "P", "Ge", "Mg"], "element_2": ["O", "O", "O", "O", "O", "Al"],
+         "element_3": [None, None, "Br", None, "S", "Si"], "element_4": [None, None, None, None, None, "O"],
+         "pct_li": [40, 50, 10, 20, 30, 20], "pct_1": [20, 20, 30, 20, 10, 10], "pct_2": [40, 30, 40, 60, 40, 8],
+         "pct_3": [None, None, 20, None, 20, 10], "pct_4": [None, None, None, None, None, 52],
+         "score": [0.5, 0.4, 0.3, 0.2, 0.1, 0.05], "cost_per_kg": [10.0, 5.0, 3.0, 4.0, 900.0, 2.0],
+         "mean_atomic_mass": [15.0, 16.0, 20.0, 18.0, 25.0, 17.0], "max_z": [12, 11, 35, 15, 32, 14]}
     )  # fmt: skip
-    ddl = ("element_1 string, element_2 string, element_3 string, pct_li smallint, pct_1 smallint, pct_2 smallint, "
-           "pct_3 smallint, score float, cost_per_kg float, mean_atomic_mass float, max_z smallint")  # fmt: skip
-    for cfg in (NarrowSettings(run_id="t"), NarrowSettings(run_id="t", stability=False, max_formula_atoms=10)):
-        actual = transform(_frame(spark, cand, ddl), cfg)
+    ddl = ("element_1 string, element_2 string, element_3 string, element_4 string, pct_li smallint, "
+           "pct_1 smallint, pct_2 smallint, pct_3 smallint, pct_4 smallint, score float, cost_per_kg float, "
+           "mean_atomic_mass float, max_z smallint")  # fmt: skip
+    old_ddl = ddl.replace("element_4 string, ", "").replace("pct_4 smallint, ", "")  # a table from before quinaries
+    # With the proxies: Ge-O-S has two anions, C-Br no common states; the quinary Li10Mg5Al4Si5O26 passes them but
+    # has 50 atoms (the second case's limit is 10).
+    cases = [(NarrowSettings(run_id="t"), ddl, cand, 3),
+             (NarrowSettings(run_id="t", stability=False, max_formula_atoms=10), ddl, cand, 5),
+             (NarrowSettings(run_id="t"), old_ddl, cand[:5], 2)]  # fmt: skip
+    for cfg, schema, rows, kept_rows in cases:
+        actual = transform(_frame(spark, rows.drop(columns=[c for c in rows if c not in schema]), schema), cfg)
         assertSchemaEqual(actual.schema, StructType.fromDDL(OUTPUT_DDL + ", run_id string"))
-        flagged = stability_flags(cand[list(CANDIDATE_COLUMNS)], cfg.anion, cfg.max_z, cfg.stability,
+        flagged = stability_flags(rows[list(CANDIDATE_COLUMNS)], cfg.anion, cfg.max_z, cfg.stability,
                                   cfg.max_formula_atoms)  # fmt: skip
         kept = flagged[passes_all(flagged, cfg.stability, cfg.max_formula_atoms)].drop(columns="formula_atoms")
         expected = _frame(spark, kept.assign(run_id="t"), OUTPUT_DDL + ", run_id string")
         assertDataFrameEqual(actual, expected)
-        assert actual.count() == (
-            2 if cfg.stability else 5
-        )  # with the proxies: Ge-O-S has two anions, C-Br no common states
+        assert actual.count() == kept_rows
 
 
 def test_label_transform_equals_the_pandas_kernel(spark, cif_folder: Path):  # type: ignore[no-untyped-def]
@@ -63,16 +69,19 @@ def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  
 
     save_small_esml(tmp_path / "artifacts")
     plan = plan_from_settings(
-        small_screen_settings(tmp_path / "home", tmp_path / "artifacts", "screen.elements=N,O,Na,P")
-    )
+        small_screen_settings(
+            tmp_path / "home", tmp_path / "artifacts", "screen.elements=N,O,Na,P,S", "screen.sizes=2,3,4"
+        )
+    )  # ternaries to quinaries
     parts = default_partitions(spark, plan)
     stats_dir = tmp_path / "stats"
     actual = transform(partition_ids(spark, parts), plan, str(stats_dir), parts)
     assertSchemaEqual(actual.schema, StructType.fromDDL(KERNEL_DDL))
     _, stats, survivors = screen_in_process(plan)
     assertDataFrameEqual(actual, _frame(spark, survivors, KERNEL_DDL))
+    assert (survivors["z4"] > 0).any()
     counts = read_partition_stats(stats_dir, len(parts))
-    keys = ["z1", "z2", "z3"]
+    keys = ["z1", "z2", "z3", "z4"]
     pd.testing.assert_frame_equal(
         counts.sort_values(keys).reset_index(drop=True), stats.sort_values(keys).reset_index(drop=True),
         check_dtype=False,

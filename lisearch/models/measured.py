@@ -404,12 +404,17 @@ CANDIDATE_SCORE_DDL = (
 
 
 def candidate_fractions(batch: Any) -> np.ndarray:
-    """Fractions (n, 94) of `candidates` rows (columns z1, z2, z3 (null for ternaries), pct_li, pct_1..3, in %)."""
+    """Fractions (n, 94) of `candidates` rows (columns z1..z4 (null for absent partners; z4 may be missing in a
+    table written before quinaries), pct_li, pct_1..4, in %)."""
+    from lisearch.kernels import PARTNERS
+
     n = len(batch)
     F = np.zeros((n, len(symbols())))
     rows = np.arange(n)
     F[:, symbols().index("Li")] = batch["pct_li"].to_numpy(dtype=np.float64) / 100
-    for k in (1, 2, 3):
+    for k in PARTNERS:
+        if f"z{k}" not in batch:
+            continue
         z = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
         pct = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.float64)
         has = z > 0

@@ -102,14 +102,38 @@ def check_writable(folder: Path) -> None:
 
 
 def replace_run_rows(
-    frame: DataFrame, path: str, run_id: str, partitioned: bool, properties: dict[str, str] | None = None
+    frame: DataFrame,
+    path: str,
+    run_id: str,
+    partitioned: bool,
+    properties: dict[str, str] | None = None,
+    add_columns: bool = False,
 ) -> None:
     """Replace this run's rows of a Delta table in one commit (creating the table, with the Delta table
-    ``properties``, when needed)."""
-    writer = frame.write.format("delta").option("mergeSchema", "false")
+    ``properties``, when needed). ``add_columns``: columns of ``frame`` that the table lacks are added to it (Delta
+    schema evolution; e.g. the fourth partner's columns in a table written before quinaries); otherwise a schema
+    difference is an error."""
+    writer = frame.write.format("delta").option("mergeSchema", str(add_columns).lower())
     if not is_delta_table(Path(path)):
         for key, value in (properties or {}).items():
             writer = writer.option(key, value)  # delta.* options become table properties on creation
         (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
         return
     writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)
+
+
+def with_partner_columns(candidates: DataFrame) -> DataFrame:
+    """`candidates` rows with every partner column of this lisearch (element_j, z_j, pct_j, ox_j for j = 1..4):
+    a table written before quinaries (up to three partners) gets its missing ones as nulls."""
+    from pyspark.sql import functions as F
+
+    from lisearch.kernels import PARTNERS
+
+    types = {"element": "string", "z": "smallint", "pct": "smallint", "ox": "tinyint"}
+    out = candidates
+    for j in PARTNERS:
+        for name, sql_type in types.items():
+            column = f"element_{j}" if name == "element" else f"{name}{j}" if name == "z" else f"{name}_{j}"
+            if column not in out.columns:
+                out = out.withColumn(column, F.lit(None).cast(sql_type))
+    return out

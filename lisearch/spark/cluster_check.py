@@ -58,7 +58,8 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
     frame = run_sql(
         settings,
         "SELECT count(*) AS n, "
-        "count(DISTINCT z1, z2, coalesce(z3, 0), pct_li, pct_1, pct_2, coalesce(pct_3, 0)) AS distinct_n "
+        "count(DISTINCT z1, z2, coalesce(z3, 0), coalesce(z4, 0), pct_li, pct_1, pct_2, coalesce(pct_3, 0), "
+        "coalesce(pct_4, 0)) AS distinct_n "
         f"FROM candidates WHERE run_id = '{run_id}'",
     )
     return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}

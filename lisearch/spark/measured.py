@@ -78,7 +78,7 @@ def run_score_measured(settings: Settings, spark: SparkSession | None = None) ->
     warehouse = settings.paths.warehouse_dir
     candidates = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == run_id)
     scored = transform(candidates, spark.sparkContext.broadcast(payloads), digest)
-    replace_run_rows(scored, str(table_path(warehouse, TABLE)), run_id, partitioned=True)
+    replace_run_rows(scored, str(table_path(warehouse, TABLE)), run_id, partitioned=True, add_columns=True)
     register_table(spark, warehouse, TABLE)
     seconds = time.perf_counter() - started
     table = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)

@@ -16,20 +16,30 @@ from pyspark.sql import functions as F
 from lisearch.config import NarrowSettings, Settings
 from lisearch.elements import symbols
 from lisearch.errors import InputError
+from lisearch.kernels import PARTNERS
 from lisearch.logs import get_logger
 from lisearch.models.loading import load_model
 from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
 from lisearch.plan import model_path
 from lisearch.records import record_job
-from lisearch.spark.catalog import is_delta_table, read_table, register_table, replace_run_rows, table_path
+from lisearch.spark.catalog import (
+    is_delta_table,
+    read_table,
+    register_table,
+    replace_run_rows,
+    table_path,
+    with_partner_columns,
+)
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.narrow")
-CANDIDATE_COLUMNS = ("element_1", "element_2", "element_3", "pct_li", "pct_1", "pct_2", "pct_3", "score",
+CANDIDATE_COLUMNS = (*[f"element_{j}" for j in PARTNERS], "pct_li", *[f"pct_{j}" for j in PARTNERS], "score",
                      "cost_per_kg", "mean_atomic_mass", "max_z")  # fmt: skip
 OUTPUT_DDL = (
-    "element_1 string, element_2 string, element_3 string, pct_li smallint, pct_1 smallint, pct_2 smallint, "
-    "pct_3 smallint, score float, cost_per_kg float, mean_atomic_mass float, max_z smallint, formula string, "
+    ", ".join(f"element_{j} string" for j in PARTNERS)
+    + ", pct_li smallint, "
+    + ", ".join(f"pct_{j} smallint" for j in PARTNERS)
+    + ", score float, cost_per_kg float, mean_atomic_mass float, max_z smallint, formula string, "
     + ", ".join(f"{s} boolean" for s in NARROW_STAGES)
     + ", known_in_mp boolean"
 )
@@ -50,9 +60,9 @@ def transform(candidates: DataFrame, cfg: NarrowSettings) -> DataFrame:
     """`candidates` rows of one run -> `stable_oxides` rows (:data:`OUTPUT_DDL` plus ``run_id``): Z <= ``max_z`` and
     the anion present, filtered in Spark SQL; then the stability proxies and the size rule of ``cfg`` in
     ``mapInPandas`` (:func:`lisearch.narrowing.stability_flags`). No session, no I/O."""
-    cand = candidates.filter(
-        (F.col("max_z") <= cfg.max_z) & F.array_contains(F.array("element_1", "element_2", "element_3"), cfg.anion)
-    )
+    candidates = with_partner_columns(candidates)
+    elements = F.array(*[f"element_{j}" for j in PARTNERS])
+    cand = candidates.filter((F.col("max_z") <= cfg.max_z) & F.array_contains(elements, cfg.anion))
     flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
     return flagged.withColumn("run_id", F.lit(cfg.run_id))
 
@@ -89,7 +99,9 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
     warehouse = settings.paths.warehouse_dir
     cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)  # extract
     out = transform(cand, cfg).orderBy(F.desc("score"))
-    replace_run_rows(out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True)  # load
+    replace_run_rows(
+        out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True, add_columns=True
+    )  # load
     register_table(spark, warehouse, "stable_oxides")
     stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
     top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()

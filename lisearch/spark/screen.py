@@ -36,7 +36,7 @@ from lisearch import paper
 from lisearch.config import Settings
 from lisearch.elements import symbols
 from lisearch.funnel import FUNNEL_STAGES, funnel_frame, stage_totals
-from lisearch.kernels import STAT_COLUMNS, SURVIVOR_DTYPES
+from lisearch.kernels import PARTNERS, STAT_COLUMNS, SURVIVOR_DTYPES
 from lisearch.logs import get_logger
 from lisearch.plan import (
     ScreenPlan,
@@ -117,16 +117,19 @@ def _symbol_of(column: str) -> Any:
 
 
 def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
-    """Kernel survivors -> the `candidates` columns (symbols, percents, run id)."""
-    e = {i: _symbol_of(f"z{i}") for i in (1, 2, 3)}
+    """Kernel survivors -> the `candidates` columns (symbols, percents, run id); the columns of an absent partner
+    (z3 and z4 of a ternary, z4 of a quaternary) are null."""
+    present = {j: F.col(f"z{j}") > 0 for j in PARTNERS}
+    n_elements = sum((F.when(present[j], 1).otherwise(0) for j in PARTNERS), F.lit(1))
     return cand.select(
         F.lit(plan.run_id).alias("run_id"),
-        F.when(F.col("z3") > 0, 4).otherwise(3).cast("tinyint").alias("n_elements"),
-        e[1].alias("element_1"), e[2].alias("element_2"), e[3].alias("element_3"),
-        F.col("z1"), F.col("z2"), F.when(F.col("z3") > 0, F.col("z3")).alias("z3"),
-        F.greatest("z1", "z2", "z3").alias("max_z"),
-        "pct_li", "pct_1", "pct_2", F.when(F.col("z3") > 0, F.col("pct_3")).alias("pct_3"),
-        "ox_1", "ox_2", F.when(F.col("z3") > 0, F.col("ox_3")).alias("ox_3"),
+        n_elements.cast("tinyint").alias("n_elements"),
+        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in PARTNERS],
+        *[F.when(present[j], F.col(f"z{j}")).alias(f"z{j}") for j in PARTNERS],
+        F.greatest(*[f"z{j}" for j in PARTNERS]).alias("max_z"),
+        "pct_li",
+        *[F.when(present[j], F.col(f"pct_{j}")).alias(f"pct_{j}") for j in PARTNERS],
+        *[F.when(present[j], F.col(f"ox_{j}")).alias(f"ox_{j}") for j in PARTNERS],
         "score", "cost_per_kg", "mean_atomic_mass",
     )  # fmt: skip
 
@@ -135,9 +138,7 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
     """Per element set counts with element symbols, as the rows of `funnel_by_set`."""
     return sets.select(
         F.lit(plan.run_id).alias("run_id"),
-        _symbol_of("z1").alias("element_1"),
-        _symbol_of("z2").alias("element_2"),
-        _symbol_of("z3").alias("element_3"),
+        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in PARTNERS],
         *[F.when(F.col(c) >= 0, F.col(c)).cast("bigint").alias(c) for c in STAT_COLUMNS],
     )
 
@@ -145,8 +146,8 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
 #: Columns of `candidates` with Delta min/max statistics (``delta.dataSkippingStatsColumns``, set when the table is
 #: created): the numbers users filter and sort on. Not the element symbols: string min/max cost ~15 % of the full
 #: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
-#: spans nearly the whole table and would skip nothing (the atomic numbers z1..z3 and max_z are there instead).
-CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
+#: spans nearly the whole table and would skip nothing (the atomic numbers z1..z4 and max_z are there instead).
+CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "z4", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
 
 
 def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> None:
@@ -251,7 +252,7 @@ def _commit_tables(
     stats_dir = staging / "stats"
     cand = candidates_frame(transform(partition_ids(spark, parts), plan, str(stats_dir), parts), plan)
     stats_columns = {"delta.dataSkippingStatsColumns": ",".join(CANDIDATE_STATS_COLUMNS)}
-    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns)]
+    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns, True)]
     while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
         time.sleep(0.05)
     if commits[0].done():
@@ -264,7 +265,7 @@ def _commit_tables(
     sets = funnel_by_set_frame(spark.read.parquet(str(stats_dir)), plan)
     funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
     commits += [
-        pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True),
+        pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True, None, True),
         pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
     ]
     return totals, commits, kernel_s

@@ -90,7 +90,7 @@ def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict
     funnel = _funnel(total, removed_counts, plausible, families, len(shortlist))
     if len(shortlist):
         frame = spark.createDataFrame(shortlist.drop(columns=["run_id"]).assign(run_id=cfg.run_id))
-        replace_run_rows(frame, str(table_path(warehouse, TABLE)), cfg.run_id, partitioned=True)
+        replace_run_rows(frame, str(table_path(warehouse, TABLE)), cfg.run_id, partitioned=True, add_columns=True)
         register_table(spark, warehouse, TABLE)
     paths = write_shortlist(shortlist, settings.paths.home / "reports", cfg.run_id, funnel)
     summary = {
