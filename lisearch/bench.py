@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
 from lisearch.errors import LisearchError
+from lisearch.funnel import rows_written
 from lisearch.space import default_elements
 from lisearch.structure.labelling import label_cifs
 
@@ -184,7 +185,7 @@ class _ScreenBench:
             "warm_seconds_with_final_record": warm["job_seconds_with_final_record"],
             "warm_timings": warm["timings"],
             "warm_rate": warm["compositions_per_second"],
-            "candidates_written": warm["funnel"]["survivors"],
+            "candidates_written": rows_written(warm["funnel"]),
             "funnel": warm["funnel"],
             "oxidation_list": warm["oxidation_list"],
         }
@@ -376,7 +377,7 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
             out["atom2vec_full_screen"] = {
                 "compositions": summary["compositions"],
                 "neutral_scored": summary["funnel"]["neutral"],
-                "candidates_written": summary["funnel"]["survivors"],
+                "candidates_written": rows_written(summary["funnel"]),
                 "wall_seconds": summary["wall_seconds"],
             }
     return out

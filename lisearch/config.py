@@ -146,7 +146,9 @@ class ScreenSettings:
     (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per kernel call (a block, the
     unit of the per-set counts); ``partitions``: Spark partitions, each a balanced share of the blocks (0: two per
     core of the session); ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write
-    candidates.
+    candidates; ``plausible_only``: ``"auto"`` (for runs with quinaries), ``"true"`` or ``"false"``: candidates
+    must also pass the plausibility rules (thresholds from ``[shortlist]``); ``max_candidate_rows``: a run whose
+    predicted row count (from a sample of element sets) exceeds it stops before Spark work (0: no limit).
     """
 
     elements: str = "all"
@@ -161,9 +163,20 @@ class ScreenSettings:
     partitions: int = 0
     run_id: str = ""
     emit: bool = True
+    plausible_only: str = "auto"
+    max_candidate_rows: int = 200_000_000
 
     def __post_init__(self) -> None:
         from lisearch.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
+
+        if self.plausible_only not in ("auto", "true", "false"):
+            raise ConfigError(
+                f"screen.plausible_only is {self.plausible_only!r}; use auto (for quinary runs), true or false."
+            )
+        if self.max_candidate_rows < 0:
+            raise ConfigError(
+                f"screen.max_candidate_rows is {self.max_candidate_rows}; use a row count, or 0 for no limit."
+            )
 
         self.partners  # noqa: B018 - parses elements, exclude and sizes now: a bad value stops at load time
         self.size_tuple  # noqa: B018
@@ -190,6 +203,12 @@ class ScreenSettings:
         chosen = default_elements() if self.elements.strip().lower() == "all" else _symbols(self.elements, "elements")
         excluded = set(_symbols(self.exclude, "exclude"))
         return tuple(e for e in chosen if e not in excluded)
+
+    @property
+    def plausibility_applies(self) -> bool:
+        """Whether candidates must pass the plausibility rules: ``plausible_only``, where ``"auto"`` means for runs
+        with quinaries (sizes 4), whose survivors are too many to write all."""
+        return self.plausible_only == "true" or (self.plausible_only == "auto" and 4 in self.size_tuple)
 
     @functools.cached_property
     def size_tuple(self) -> tuple[int, ...]:

@@ -13,8 +13,14 @@ FUNNEL_STAGES = (
     ("neutral", "charge-neutral"),
     ("neutral_conductive", "charge-neutral and predicted conductive"),
     ("cost_ok", "... and cost within the limit"),
-    ("survivors", "... and mean atomic mass within the limit (rows of `candidates`)"),
+    ("survivors", "... and mean atomic mass within the limit"),
+    ("plausible", "... and chemically plausible (screen.plausible_only: then the rows of `candidates`)"),
 )
+#: Why a stage can be missing (None): not computed for the run's model or setting.
+NOT_COMPUTED = {
+    "conductive": "not computed: the model has no closed form",
+    "plausible": "not applied: every survivor is a row of `candidates`",
+}
 #: The stage each stage is a fraction of ("neutral" is a fraction of all, not of the conductive ones).
 PARENT = {
     "conductive": "total",
@@ -22,6 +28,7 @@ PARENT = {
     "neutral_conductive": "neutral",
     "cost_ok": "neutral_conductive",
     "survivors": "cost_ok",
+    "plausible": "survivors",
 }
 
 
@@ -35,7 +42,7 @@ def funnel_frame(totals: dict[str, int | None]) -> pd.DataFrame:
             {
                 "stage_order": i,
                 "stage": stage,
-                "description": text if n is not None else text + " - not computed for this model",
+                "description": text if n is not None else f"{text} - {NOT_COMPUTED.get(stage, 'not computed')}",
                 "count": n,
                 "fraction_of_total": None if n is None else (n / totals["total"] if totals["total"] else 0.0),
                 "fraction_of_previous": (n / base) if base and n is not None else None,
@@ -49,3 +56,10 @@ def funnel_frame(totals: dict[str, int | None]) -> pd.DataFrame:
 def stage_totals(stats: pd.DataFrame) -> dict[str, int | None]:
     """Whole-space counts per stage from per-set counts; a stage reported as -1 (not computed) becomes None."""
     return {c: None if (stats[c] < 0).any() else int(stats[c].sum()) for c in STAT_COLUMNS}
+
+
+def rows_written(totals: dict[str, int | None]) -> int:
+    """Rows a run writes to `candidates`: the plausible survivors when the plausibility rules were applied, every
+    survivor otherwise."""
+    plausible = totals.get("plausible")
+    return int(totals["survivors"] or 0) if plausible is None else int(plausible)

@@ -39,7 +39,7 @@ import pandas as pd
 
 from lisearch.models.atom2vec import forward
 
-STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors")
+STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors", "plausible")
 #: Partners of Li the output frames of :func:`screen_sets` hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the `candidates`
 #: columns; 0 where a set has fewer partners).
 MAX_PARTNERS = 4
@@ -86,6 +86,9 @@ class ScreenInputs:
     max_mean_atomic_mass: float
     emit: bool = True
     network: NetworkScorer | None = None  # set: score neutral compositions with it (weights/bias unused)
+    plausible_only: bool = False  # survivors must also pass the plausibility rules (lisearch.plausibility)
+    min_state_frequency: float = 0.05  # ... with these thresholds (PlausibilityRules)
+    max_formula_atoms: int = 30
 
 
 @functools.lru_cache(maxsize=8)
@@ -299,8 +302,10 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
 
     Returns:
         stats: one row per set: z1..z4 (atomic numbers of the partners, 0 when absent) and the counts
-            total, conductive, neutral, neutral_conductive, cost_ok, survivors (int64);
-        survivors: one row per neutral, conductive composition within the cost and mass limits: z1..z4,
+            total, conductive, neutral, neutral_conductive, cost_ok, survivors, plausible (int64; -1: not computed,
+            i.e. conductive for a network model, plausible without ``plausible_only``);
+        survivors: one row per neutral, conductive composition within the cost and mass limits (and plausible
+            with ``plausible_only``): z1..z4,
             pct_li, pct_1..pct_4 (percent), ox_1..ox_4 (oxidation states used), score, cost_per_kg,
             mean_atomic_mass: the names of the `candidates` columns (0 in the columns of absent partners).
     """
@@ -311,6 +316,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)
     stats["conductive"][:] = conductive_counts(inputs, sets) if inputs.network is None else -1
+    stats["plausible"][:] = 0 if inputs.plausible_only else -1
     parts: list[_Part] = []
     if B:
         lists, rank = _state_ranks(inputs.states)
@@ -397,14 +403,32 @@ def _screen_group(
     ok &= mass <= inputs.max_mean_atomic_mass
     kept = np.count_nonzero(ok, axis=1)
     stats["survivors"][rows] = kept
-    if inputs.emit and kept.any():
+    if (inputs.emit or inputs.plausible_only) and kept.any():
         s_, c_ = np.nonzero(ok)  # set (within the group) and composition of every survivor
         back = np.argsort(order[rows], axis=1)  # canonical column of each original column
         cols = np.take_along_axis(np.broadcast_to(np.arange(1, comp.shape[1]), (G, comp.shape[1] - 1)), back, 1)
         units_out = np.empty((len(c_), comp.shape[1]), np.int16)
         units_out[:, 0] = comp[c_, 0]
         units_out[:, 1:] = comp[c_[:, None], cols[s_]]
-        parts.append((rows[s_], units_out, ox[c_[:, None], cols[s_] - 1], score[s_, c_], cost[s_, c_], mass[s_, c_]))
+        if inputs.plausible_only:
+            keep = _plausible(inputs, sets[rows[s_]], units_out)
+            s_, c_, units_out = s_[keep], c_[keep], units_out[keep]
+            stats["plausible"][rows] = np.bincount(s_, minlength=G)
+        if inputs.emit and len(s_):
+            states = ox[c_[:, None], cols[s_] - 1]
+            parts.append((rows[s_], units_out, states, score[s_, c_], cost[s_, c_], mass[s_, c_]))
+
+
+def _plausible(inputs: ScreenInputs, positions: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """(n,) bool: the compositions (Li first, partners at ``positions`` (n, k), amounts ``units`` (n, k+1)) that
+    pass :func:`lisearch.plausibility.plausibility` with the inputs' thresholds."""
+    from lisearch.plausibility import PlausibilityRules, plausibility
+
+    z = np.empty(units.shape, np.int64)
+    z[:, 0] = 3
+    z[:, 1:] = inputs.atomic_numbers[positions]
+    rules = PlausibilityRules(inputs.min_state_frequency, inputs.max_formula_atoms)
+    return plausibility(z, units, rules)["plausible"].to_numpy(dtype=bool)
 
 
 def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFrame:

@@ -28,7 +28,8 @@ from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.plain import from_plain, to_plain
-from lisearch.space import Block, CompositionSpace
+from lisearch.plausibility import PlausibilityRules
+from lisearch.space import Block, CompositionSpace, unrank_subset
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,11 @@ def plan_screen(
     max_mean_atomic_mass: float = 30.0,
     emit: bool = True,
     source: str = "the model",
+    plausibility: PlausibilityRules | None = None,
 ) -> ScreenInputs:
     """The kernel inputs of screening ``space`` with ``model``: weights, masses (g/mol), prices (USD/kg) and
-    oxidation states aligned with the space's elements, and the limits. Pure: reads no file.
+    oxidation states aligned with the space's elements, and the limits. Pure: reads no file. ``plausibility``:
+    candidates must also pass these rules (:mod:`lisearch.plausibility`); None: every survivor is a candidate.
 
     Raises:
         InputError: a linear model whose score is not linear in the fractions, an atom2vec-esML embedding without a
@@ -139,6 +142,9 @@ def plan_screen(
         max_mean_atomic_mass=max_mean_atomic_mass,
         emit=emit,
         network=network,
+        plausible_only=plausibility is not None,
+        min_state_frequency=plausibility.min_state_frequency if plausibility else 0.05,
+        max_formula_atoms=plausibility.max_formula_atoms if plausibility else 30,
     )
 
 
@@ -154,6 +160,7 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
     run_id = cfg.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     path = model_path(settings)
     model, sha = load_screen_model(path)
+    rules = PlausibilityRules(settings.shortlist.min_state_frequency, settings.shortlist.max_formula_atoms)
     inputs = plan_screen(
         space,
         model,
@@ -162,6 +169,7 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
         max_mean_atomic_mass=cfg.max_mean_atomic_mass,
         emit=cfg.emit,
         source=str(path),
+        plausibility=rules if cfg.plausibility_applies else None,
     )
     blocks = tuple(space.blocks(cfg.sets_per_block))
     return ScreenPlan(space, inputs, blocks, str(path), sha, cfg.oxidation_list, run_id)
@@ -206,3 +214,62 @@ def screen_in_process(plan: ScreenPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     """(funnel, per-set stats, survivors) of the whole plan in this process."""
     stats, survivors = run_blocks(plan_to_dict(plan), list(range(len(plan.blocks))), plan.inputs, plan.space)
     return funnel_frame(stage_totals(stats)), stats, survivors
+
+
+@dataclass(frozen=True)
+class RowEstimate:
+    """Rows a plan would write to `candidates`, estimated from a sample of element sets per size: ``expected`` and
+    a 95 % interval ``low``..``high`` (exact, ``low == high``, when every set was screened), ``sampled_sets``."""
+
+    expected: int
+    low: int
+    high: int
+    sampled_sets: int
+
+    def __str__(self) -> str:
+        if self.low == self.high:
+            return f"{self.expected:,} (every element set screened)"
+        return (
+            f"about {self.expected:,} (95 % interval {self.low:,}-{self.high:,}, from {self.sampled_sets} element sets)"
+        )
+
+
+def estimate_rows(plan: ScreenPlan, sets_per_size: int = 64, seed: int = 0) -> RowEstimate:
+    """Screen a random sample of ``sets_per_size`` element sets of every size in this process and extrapolate the
+    rows of `candidates` (the plausible survivors when the plan applies the rules); a size with at most that many
+    sets is screened whole. Seconds for the 93-element quinary space at 1 % steps (each quinary set has up to
+    ~700,000 neutral compositions)."""
+    rng = np.random.default_rng(seed)
+    space, expected, variance, sampled = plan.space, 0.0, 0.0, 0
+    n_elements = len(space.elements)
+    for k in space.sizes:
+        n = space.n_sets(k)
+        if n <= sets_per_size:
+            ranks: list[int] = list(range(n))
+        else:
+            ranks = sorted(int(r) for r in rng.choice(n, sets_per_size, replace=False))
+        sets = np.array([unrank_subset(r, n_elements, k) for r in ranks], dtype=np.int64).reshape(-1, k)
+        stats, _ = screen_sets(plan.inputs, sets)
+        rows = (stats["plausible"] if plan.inputs.plausible_only else stats["survivors"]).to_numpy(dtype=np.float64)
+        sampled += len(rows)
+        expected += n * rows.mean()
+        if len(rows) < n:
+            variance += (n * rows.std(ddof=1)) ** 2 / len(rows) * (1 - len(rows) / n)
+    half = 1.96 * variance**0.5
+    return RowEstimate(round(expected), max(0, round(expected - half)), round(expected + half), sampled)
+
+
+def check_candidate_rows(plan: ScreenPlan, limit: int, sets_per_size: int = 64) -> RowEstimate | None:
+    """The plan's :func:`estimate_rows` (None when it writes no candidates); InputError, before any Spark work,
+    when more rows than ``limit`` (0: no limit) are expected."""
+    if not plan.inputs.emit:
+        return None
+    estimate = estimate_rows(plan, sets_per_size)
+    if limit and estimate.expected > limit:
+        raise InputError(
+            f"This screen would write {estimate} rows to `candidates`, more than screen.max_candidate_rows = "
+            f"{limit:,}. Narrow it (screen.elements, screen.sizes, screen.max_cost_per_kg, "
+            "screen.max_mean_atomic_mass, screen.plausible_only=true) or raise the limit "
+            "(--set screen.max_candidate_rows=0 for none)."
+        )
+    return estimate

@@ -34,7 +34,10 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     settings = _settings(home, artifacts, "screen.run_id=r1")
     summary = run_screen(settings, spark=spark)
     funnel, stats, survivors = screen_in_process(plan_from_settings(settings))
-    assert summary["funnel"] == dict(zip(funnel["stage"], funnel["count"], strict=True))
+    assert summary["funnel"] == {
+        s: None if pd.isna(c) else c for s, c in zip(funnel["stage"], funnel["count"], strict=True)
+    }
+    assert summary["funnel"]["plausible"] is None  # a run without quinaries writes every survivor
     assert summary["funnel"]["total"] == plan_from_settings(settings).space.count()
 
     wh = str(home / "warehouse")
@@ -81,7 +84,7 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     )
     assert counts["r1"] == len(survivors)
     funnel_rows = spark.sql("SELECT run_id, count(*) AS n FROM funnel GROUP BY run_id").toPandas()
-    assert sorted(funnel_rows["n"]) == [6, 6]
+    assert sorted(funnel_rows["n"]) == [7, 7]  # six stages and `plausible` (not applied: null)
     assert spark.sql("SELECT count(*) FROM runs").collect()[0][0] == 2
 
 
@@ -105,7 +108,8 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     _, _, survivors = screen_in_process(plan_from_settings(settings))
     cand = spark.read.format("delta").load(str(wh / "candidates")).toPandas()
     new = cand[cand["run_id"] == "q"]
-    assert len(new) == len(survivors) == summary["funnel"]["survivors"] > 0 and (new["n_elements"] == 5).all()
+    assert len(new) == len(survivors) == summary["funnel"]["plausible"] > 0 and (new["n_elements"] == 5).all()
+    assert summary["funnel"]["survivors"] > len(new)  # "auto": a quinary run writes only the plausible survivors
     columns = [f"z{j}" for j in PARTNERS] + ["pct_li"] + [f"{c}_{j}" for c in ("pct", "ox") for j in PARTNERS]
     got = new[[*columns, "score"]].astype(float).sort_values(columns).reset_index(drop=True)
     want = survivors[[*columns, "score"]].astype(float).sort_values(columns).reset_index(drop=True)
@@ -132,6 +136,39 @@ def test_bad_screen_settings_stop_before_spark(home: Path, artifacts: Path, extr
         plan_from_settings(_settings(home, artifacts, *extra))
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(("screen.plausible_only=maybe",), "plausible_only"), (("screen.max_candidate_rows=-1",), "max_candidate_rows")],
+)
+def test_bad_output_settings_stop_when_loading(home: Path, artifacts: Path, extra: tuple[str, ...], message: str):
+    with pytest.raises(LisearchError, match=message):
+        _settings(home, artifacts, *extra)
+
+
+def test_row_estimate_is_exact_for_small_spaces_and_brackets_the_count_when_sampled(home: Path, artifacts: Path):
+    from lisearch.plan import estimate_rows
+
+    small = plan_from_settings(_settings(home, artifacts, "screen.elements=N,O,Na,P,S", "screen.sizes=2,3,4"))
+    assert small.inputs.plausible_only  # "auto": a run with quinaries applies the plausibility rules
+    _, stats, survivors = screen_in_process(small)
+    exact = estimate_rows(small)
+    assert exact.expected == exact.low == exact.high == len(survivors) == stats["plausible"].sum() > 0
+    wide = plan_from_settings(_settings(home, artifacts, "screen.elements=all", "screen.step=10", "screen.sizes=2"))
+    _, _, survivors = screen_in_process(wide)  # 4,278 ternary element sets
+    sampled = estimate_rows(wide, sets_per_size=400)
+    assert sampled.sampled_sets == 400 and sampled.low < len(survivors) < sampled.high
+    assert not wide.inputs.plausible_only and "95 % interval" in str(sampled)
+
+
+def test_a_run_predicted_to_write_too_many_rows_stops_before_spark(home: Path, artifacts: Path):
+    from lisearch.spark.screen import run_screen
+
+    settings = _settings(home, artifacts, "screen.max_candidate_rows=10")
+    with pytest.raises(InputError, match=r"more than screen.max_candidate_rows = 10\. Narrow it"):
+        run_screen(settings)  # no session passed: the refusal comes before one is started
+    assert not (home / "warehouse" / "candidates").exists()
+
+
 def test_edited_model_is_refused(home: Path, artifacts: Path, tmp_path: Path):
     text = (artifacts / "esml.json").read_text().replace('"intercept": ', '"intercept": 1')
     (tmp_path / "edited.json").write_text(text)
@@ -149,14 +186,15 @@ def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Pat
 
 
 def test_funnel_frame_shares():
-    from lisearch.funnel import funnel_frame
+    from lisearch.funnel import funnel_frame, rows_written
 
-    frame = funnel_frame(
-        {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}
-    )
+    totals = {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}
+    frame = funnel_frame({**totals, "plausible": None})
     share = dict(zip(frame["stage"], frame["fraction_of_previous"], strict=True))
     assert share["neutral"] == pytest.approx(0.10) and share["neutral_conductive"] == pytest.approx(0.7)
-    assert isinstance(frame, pd.DataFrame)
+    assert frame["description"].iloc[-1].endswith("not applied: every survivor is a row of `candidates`")
+    assert rows_written({**totals, "plausible": None}) == 2 and rows_written({**totals, "plausible": 1}) == 1
+    assert funnel_frame({**totals, "plausible": 1})["fraction_of_previous"].iloc[-1] == pytest.approx(0.5)
 
 
 def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from math import comb
@@ -21,6 +22,7 @@ from lisearch.kernels import (
     neutral_compositions,
     screen_sets,
 )
+from lisearch.plausibility import PlausibilityRules, plausibility
 from lisearch.space import CompositionSpace, default_elements, rank_subset, unrank_subset
 
 
@@ -135,7 +137,7 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
     for els, units in _brute_compositions(space):
         idx = [pos[e] for e in els]
         key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (MAX_PARTNERS - len(els))
-        row = stats.setdefault(key, dict.fromkeys(STAT_COLUMNS, 0))
+        row = stats.setdefault(key, dict.fromkeys(STAT_COLUMNS, 0) | {"plausible": -1})  # rules not applied
         row["total"] += 1
         score = (
             inp.bias
@@ -200,6 +202,34 @@ def test_quinary_kernel_equals_brute_force(list_name: str, seed: int):
     quinary = surv[surv["z4"] > 0]
     assert len(quinary) > 0 and (quinary[["pct_4", "ox_4"]] != 0).all(axis=None)
     assert (surv.loc[surv["z4"] == 0, ["pct_4", "ox_4"]] == 0).all(axis=None)
+
+
+def _plausible_rows(frame: pd.DataFrame, rules: PlausibilityRules) -> np.ndarray:
+    z = np.column_stack([np.full(len(frame), 3), frame[[f"z{j}" for j in PARTNERS]].to_numpy()])
+    amounts = frame[["pct_li", *[f"pct_{j}" for j in PARTNERS]]].to_numpy()
+    return plausibility(z, amounts, rules)["plausible"].to_numpy()
+
+
+def test_plausible_only_keeps_exactly_the_plausible_survivors():
+    """With ``plausible_only`` the kernel's rows and per-set ``plausible`` counts equal the plausibility rules applied
+    to the rows of the same kernel without them; the other stages do not change."""
+    space = CompositionSpace(("N", "O", "Na", "P", "S", "Cl", "Fe"), step=10, sizes=(2, 3, 4))
+    plain = _inputs(space, "pymatgen_icsd", 2, max_cost=1e9, max_mass=1e9)
+    rules = PlausibilityRules(min_state_frequency=0.05, max_formula_atoms=12)
+    strict = dataclasses.replace(plain, plausible_only=True, max_formula_atoms=12)
+    for block in space.blocks(50):
+        sets = space.element_sets(block)
+        stats_all, surv_all = screen_sets(plain, sets)
+        stats, surv = screen_sets(strict, sets)
+        assert (stats_all["plausible"] == -1).all()
+        keep = _plausible_rows(surv_all, rules)
+        pd.testing.assert_frame_equal(surv.reset_index(drop=True), surv_all[keep].reset_index(drop=True))
+        zs = [f"z{j}" for j in PARTNERS]
+        per_set = surv_all[keep].groupby(zs).size()
+        want = stats[zs].apply(tuple, axis=1).map(per_set).fillna(0).astype(int)
+        assert (stats["plausible"] == want).all()
+        pd.testing.assert_frame_equal(stats.drop(columns="plausible"), stats_all.drop(columns="plausible"))
+    assert 0 < int(stats["plausible"].sum()) < int(stats["survivors"].sum())
 
 
 def test_oxidation_states_emitted_make_the_composition_neutral():

@@ -35,11 +35,13 @@ from pyspark.sql import functions as F
 from lisearch import paper
 from lisearch.config import Settings
 from lisearch.elements import symbols
-from lisearch.funnel import FUNNEL_STAGES, funnel_frame, stage_totals
+from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
 from lisearch.kernels import PARTNERS, STAT_COLUMNS, SURVIVOR_DTYPES
 from lisearch.logs import get_logger
 from lisearch.plan import (
+    RowEstimate,
     ScreenPlan,
+    check_candidate_rows,
     inputs_from_dict,
     plan_from_settings,
     plan_to_dict,
@@ -291,6 +293,7 @@ def _summary(
             "conductive_of_neutral": paper.FUNNEL["neutral_conductive"],
         },
         "oxidation_list": plan.oxidation_list,
+        "plausible_only": plan.inputs.plausible_only,
         "limits": {
             "max_cost_per_kg": plan.inputs.max_cost_per_kg,
             "max_mean_atomic_mass": plan.inputs.max_mean_atomic_mass,
@@ -302,6 +305,15 @@ def _summary(
         "kernel_stage_seconds": round(kernel_s, 2),
         "compositions_per_second": plan.space.count() / wall,
     }
+
+
+def _expected_rows(plan: ScreenPlan, limit: int) -> tuple[RowEstimate | None, float]:
+    """(the plan's expected rows of `candidates`, logged; seconds it took): InputError when over ``limit``."""
+    mark = time.time()
+    estimate = check_candidate_rows(plan, limit)
+    if estimate is not None:
+        log.info("run %s: expected rows of `candidates`: %s", plan.run_id, estimate)
+    return estimate, time.time() - mark
 
 
 def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
@@ -316,6 +328,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
+    estimate, estimate_s = _expected_rows(plan, settings.screen.max_candidate_rows)  # too many rows stop here too
     staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"
     shutil.rmtree(staging, ignore_errors=True)
     spark = spark or get_session(settings)
@@ -337,7 +350,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         for commit in commits:
             commit.result()
         running.result()
-        timings = {"kernel_stage": kernel_s, "table_commits": time.time() - mark}
+        timings = {"row_estimate": estimate_s, "kernel_stage": kernel_s, "table_commits": time.time() - mark}
     except BaseException as exc:
         progress.stop_event.set()
         with contextlib.suppress(Exception):
@@ -348,6 +361,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         pool.shutdown(wait=True)
         shutil.rmtree(staging, ignore_errors=True)
     summary = _summary(plan, totals, len(parts), time.time() - t0, kernel_s)
+    summary["candidate_rows"] = {"written": rows_written(totals), "expected": str(estimate) if estimate else None}
     mark = time.time()
     _record_run(spark, settings, plan, "succeeded", started, summary)
     timings["runs_commit"] = time.time() - mark
@@ -375,7 +389,7 @@ def format_funnel(summary: dict[str, Any]) -> str:
     ]
     for stage, text in FUNNEL_STAGES:
         if f[stage] is None:
-            lines.append(f"  {'n/a':>16}  {'':>11}  {text} (not computed: the model has no closed form)")
+            lines.append(f"  {'n/a':>16}  {'':>11}  {text} ({NOT_COMPUTED.get(stage, 'not computed')})")
         else:
             lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
     fr, paper = summary["fractions"], summary["paper"]
