@@ -14,12 +14,12 @@ FUNNEL_STAGES = (
     ("neutral_conductive", "charge-neutral and predicted conductive"),
     ("cost_ok", "... and cost within the limit"),
     ("survivors", "... and mean atomic mass within the limit"),
-    ("plausible", "... and chemically plausible (screen.plausible_only: then the rows of `candidates`)"),
+    ("plausible", "... and chemically plausible (screen.plausible_only)"),
 )
 #: Why a stage can be missing (None): not computed for the run's model or setting.
 NOT_COMPUTED = {
     "conductive": "not computed: the model has no closed form",
-    "plausible": "not applied: every survivor is a row of `candidates`",
+    "plausible": "not applied",
 }
 #: The stage each stage is a fraction of ("neutral" is a fraction of all, not of the conductive ones).
 PARENT = {

@@ -411,7 +411,7 @@ def _screen_group(
         units_out[:, 0] = comp[c_, 0]
         units_out[:, 1:] = comp[c_[:, None], cols[s_]]
         if inputs.plausible_only:
-            keep = _plausible(inputs, sets[rows[s_]], units_out)
+            keep = _plausible(inputs, sets[rows], s_, units_out)  # s_ is sorted: np.nonzero is row-major
             s_, c_, units_out = s_[keep], c_[keep], units_out[keep]
             stats["plausible"][rows] = np.bincount(s_, minlength=G)
         if inputs.emit and len(s_):
@@ -419,16 +419,20 @@ def _screen_group(
             parts.append((rows[s_], units_out, states, score[s_, c_], cost[s_, c_], mass[s_, c_]))
 
 
-def _plausible(inputs: ScreenInputs, positions: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """(n,) bool: the compositions (Li first, partners at ``positions`` (n, k), amounts ``units`` (n, k+1)) that
-    pass :func:`lisearch.plausibility.plausibility` with the inputs' thresholds."""
-    from lisearch.plausibility import PlausibilityRules, plausibility
+def _plausible(inputs: ScreenInputs, positions: np.ndarray, which: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """(n,) bool: the compositions (Li first, amounts ``units`` (n, k+1)) of the element sets ``positions[which]``
+    ((G, k) positions, ``which`` (n,) sorted) that pass the plausibility rules
+    (:func:`lisearch.plausibility.plausible_mask`) with the inputs' thresholds, one element set at a time."""
+    from lisearch.plausibility import PlausibilityRules, plausible_mask
 
-    z = np.empty(units.shape, np.int64)
-    z[:, 0] = 3
-    z[:, 1:] = inputs.atomic_numbers[positions]
     rules = PlausibilityRules(inputs.min_state_frequency, inputs.max_formula_atoms)
-    return plausibility(z, units, rules)["plausible"].to_numpy(dtype=bool)
+    out = np.zeros(len(units), dtype=bool)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(which)) + 1, [len(which)]])
+    for a, b in itertools.pairwise(bounds.tolist()):
+        if b > a:
+            z = (3, *(int(v) for v in inputs.atomic_numbers[positions[which[a]]]))
+            out[a:b] = plausible_mask(z, units[a:b], rules)
+    return out
 
 
 def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFrame:

@@ -155,7 +155,7 @@ def test_row_estimate_is_exact_for_small_spaces_and_brackets_the_count_when_samp
     assert exact.expected == exact.low == exact.high == len(survivors) == stats["plausible"].sum() > 0
     wide = plan_from_settings(_settings(home, artifacts, "screen.elements=all", "screen.step=10", "screen.sizes=2"))
     _, _, survivors = screen_in_process(wide)  # 4,278 ternary element sets
-    sampled = estimate_rows(wide, sets_per_size=400)
+    sampled = estimate_rows(wide, sets_per_size={2: 400})
     assert sampled.sampled_sets == 400 and sampled.low < len(survivors) < sampled.high
     assert not wide.inputs.plausible_only and "95 % interval" in str(sampled)
 

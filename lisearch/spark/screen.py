@@ -336,7 +336,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     parts = default_partitions(spark, plan, settings.screen.partitions)
     log.info(
         "run %s: %d compositions (%s), %d blocks in %d partitions, model %s, oxidation states %s",
-        plan.run_id, plan.space.count(), ", ".join(f"{k + 1}-element partners" for k in plan.space.sizes),
+        plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes),
         len(plan.blocks), len(parts), plan.model_path, plan.oxidation_list,
     )  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
@@ -392,6 +392,7 @@ def format_funnel(summary: dict[str, Any]) -> str:
             lines.append(f"  {'n/a':>16}  {'':>11}  {text} ({NOT_COMPUTED.get(stage, 'not computed')})")
         else:
             lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
+    lines.append(f"  {rows_written(f):>16,}  {'':>11}  rows of `candidates`")
     fr, paper = summary["fractions"], summary["paper"]
     c_of_n = fr["conductive_of_neutral"]
     lines.append(
