@@ -192,7 +192,7 @@ def test_funnel_frame_shares():
     frame = funnel_frame({**totals, "plausible": None})
     share = dict(zip(frame["stage"], frame["fraction_of_previous"], strict=True))
     assert share["neutral"] == pytest.approx(0.10) and share["neutral_conductive"] == pytest.approx(0.7)
-    assert frame["description"].iloc[-1].endswith("not applied: every survivor is a row of `candidates`")
+    assert frame["description"].iloc[-1].endswith("- not applied")
     assert rows_written({**totals, "plausible": None}) == 2 and rows_written({**totals, "plausible": 1}) == 1
     assert funnel_frame({**totals, "plausible": 1})["fraction_of_previous"].iloc[-1] == pytest.approx(0.5)
 
