@@ -40,11 +40,17 @@ import pandas as pd
 from lisearch.models.atom2vec import forward
 
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors", "plausible")
-#: Partners of Li the output frames of :func:`screen_sets` hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the `candidates`
-#: columns; 0 where a set has fewer partners).
+#: Partners of Li the output frames of :func:`screen_sets` can hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the
+#: `candidates` columns; 0 where a set has fewer partners). A run without quinaries has three partner columns
+#: (:func:`partner_columns`): writing three more always-empty columns cost ~13 % of the paper's-space job.
 MAX_PARTNERS = 4
 #: The partner columns' numbers 1..MAX_PARTNERS.
 PARTNERS = tuple(range(1, MAX_PARTNERS + 1))
+
+
+def partner_columns(sizes: tuple[int, ...]) -> int:
+    """Partner columns of a run's output frames and tables: 3 (the paper's space), 4 with quinaries."""
+    return max(3, *sizes)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class ScreenInputs:
     max_mean_atomic_mass: float
     emit: bool = True
     network: NetworkScorer | None = None  # set: score neutral compositions with it (weights/bias unused)
+    columns: int = 3  # partner columns of the output frames (partner_columns of the space's sizes)
     plausible_only: bool = False  # survivors must also pass the plausibility rules (lisearch.plausibility)
     min_state_frequency: float = 0.05  # ... with these thresholds (PlausibilityRules)
     max_formula_atoms: int = 30
@@ -301,17 +308,18 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     the total mass and the mass-weighted price of every composition for every set of the group.
 
     Returns:
-        stats: one row per set: z1..z4 (atomic numbers of the partners, 0 when absent) and the counts
+        stats: one row per set: z1..z3 or z1..z4 (``inputs.columns``: atomic numbers of the partners, 0 when
+            absent) and the counts
             total, conductive, neutral, neutral_conductive, cost_ok, survivors, plausible (int64; -1: not computed,
             i.e. conductive for a network model, plausible without ``plausible_only``);
         survivors: one row per neutral, conductive composition within the cost and mass limits (and plausible
-            with ``plausible_only``): z1..z4,
-            pct_li, pct_1..pct_4 (percent), ox_1..ox_4 (oxidation states used), score, cost_per_kg,
+            with ``plausible_only``): z1..,
+            pct_li, pct_1.. (percent), ox_1.. (oxidation states used), score, cost_per_kg,
             mean_atomic_mass: the names of the `candidates` columns (0 in the columns of absent partners).
     """
     B, k = sets.shape
     T = inputs.units
-    z = np.zeros((B, MAX_PARTNERS), np.int16)
+    z = np.zeros((B, inputs.columns), np.int16)
     z[:, :k] = inputs.atomic_numbers[sets]
     stats = {name: np.zeros(B, np.int64) for name in STAT_COLUMNS}
     stats["total"][:] = _n_fractions(T, k)
@@ -336,7 +344,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
             for i in range(0, len(rows), step):
                 chunk = rows[i : i + step]
                 _screen_group(inputs, table, sets, order, chunk, comp, ox, stats, parts)
-    stats_frame = pd.DataFrame({**{f"z{j}": z[:, j - 1] for j in PARTNERS}, **stats})
+    stats_frame = pd.DataFrame({**{f"z{j}": z[:, j - 1] for j in range(1, inputs.columns + 1)}, **stats})
     return stats_frame, _survivor_frame(parts, z, 100 // inputs.units)
 
 
@@ -436,21 +444,23 @@ def _plausible(inputs: ScreenInputs, positions: np.ndarray, which: np.ndarray, u
 
 
 def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFrame:
+    width = z.shape[1]  # partner columns
     if not parts:
-        return empty_survivors()
+        return empty_survivors(width)
     rows = np.concatenate([p[0] for p in parts])
     comp = np.concatenate([p[1] for p in parts])
     ox = np.concatenate([p[2] for p in parts])
     k = ox.shape[1]
-    pct = np.zeros((len(rows), MAX_PARTNERS + 1), np.int16)
+    pct = np.zeros((len(rows), width + 1), np.int16)
     np.multiply(comp, np.int16(step), out=pct[:, : k + 1])  # units -> percent, the unit of `candidates`
-    states = np.zeros((len(rows), MAX_PARTNERS), np.int8)
+    states = np.zeros((len(rows), width), np.int8)
     states[:, :k] = ox
+    js = range(1, width + 1)
     frame = {
-        **{f"z{j}": z[rows, j - 1] for j in PARTNERS},
+        **{f"z{j}": z[rows, j - 1] for j in js},
         "pct_li": pct[:, 0],
-        **{f"pct_{j}": pct[:, j] for j in PARTNERS},
-        **{f"ox_{j}": states[:, j - 1] for j in PARTNERS},
+        **{f"pct_{j}": pct[:, j] for j in js},
+        **{f"ox_{j}": states[:, j - 1] for j in js},
         "score": np.concatenate([p[3] for p in parts]).astype(np.float32),
         "cost_per_kg": np.concatenate([p[4] for p in parts]).astype(np.float32),
         "mean_atomic_mass": np.concatenate([p[5] for p in parts]).astype(np.float32),
@@ -458,20 +468,23 @@ def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFram
     return pd.DataFrame(frame)
 
 
-SURVIVOR_DTYPES = {
-    **{f"z{j}": np.int16 for j in PARTNERS},
-    "pct_li": np.int16,
-    **{f"pct_{j}": np.int16 for j in PARTNERS},
-    **{f"ox_{j}": np.int8 for j in PARTNERS},
-    "score": np.float32,
-    "cost_per_kg": np.float32,
-    "mean_atomic_mass": np.float32,
-}
+def survivor_dtypes(columns: int = 3) -> dict[str, Any]:
+    """Column -> numpy dtype of :func:`screen_sets`' survivors frame with ``columns`` partner columns."""
+    js = range(1, columns + 1)
+    return {
+        **{f"z{j}": np.int16 for j in js},
+        "pct_li": np.int16,
+        **{f"pct_{j}": np.int16 for j in js},
+        **{f"ox_{j}": np.int8 for j in js},
+        "score": np.float32,
+        "cost_per_kg": np.float32,
+        "mean_atomic_mass": np.float32,
+    }
 
 
-def empty_survivors() -> pd.DataFrame:
-    """A survivors frame with no rows and the columns and dtypes of :data:`SURVIVOR_DTYPES`."""
-    return pd.DataFrame({c: np.empty(0, t) for c, t in SURVIVOR_DTYPES.items()})
+def empty_survivors(columns: int = 3) -> pd.DataFrame:
+    """A survivors frame with no rows and the columns and dtypes of :func:`survivor_dtypes`."""
+    return pd.DataFrame({c: np.empty(0, t) for c, t in survivor_dtypes(columns).items()})
 
 
 def _n_fractions(units: int, k: int) -> int:

@@ -94,17 +94,18 @@ def pair_fractions(
     run_id: str = "default", stage: str = "conductive", settings: Settings | None = None
 ) -> pd.DataFrame:
     """Fraction of ``stage`` per pair of partner elements over every element set holding both (ternaries with
-    that pair, quaternaries and quinaries with it plus other elements): a symmetric matrix indexed by symbol (Z order);
-    NaN where the stage was not computed (e.g. ``conductive`` for atom2vec runs) or the pair never occurs."""
+    that pair, quaternaries and quinaries with it plus other elements): a symmetric matrix indexed by symbol (Z
+    order); NaN where the stage was not computed (e.g. ``conductive`` for atom2vec runs) or the pair never occurs."""
     if stage not in PAIR_STAGES:
         raise InputError(f"stage {stage!r}: use one of {', '.join(PAIR_STAGES)}.")
     settings = _settings(settings)
     _run_exists(settings, run_id)
     base = PAIR_STAGES[stage]
+    present = set(_sql(settings, "SELECT * FROM funnel_by_set LIMIT 0").columns)  # element_4 after quinary runs
     parts = [
         f"SELECT {a} AS a, {b} AS b, {stage} AS num, {base} AS den FROM funnel_by_set "
         f"WHERE run_id = '{run_id}' AND {b} IS NOT NULL"
-        for a, b in itertools.combinations([f"element_{j}" for j in PARTNERS], 2)
+        for a, b in itertools.combinations([f"element_{j}" for j in PARTNERS if f"element_{j}" in present], 2)
     ]
     rows = _sql(
         settings,

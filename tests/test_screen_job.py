@@ -52,11 +52,12 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     )
 
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{wh}/candidates`").collect()[0]
-    assert detail["properties"]["delta.dataSkippingStatsColumns"].split(",") == list(CANDIDATE_STATS_COLUMNS)
+    no_z4 = [c for c in CANDIDATE_STATS_COLUMNS if c != "z4"]  # a run without quinaries has no fourth partner
+    assert detail["properties"]["delta.dataSkippingStatsColumns"].split(",") == no_z4 and "z4" not in cand
     logged = [json.loads(line) for f in sorted((home / "warehouse/candidates/_delta_log").glob("*.json"))
               for line in f.read_text().splitlines()]  # fmt: skip
     file_stats = [json.loads(e["add"]["stats"]) for e in logged if "add" in e]
-    assert file_stats and all(set(st["nullCount"]) == set(CANDIDATE_STATS_COLUMNS) for st in file_stats)
+    assert file_stats and all(set(st["nullCount"]) == set(no_z4) for st in file_stats)
 
     # The whole per-set table equals the in-process kernel's counts, set by set and column by column.
     from lisearch.elements import symbols
@@ -117,6 +118,14 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     assert set(new["element_4"]) <= {"P", "S"} and new["element_4"].notna().all()
     kept = cand[cand["run_id"] == "old"]
     assert len(kept) == 1 and kept[["element_4", "z4", "pct_4", "ox_4"]].isna().all(axis=None)
+    # A later run without quinaries writes three partner columns; Delta leaves the fourth null for its rows.
+    run_screen(
+        _settings(home, artifacts, "screen.run_id=t", "screen.elements=N,O,Na,P,S", "screen.sizes=2"), spark=spark
+    )
+    cand = spark.read.format("delta").load(str(wh / "candidates")).toPandas()
+    ternary = cand[cand["run_id"] == "t"]
+    assert len(ternary) > 0 and ternary[["element_4", "z4", "pct_4", "ox_4", "z3"]].isna().all(axis=None)
+    assert len(cand[cand["run_id"] == "q"]) == len(new)
 
 
 @pytest.mark.parametrize(

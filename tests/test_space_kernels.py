@@ -14,12 +14,12 @@ import pytest
 from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg
 from lisearch.errors import InputError
 from lisearch.kernels import (
-    MAX_PARTNERS,
     PARTNERS,
     STAT_COLUMNS,
     ScreenInputs,
     conductive_counts,
     neutral_compositions,
+    partner_columns,
     screen_sets,
 )
 from lisearch.plausibility import PlausibilityRules, plausibility
@@ -117,6 +117,7 @@ def _inputs(space: CompositionSpace, list_name: str, seed: int, max_cost=60.0, m
         states=tuple(states[e] for e in els),
         max_cost_per_kg=max_cost,
         max_mean_atomic_mass=max_mass,
+        columns=partner_columns(space.sizes),
     )
 
 
@@ -136,7 +137,7 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
     stats, survivors = {}, set()
     for els, units in _brute_compositions(space):
         idx = [pos[e] for e in els]
-        key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (MAX_PARTNERS - len(els))
+        key = tuple(space.atomic_numbers[idx].tolist()) + (0,) * (inp.columns - len(els))
         row = stats.setdefault(key, dict.fromkeys(STAT_COLUMNS, 0) | {"plausible": -1})  # rules not applied
         row["total"] += 1
         score = (
@@ -159,7 +160,7 @@ def _oracle(space: CompositionSpace, inp: ScreenInputs):
             row["cost_ok"] += 1
             if mass / space.units <= inp.max_mean_atomic_mass:
                 row["survivors"] += 1
-                survivors.add(key + tuple(units) + (0,) * (MAX_PARTNERS + 1 - len(units)))
+                survivors.add(key + tuple(units) + (0,) * (inp.columns + 1 - len(units)))
     return stats, survivors
 
 
@@ -172,14 +173,14 @@ def _check_against_oracle(space: CompositionSpace, inp: ScreenInputs, sets_per_b
         got_stats.append(stats)
         got_survivors.append(surv)
     stats = pd.concat(got_stats)
-    zs = [f"z{j}" for j in PARTNERS]
+    zs = [f"z{j}" for j in range(1, inp.columns + 1)]
     got = {
-        tuple(r[:MAX_PARTNERS]): dict(zip(STAT_COLUMNS, r[MAX_PARTNERS:], strict=True))
+        tuple(r[: inp.columns]): dict(zip(STAT_COLUMNS, r[inp.columns :], strict=True))
         for r in stats[[*zs, *STAT_COLUMNS]].itertuples(index=False)
     }
     assert got == want_stats
     surv = pd.concat(got_survivors)
-    units = surv[["pct_li", *[f"pct_{j}" for j in PARTNERS]]].to_numpy() // space.step  # the oracle counts units
+    units = surv[["pct_li", *[f"pct_{j}" for j in range(1, inp.columns + 1)]]].to_numpy() // space.step  # in units
     got_survivors = set(map(tuple, np.column_stack([surv[zs].to_numpy(), units]).tolist()))
     assert got_survivors == want_survivors
     assert len(surv) == len(want_survivors)

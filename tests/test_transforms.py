@@ -65,7 +65,7 @@ def test_label_transform_equals_the_pandas_kernel(spark, cif_folder: Path):  # t
 
 def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  # type: ignore[no-untyped-def]
     from lisearch.plan import plan_from_settings, screen_in_process
-    from lisearch.spark.screen import KERNEL_DDL, default_partitions, partition_ids, read_partition_stats, transform
+    from lisearch.spark.screen import default_partitions, kernel_ddl, partition_ids, read_partition_stats, transform
 
     save_small_esml(tmp_path / "artifacts")
     plan = plan_from_settings(
@@ -76,9 +76,10 @@ def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  
     parts = default_partitions(spark, plan)
     stats_dir = tmp_path / "stats"
     actual = transform(partition_ids(spark, parts), plan, str(stats_dir), parts)
-    assertSchemaEqual(actual.schema, StructType.fromDDL(KERNEL_DDL))
+    assert plan.inputs.columns == 4  # quinaries: a fourth partner column
+    assertSchemaEqual(actual.schema, StructType.fromDDL(kernel_ddl(4)))
     _, stats, survivors = screen_in_process(plan)
-    assertDataFrameEqual(actual, _frame(spark, survivors, KERNEL_DDL))
+    assertDataFrameEqual(actual, _frame(spark, survivors, kernel_ddl(4)))
     assert (survivors["z4"] > 0).any()
     counts = read_partition_stats(stats_dir, len(parts))
     keys = ["z1", "z2", "z3", "z4"]

@@ -55,12 +55,12 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
     from lisearch.spark.sql import run_sql
 
     settings = load_settings("local", [f"paths.home={home}", f"paths.jars={load_settings().paths.jars_dir}"])
+    present = set(run_sql(settings, "SELECT * FROM candidates LIMIT 0").columns)  # z4, pct_4 after quinary runs
+    key = ", ".join(f"coalesce({c}, 0)" for c in ("z1", "z2", "z3", "z4", "pct_li", "pct_1", "pct_2", "pct_3", "pct_4")
+                    if c in present)  # fmt: skip
     frame = run_sql(
         settings,
-        "SELECT count(*) AS n, "
-        "count(DISTINCT z1, z2, coalesce(z3, 0), coalesce(z4, 0), pct_li, pct_1, pct_2, coalesce(pct_3, 0), "
-        "coalesce(pct_4, 0)) AS distinct_n "
-        f"FROM candidates WHERE run_id = '{run_id}'",
+        f"SELECT count(*) AS n, count(DISTINCT {key}) AS distinct_n FROM candidates WHERE run_id = '{run_id}'",
     )
     return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}
 

@@ -36,7 +36,7 @@ from lisearch import paper
 from lisearch.config import Settings
 from lisearch.elements import symbols
 from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
-from lisearch.kernels import PARTNERS, STAT_COLUMNS, SURVIVOR_DTYPES
+from lisearch.kernels import STAT_COLUMNS, survivor_dtypes
 from lisearch.logs import get_logger
 from lisearch.plan import (
     RowEstimate,
@@ -58,7 +58,11 @@ log = get_logger("lisearch.screen")
 _SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float"}
 #: Names of the per-partition count files under a run's staging folder.
 STATS_FILES = "part-*.parquet"
-KERNEL_DDL = ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in SURVIVOR_DTYPES.items())
+
+
+def kernel_ddl(columns: int = 3) -> str:
+    """Spark schema (DDL) of the kernel's survivors with ``columns`` partner columns (3, or 4 with quinaries)."""
+    return ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in survivor_dtypes(columns).items())
 
 
 def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -106,11 +110,11 @@ def partition_ids(spark: SparkSession, parts: list[list[int]]) -> DataFrame:
 
 
 def transform(ids: DataFrame, plan: ScreenPlan, stats_dir: str, parts: list[list[int]]) -> DataFrame:
-    """Partition ids (:func:`partition_ids`) -> the surviving compositions of their blocks (:data:`KERNEL_DDL`);
+    """Partition ids (:func:`partition_ids`) -> the surviving compositions of their blocks (:func:`kernel_ddl`);
     per-set counts go to ``stats_dir``, one file per partition. ``parts``: block ids per partition. The plan travels
     as a broadcast of plain data; no session is created here."""
     shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "partitions": parts})
-    return ids.mapInPandas(_kernel(shared, stats_dir), KERNEL_DDL)
+    return ids.mapInPandas(_kernel(shared, stats_dir), kernel_ddl(plan.inputs.columns))
 
 
 def _symbol_of(column: str) -> Any:
@@ -120,18 +124,20 @@ def _symbol_of(column: str) -> Any:
 
 def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
     """Kernel survivors -> the `candidates` columns (symbols, percents, run id); the columns of an absent partner
-    (z3 and z4 of a ternary, z4 of a quaternary) are null."""
-    present = {j: F.col(f"z{j}") > 0 for j in PARTNERS}
-    n_elements = sum((F.when(present[j], 1).otherwise(0) for j in PARTNERS), F.lit(1))
+    (z3 of a ternary, z4 of a quaternary in a run with quinaries) are null. A run without quinaries has no fourth
+    partner's columns; Delta leaves them null when the table has them from an earlier run."""
+    js = range(1, plan.inputs.columns + 1)
+    present = {j: F.col(f"z{j}") > 0 for j in js}
+    n_elements = sum((F.when(present[j], 1).otherwise(0) for j in js), F.lit(1))
     return cand.select(
         F.lit(plan.run_id).alias("run_id"),
         n_elements.cast("tinyint").alias("n_elements"),
-        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in PARTNERS],
-        *[F.when(present[j], F.col(f"z{j}")).alias(f"z{j}") for j in PARTNERS],
-        F.greatest(*[f"z{j}" for j in PARTNERS]).alias("max_z"),
+        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in js],
+        *[F.when(present[j], F.col(f"z{j}")).alias(f"z{j}") for j in js],
+        F.greatest(*[f"z{j}" for j in js]).alias("max_z"),
         "pct_li",
-        *[F.when(present[j], F.col(f"pct_{j}")).alias(f"pct_{j}") for j in PARTNERS],
-        *[F.when(present[j], F.col(f"ox_{j}")).alias(f"ox_{j}") for j in PARTNERS],
+        *[F.when(present[j], F.col(f"pct_{j}")).alias(f"pct_{j}") for j in js],
+        *[F.when(present[j], F.col(f"ox_{j}")).alias(f"ox_{j}") for j in js],
         "score", "cost_per_kg", "mean_atomic_mass",
     )  # fmt: skip
 
@@ -140,7 +146,7 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
     """Per element set counts with element symbols, as the rows of `funnel_by_set`."""
     return sets.select(
         F.lit(plan.run_id).alias("run_id"),
-        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in PARTNERS],
+        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in range(1, plan.inputs.columns + 1)],
         *[F.when(F.col(c) >= 0, F.col(c)).cast("bigint").alias(c) for c in STAT_COLUMNS],
     )
 
@@ -150,6 +156,12 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
 #: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
 #: spans nearly the whole table and would skip nothing (the atomic numbers z1..z4 and max_z are there instead).
 CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "z4", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
+
+
+def stats_columns(columns: int) -> str:
+    """The table property ``delta.dataSkippingStatsColumns`` of a `candidates` table first written by a run with
+    ``columns`` partner columns (z4 only when it exists)."""
+    return ",".join(c for c in CANDIDATE_STATS_COLUMNS if c != "z4" or columns >= 4)
 
 
 def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> None:
@@ -253,8 +265,8 @@ def _commit_tables(
     paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
     stats_dir = staging / "stats"
     cand = candidates_frame(transform(partition_ids(spark, parts), plan, str(stats_dir), parts), plan)
-    stats_columns = {"delta.dataSkippingStatsColumns": ",".join(CANDIDATE_STATS_COLUMNS)}
-    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, stats_columns, True)]
+    properties = {"delta.dataSkippingStatsColumns": stats_columns(plan.inputs.columns)}
+    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, properties, True)]
     while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
         time.sleep(0.05)
     if commits[0].done():
