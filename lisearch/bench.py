@@ -460,12 +460,100 @@ def bench_narrowing(full: bool = False) -> dict[str, Any]:
     return out
 
 
+#: Element sets sampled per size by :func:`bench_quinary` (the default space, seed 0).
+QUINARY_SAMPLE = {3: 3000, 4: 48}
+
+
+def _kernel_rates(plan: Any, k: int, sets: Any) -> dict[str, Any]:
+    """Compositions per second of one process (one BLAS thread) on element sets ``sets`` of size ``k``: the
+    conductive count alone, then the whole kernel cold (neutral-solution caches emptied) and warm."""
+    from lisearch.kernels import clear_caches, conductive_counts, screen_sets
+
+    compositions = len(sets) * plan.space.n_fractions(k)
+    with threadpool_limits(1):
+        conductive_counts(plan.inputs, sets[:2])  # the size's leading parts, built once per process
+        t0 = time.perf_counter()
+        conductive_counts(plan.inputs, sets)
+        counts_s = time.perf_counter() - t0
+        clear_caches()
+        t0 = time.perf_counter()
+        stats, _ = screen_sets(plan.inputs, sets)
+        cold_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        screen_sets(plan.inputs, sets)
+        warm_s = time.perf_counter() - t0
+    return {
+        "element_sets": len(sets),
+        "compositions": compositions,
+        "neutral_per_set": round(float(stats["neutral"].mean())),
+        "conductive_count_rate": compositions / counts_s,
+        "kernel_cold_rate": compositions / cold_s,
+        "kernel_warm_rate": compositions / warm_s,
+    }
+
+
+def bench_quinary(full: bool = False) -> dict[str, Any]:
+    """Li + four partners against Li + three, per core: the kernel's compositions per second on random element sets
+    of the default space (:data:`QUINARY_SAMPLE`), the ratios (target >= 0.8), and the 93-element quinary space's
+    time on this machine's cores extrapolated from the cold rate (target <= 30 minutes on 2 cores). With ``--full``,
+    the Z <= 36 quinary job (197,102,727,360 compositions, plausible survivors written to Delta; target 3 minutes).
+    """
+    import numpy as np
+
+    from lisearch.elements import symbols
+    from lisearch.plan import plan_from_settings
+    from lisearch.space import unrank_subset
+
+    base = load_settings()
+    artifacts = f"paths.artifacts={base.paths.artifacts_dir}"
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {}
+    for k, m in QUINARY_SAMPLE.items():
+        plan = plan_from_settings(load_settings(None, [artifacts, f"screen.sizes={k}"]))
+        n, elements = plan.space.n_sets(k), len(plan.space.elements)
+        ranks = sorted(int(r) for r in rng.choice(n, m, replace=False))
+        sets = np.array([unrank_subset(r, elements, k) for r in ranks], dtype=np.int64)
+        out[f"k{k}"] = _kernel_rates(plan, k, sets)
+    four, three = out["k4"], out["k3"]
+    out["ratios"] = {name: four[name] / three[name] for name in ("conductive_count_rate", "kernel_cold_rate",
+                                                                  "kernel_warm_rate")}  # fmt: skip
+    out["ratio_target"] = 0.8
+    cores = _cores()
+    full_space = plan.space.count(4)
+    out["full_quinary_space"] = {
+        "compositions": full_space,
+        "cores": cores,
+        "extrapolated_seconds_cold": full_space / (four["kernel_cold_rate"] * cores),
+        "target_seconds_on_2_cores": 1800,
+    }
+    if full:
+        with tempfile.TemporaryDirectory(prefix="lisearch-bench-") as home:
+            from lisearch.spark.screen import run_screen
+
+            z36 = ",".join(e for e in symbols()[:36] if e != "Li")
+            settings = load_settings(None, [
+                f"paths.home={home}", f"paths.jars={base.paths.jars_dir}", artifacts, "screen.sizes=4",
+                f"screen.elements={z36}", "screen.sets_per_block=200", "screen.partitions=32", "screen.run_id=q36",
+            ])  # fmt: skip
+            t0 = time.perf_counter()
+            summary = run_screen(settings)
+            out["z36_job"] = {
+                "compositions": summary["compositions"],
+                "seconds": round(time.perf_counter() - t0, 1),
+                "target_seconds": 180,
+                "funnel": summary["funnel"],
+                "candidate_rows": summary["candidate_rows"],
+            }
+    return out
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "label": bench_label,
     "screen": bench_screen,
     "models": bench_models,
     "measured": bench_measured,
     "narrowing": bench_narrowing,
+    "quinary": bench_quinary,
 }
 
 

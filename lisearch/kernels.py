@@ -284,6 +284,12 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     return _unit_vectors(units, k, keys), np.asarray(combos, dtype=np.int8)[which[first]]
 
 
+def clear_caches() -> None:
+    """Empty this process's caches of neutral solutions (benchmarks measure the kernel cold with it)."""
+    for function in (combo_solutions, neutral_compositions):
+        function.cache.clear()  # type: ignore[attr-defined]
+
+
 def _unit_vectors(units: int, k: int, keys: np.ndarray) -> np.ndarray:
     """The unit vectors (int16 (n, k+1)) of keys ``p * units + u`` of :func:`combo_solutions` (n,)."""
     lead, _ = leading_parts(units, k)
