@@ -115,8 +115,10 @@ def screen(
 
     ``elements``: partners of Li (``"all"`` or symbols); ``step``: percent; ``model``: artifact name or path;
     ``oxidation_list``: one of :data:`lisearch.elements.OXIDATION_LISTS`; ``limits``: (USD/kg, g/mol per atom);
-    ``sizes``: partner counts (2, 3); ``run_id``: re-using one replaces that run. Returns the run's summary with
-    ``funnel`` (a DataFrame of exact counts per stage). Same as ``lisearch screen``.
+    ``sizes``: partner counts (2, 3, and 4 for quinaries, whose runs write only the plausible survivors:
+    ``screen.plausible_only``); ``run_id``: re-using one replaces that run. A run predicted to write more rows than
+    ``screen.max_candidate_rows`` stops before Spark starts. Returns the run's summary with ``funnel`` (a DataFrame
+    of exact counts per stage) and ``candidate_rows`` (written, and as predicted). Same as ``lisearch screen``.
     """
     from lisearch.spark.screen import run_screen
 

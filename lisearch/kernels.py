@@ -273,7 +273,9 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     empty = (np.empty((0, k + 1), np.int16), np.empty((0, k), np.int8))
     if any(len(s) == 0 for s in states):
         return empty
-    combos = list(itertools.product(*states))
+    combos = [c for c in itertools.product(*states) if min(c) < 0]  # Li is +1: no anion, no neutral composition
+    if not combos:
+        return empty
     found = [combo_solutions(units, c) for c in combos]
     sizes = np.array([len(f) for f in found])
     if not sizes.sum():
