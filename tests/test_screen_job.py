@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -280,3 +281,18 @@ def test_worker_objects_are_frozen_once_per_process():
     finally:
         gc.unfreeze()
         _freeze_worker_objects.cache_clear()
+
+
+def test_quinary_runs_get_more_partitions_by_default(home: Path, artifacts: Path):
+    """Two partitions per core without quinaries, 16 with them (long tasks), each at most one per block."""
+    from types import SimpleNamespace
+
+    from lisearch.spark.screen import QUINARY_PARTITIONS_PER_CORE, default_partitions
+
+    session: Any = SimpleNamespace(sparkContext=SimpleNamespace(defaultParallelism=2))
+    extra = ("screen.elements=all", "screen.step=10", "screen.sets_per_block=5000")
+    paper = plan_from_settings(_settings(home, artifacts, *extra))
+    quinary = plan_from_settings(_settings(home, artifacts, *extra, "screen.sizes=4"))
+    assert len(default_partitions(session, paper)) == 4
+    assert len(default_partitions(session, quinary)) == 2 * QUINARY_PARTITIONS_PER_CORE < len(quinary.blocks)
+    assert len(default_partitions(session, quinary, 7)) == 7

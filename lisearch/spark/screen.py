@@ -97,11 +97,17 @@ def _freeze_worker_objects() -> None:
     gc.freeze()
 
 
+#: Partitions per core of a run with quinaries (when ``screen.partitions`` is 0): its tasks take minutes, so more of
+#: them give the progress log and a retried task a finer grain at a negligible fixed cost.
+QUINARY_PARTITIONS_PER_CORE = 16
+
+
 def default_partitions(spark: SparkSession, plan: ScreenPlan, partitions: int = 0) -> list[list[int]]:
-    """Block ids per Spark partition: ``partitions`` of them, or two per core of the session when 0. Few
-    partitions keep Spark's fixed cost per Python task (~40-70 ms here) small against the kernel's; two per core
-    still leave room to balance uneven blocks."""
-    return partition_blocks(plan.blocks, partitions or 2 * spark.sparkContext.defaultParallelism)
+    """Block ids per Spark partition: ``partitions`` of them, or when 0 two per core of the session (16 per core
+    with quinaries). Few partitions keep Spark's fixed cost per Python task (~40-70 ms here) small against the
+    kernel's; two per core still leave room to balance uneven blocks."""
+    per_core = QUINARY_PARTITIONS_PER_CORE if 4 in plan.space.sizes else 2
+    return partition_blocks(plan.blocks, partitions or per_core * spark.sparkContext.defaultParallelism)
 
 
 def partition_ids(spark: SparkSession, parts: list[list[int]]) -> DataFrame:
