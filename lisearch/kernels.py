@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from lisearch.models.atom2vec import forward
+from lisearch.plausibility import PlausibilityRules, plausible_mask
 
 STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors", "plausible")
 #: Partners of Li the output frames of :func:`screen_sets` can hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the
@@ -93,9 +94,12 @@ class ScreenInputs:
     emit: bool = True
     network: NetworkScorer | None = None  # set: score neutral compositions with it (weights/bias unused)
     columns: int = 3  # partner columns of the output frames (partner_columns of the space's sizes)
-    plausible_only: bool = False  # survivors must also pass the plausibility rules (lisearch.plausibility)
-    min_state_frequency: float = 0.05  # ... with these thresholds (PlausibilityRules)
-    max_formula_atoms: int = 30
+    plausibility: PlausibilityRules | None = None  # set: survivors must also pass these rules
+
+    @property
+    def plausible_only(self) -> bool:
+        """Whether survivors must also pass the plausibility rules (:mod:`lisearch.plausibility`)."""
+        return self.plausibility is not None
 
 
 @functools.lru_cache(maxsize=8)
@@ -194,11 +198,11 @@ class ByteBoundedCache:
     """A least-recently-used cache of numpy results bounded by their bytes rather than their number: a quaternary
     set's neutral compositions take kilobytes, a quinary set's up to 10 MB, so a count bound either wastes the
     cache on paper-space runs or lets quinary runs grow without limit. One per process, with a lock (the kernel
-    may run in threads). ``hits`` / ``misses`` count look-ups."""
+    may run in threads)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.nbytes = self.hits = self.misses = 0
+        self.nbytes = 0
         self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -211,9 +215,7 @@ class ByteBoundedCache:
                 found = self._items.get(args)
                 if found is not None:
                     self._items.move_to_end(args)
-                    self.hits += 1
                     return found[0]
-                self.misses += 1
             value = function(*args)
             size = sum(a.nbytes for a in (value if isinstance(value, tuple) else (value,))) + 200
             with self._lock:
@@ -317,13 +319,11 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
 
     Returns:
         stats: one row per set: z1..z3 or z1..z4 (``inputs.columns``: atomic numbers of the partners, 0 when
-            absent) and the counts
-            total, conductive, neutral, neutral_conductive, cost_ok, survivors, plausible (int64; -1: not computed,
-            i.e. conductive for a network model, plausible without ``plausible_only``);
+            absent) and the counts total, conductive, neutral, neutral_conductive, cost_ok, survivors, plausible
+            (int64; -1: not computed, i.e. conductive for a network model, plausible without rules);
         survivors: one row per neutral, conductive composition within the cost and mass limits (and plausible
-            with ``plausible_only``): z1..,
-            pct_li, pct_1.. (percent), ox_1.. (oxidation states used), score, cost_per_kg,
-            mean_atomic_mass: the names of the `candidates` columns (0 in the columns of absent partners).
+            with ``inputs.plausibility``): z1.., pct_li, pct_1.. (percent), ox_1.. (oxidation states used), score,
+            cost_per_kg, mean_atomic_mass: the names of the `candidates` columns (0 for absent partners).
     """
     B, k = sets.shape
     T = inputs.units
@@ -437,11 +437,10 @@ def _screen_group(
 
 def _plausible(inputs: ScreenInputs, positions: np.ndarray, which: np.ndarray, units: np.ndarray) -> np.ndarray:
     """(n,) bool: the compositions (Li first, amounts ``units`` (n, k+1)) of the element sets ``positions[which]``
-    ((G, k) positions, ``which`` (n,) sorted) that pass the plausibility rules
-    (:func:`lisearch.plausibility.plausible_mask`) with the inputs' thresholds, one element set at a time."""
-    from lisearch.plausibility import PlausibilityRules, plausible_mask
-
-    rules = PlausibilityRules(inputs.min_state_frequency, inputs.max_formula_atoms)
+    ((G, k) positions, ``which`` (n,) sorted) that pass ``inputs.plausibility``
+    (:func:`lisearch.plausibility.plausible_mask`), one element set at a time."""
+    rules = inputs.plausibility
+    assert rules is not None
     out = np.zeros(len(units), dtype=bool)
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(which)) + 1, [len(which)]])
     for a, b in itertools.pairwise(bounds.tolist()):

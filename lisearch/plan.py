@@ -143,9 +143,7 @@ def plan_screen(
         emit=emit,
         network=network,
         columns=partner_columns(space.sizes),
-        plausible_only=plausibility is not None,
-        min_state_frequency=plausibility.min_state_frequency if plausibility else 0.05,
-        max_formula_atoms=plausibility.max_formula_atoms if plausibility else 30,
+        plausibility=plausibility,
     )
 
 

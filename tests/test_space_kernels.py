@@ -219,7 +219,7 @@ def test_plausible_only_keeps_exactly_the_plausible_survivors():
     space = CompositionSpace(("N", "O", "Na", "P", "S", "Cl", "Fe"), step=10, sizes=(2, 3, 4))
     plain = _inputs(space, "pymatgen_icsd", 2, max_cost=1e9, max_mass=1e9)
     rules = PlausibilityRules(min_state_frequency=0.05, max_formula_atoms=12)
-    strict = dataclasses.replace(plain, plausible_only=True, max_formula_atoms=12)
+    strict = dataclasses.replace(plain, plausibility=rules)
     for block in space.blocks(50):
         sets = space.element_sets(block)
         stats_all, surv_all = screen_sets(plain, sets)

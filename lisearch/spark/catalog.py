@@ -129,11 +129,8 @@ def with_partner_columns(candidates: DataFrame) -> DataFrame:
 
     from lisearch.kernels import PARTNERS
 
-    types = {"element": "string", "z": "smallint", "pct": "smallint", "ox": "tinyint"}
-    out = candidates
-    for j in PARTNERS:
-        for name, sql_type in types.items():
-            column = f"element_{j}" if name == "element" else f"{name}{j}" if name == "z" else f"{name}_{j}"
-            if column not in out.columns:
-                out = out.withColumn(column, F.lit(None).cast(sql_type))
-    return out
+    types = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
+    missing = {
+        name.format(j): t for j in PARTNERS for name, t in types.items() if name.format(j) not in candidates.columns
+    }
+    return candidates.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}) if missing else candidates
