@@ -14,10 +14,11 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from lisearch.candidate_files import Staging, screen_partition
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
 from lisearch.errors import LisearchError
@@ -95,14 +97,31 @@ class _ScreenBench:
         return load_settings(None, [*paths, f"paths.artifacts={self.base.paths.artifacts_dir}", *extra])
 
     def spark_kernel(self, plan: Any, parts: list[list[int]]) -> float:
-        """Seconds of the kernel job: Spark's "noop" sink (made for benchmarks) runs the job as the screen does, one
-        stage ending in a write, without the sink's own cost; count() would add a shuffle stage the screen lacks."""
+        """Seconds of the kernel job as the screen runs it (each task writes its candidate file and counts); its
+        one row per partition goes to Spark's "noop" sink (made for benchmarks)."""
         from lisearch.spark.screen import partition_ids, transform
 
-        frame = transform(partition_ids(self.spark, parts), plan, f"{self.home}/tmp/kernel-{next(self.runs)}", parts)
-        t0 = time.perf_counter()
-        frame.write.format("noop").mode("overwrite").save()
-        return time.perf_counter() - t0
+        with self.scratch_output(plan, parts) as output:
+            frame = transform(partition_ids(self.spark, len(parts)), plan, output)
+            t0 = time.perf_counter()
+            frame.write.format("noop").mode("overwrite").save()
+            return time.perf_counter() - t0
+
+    @contextlib.contextmanager
+    def scratch_output(self, plan: Any, parts: list[list[int]]) -> Iterator[dict[str, Any]]:
+        """Where a kernel run writes its candidate files and counts (a fresh staging folder and table folder),
+        removed afterwards."""
+        from lisearch.spark.screen import output_spec
+
+        run = next(self.runs)
+        staging = Staging(f"{self.home}/tmp/kernel-{run}")
+        manifest = staging.start("bench", parts)
+        output = output_spec(plan, staging, f"{self.home}/kernel-files-{run}", manifest, list(range(len(parts))))
+        try:
+            yield output
+        finally:
+            staging.remove()
+            shutil.rmtree(output["table"], ignore_errors=True)
 
     def kernel(self, emit: str) -> tuple[Any, dict[str, Any]]:
         """Best of ``rounds`` interleaved runs: one numpy process, ``cores`` numpy processes, the Spark kernel job."""
@@ -121,7 +140,11 @@ class _ScreenBench:
                 t0 = time.perf_counter()
                 screen_in_process(plan)
                 numpy_s.append(time.perf_counter() - t0)
-            parallel_s.append(_numpy_processes(plan, self.cores))
+            if emit == "true":  # the processes also write their candidate files, as the Spark tasks do
+                with self.scratch_output(plan, parts) as output:
+                    parallel_s.append(_numpy_processes(plan, self.cores, output))
+            else:
+                parallel_s.append(_numpy_processes(plan, self.cores))
             spark_s.append(self.spark_kernel(plan, parts))
         best = {"numpy": min(numpy_s), "parallel": min(parallel_s), "spark": min(spark_s)}
         cores = self.cores
@@ -266,30 +289,38 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def _blocks_worker(args: tuple[dict[str, Any], list[int]]) -> float:
+def _blocks_worker(args: tuple[dict[str, Any], list[int], int]) -> float:
+    """Seconds of one process's share of the blocks, warm: the kernel alone, or with an ``output`` in ``data`` what
+    a Spark task does (:func:`screen_partition`: the candidate file and the counts written)."""
     from threadpoolctl import threadpool_limits
 
     from lisearch.plan import run_blocks
 
-    data, ids = args
+    data, ids, part = args
     with threadpool_limits(1):
         run_blocks(data, ids)  # warm this process's caches, like a warm Spark worker
         t0 = time.perf_counter()
-        run_blocks(data, ids)
+        if "output" in data:
+            screen_partition({**data, "output": {**data["output"], "partitions": {part: ids}}}, part)
+        else:
+            run_blocks(data, ids)
         return time.perf_counter() - t0
 
 
-def _numpy_processes(plan: Any, processes: int) -> float:
+def _numpy_processes(plan: Any, processes: int, output: dict[str, Any] | None = None) -> float:
     """Wall seconds of the kernel over the whole plan split across ``processes`` plain numpy processes (no
-    Spark): what this machine's cores deliver together, shared caches and memory bandwidth included."""
+    Spark): what this machine's cores deliver together, shared caches and memory bandwidth included. With
+    ``output`` (:func:`lisearch.spark.screen.output_spec`) each process also writes its candidate file and counts
+    with pyarrow, as a Spark task does."""
     from multiprocessing import get_context
 
     from lisearch.plan import plan_to_dict
 
-    data = plan_to_dict(plan)
+    data = {**plan_to_dict(plan), **({"output": output} if output else {})}
     n = len(plan.blocks)
+    shares = [(data, list(range(i, n, processes)), i) for i in range(processes)]
     with get_context("fork").Pool(processes) as pool:
-        return max(pool.map(_blocks_worker, [(data, list(range(i, n, processes))) for i in range(processes)]))
+        return max(pool.map(_blocks_worker, shares))
 
 
 def _fit(x: list[float], y: list[float]) -> tuple[float, float]:

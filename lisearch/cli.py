@@ -366,6 +366,8 @@ def _screen_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"screen.max_cost_per_kg={args.max_cost}")
     if args.max_mass is not None:
         overrides.append(f"screen.max_mean_atomic_mass={args.max_mass}")
+    if getattr(args, "resume", False):
+        overrides.append("screen.resume=true")
     return overrides
 
 
@@ -581,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cost", type=float, help="USD/kg")
     p.add_argument("--max-mass", type=float, help="mean atomic mass, g/mol")
     p.add_argument("--run-id", dest="run_id", help="re-use an id to replace that run")
+    p.add_argument(
+        "--resume", action="store_true", help="go on with a stopped run of this id from the partitions it finished"
+    )
     p.add_argument("--summary-json", metavar="PATH")
 
     p = add("narrow", cmd_narrow, "narrow a screen run to stable oxides (`stable_oxides`) and compare with Table III")

@@ -148,7 +148,9 @@ class ScreenSettings:
     core of the session); ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write
     candidates; ``plausible_only``: ``"auto"`` (for runs with quinaries), ``"true"`` or ``"false"``: candidates
     must also pass the plausibility rules (thresholds from ``[shortlist]``); ``max_candidate_rows``: a run whose
-    predicted row count (from a sample of element sets) exceeds it stops before Spark work (0: no limit).
+    predicted row count (from a sample of element sets) exceeds it stops before Spark work (0: no limit);
+    ``resume``: go on with a stopped run of the same ``run_id`` (same settings and model) from the partitions it
+    finished, instead of screening it from the start.
     """
 
     elements: str = "all"
@@ -165,6 +167,7 @@ class ScreenSettings:
     emit: bool = True
     plausible_only: str = "auto"
     max_candidate_rows: int = 200_000_000
+    resume: bool = False
 
     def __post_init__(self) -> None:
         from lisearch.elements import OXIDATION_LISTS  # lazily: elements reads the data tables

@@ -129,6 +129,86 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     assert len(cand[cand["run_id"] == "q"]) == len(new)
 
 
+#: A quinary screen of many small partitions, long enough to be stopped in the middle.
+_RESUMABLE = ("screen.run_id=k", "screen.elements=N,O,F,Na,Mg,Al,Si,P,S,Cl", "screen.sizes=4", "screen.step=2",
+              "screen.partitions=24", "screen.sets_per_block=5")  # fmt: skip
+
+
+def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """`lisearch screen` killed (SIGKILL, driver and workers) once some partitions have finished; `--resume` then
+    screens only the others and ends with the in-process kernel's funnel and rows, each row once."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from lisearch.candidate_files import Staging
+    from lisearch.spark.screen import run_screen
+    from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
+
+    sets = [f"--set={o}" for o in (f"paths.artifacts={artifacts}", f"paths.jars={repo_jars_dir()}",
+                                   "screen.max_cost_per_kg=40", *_RESUMABLE)]  # fmt: skip
+    proc = subprocess.Popen(lisearch_cmd("screen", "--profile", "local", *sets), env=cli_env(home),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    staging = Staging(str(home / "tmp" / "screen-k"))
+    deadline = time.time() + 600
+    while len(staging.done()) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+        assert time.time() < deadline, "the run did not finish two partitions in 600 s"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and the Python workers
+    proc.wait()
+    before = staging.done()
+    assert 2 <= len(before) < 24, "the run should have been stopped in the middle"
+    table = home / "warehouse" / "candidates"
+    stamps = {add["path"]: os.stat(table / add["path"]).st_mtime_ns for add in before.values() if add}
+
+    with pytest.raises(InputError, match="cannot be resumed"):  # other settings: refused before Spark work
+        run_screen(_settings(home, artifacts, *_RESUMABLE, "screen.max_cost_per_kg=30", "screen.resume=true"))
+    settings = _settings(home, artifacts, *_RESUMABLE, "screen.resume=true")
+    summary = run_screen(settings, spark=spark)
+    assert summary["resumed_partitions"] == len(before) and summary["screened_partitions"] == 24 - len(before)
+    assert {p: os.stat(table / p).st_mtime_ns for p in stamps} == stamps  # the finished partitions' files stay
+    assert not Path(staging.root).exists()  # the staging folder goes once the run is committed
+
+    funnel, _, survivors = screen_in_process(plan_from_settings(settings))
+    assert summary["funnel"] == {
+        s: None if pd.isna(c) else c for s, c in zip(funnel["stage"], funnel["count"], strict=True)
+    }
+    cand = spark.read.format("delta").load(str(home / "warehouse" / "candidates")).where("run_id = 'k'").toPandas()
+    keys = ["z1", "z2", "z3", "z4", "pct_li", "pct_1", "pct_2", "pct_3", "pct_4", "ox_1", "ox_2", "ox_3", "ox_4"]
+    assert len(cand) == len(survivors) == summary["funnel"]["plausible"] > 0
+    assert not cand.duplicated(keys).any()
+    got = cand[keys].astype(float).sort_values(keys).reset_index(drop=True)
+    want = survivors[keys].astype(float).sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    files = list((home / "warehouse" / "candidates" / "run_id=k").iterdir())
+    assert len(files) == len(set(spark.read.format("delta").load(str(home / "warehouse" / "candidates"))
+                                 .where("run_id = 'k'").inputFiles()))  # fmt: skip  # no stray file left
+    runs = spark.sql("SELECT status FROM runs WHERE run_id = 'k'").collect()
+    assert [r["status"] for r in runs] == ["succeeded"]
+
+
+def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """Without ``screen.resume`` a stopped run's staging is dropped: its uncommitted files are deleted, the files of
+    committed runs stay, and the run is screened from the start."""
+    from lisearch.candidate_files import Staging, partition_file_name
+    from lisearch.spark.screen import run_screen
+
+    settings = _settings(home, artifacts, "screen.run_id=a", "screen.sizes=2")
+    run_screen(settings, spark=spark)
+    table = home / "warehouse" / "candidates"
+    committed = sorted(p.name for p in (table / "run_id=a").iterdir())
+    stopped = Staging(str(home / "tmp" / "screen-a")).start("an older plan", [[0]])
+    orphan = table / "run_id=a" / partition_file_name(0, stopped["token"])
+    orphan.write_bytes(b"half a file")
+    summary = run_screen(settings, spark=spark)
+    assert not orphan.exists() and summary["resumed_partitions"] == 0
+    rows = spark.read.format("delta").load(str(table)).where("run_id = 'a'").count()
+    assert rows == summary["funnel"]["survivors"] > 0
+    assert all((table / "run_id=a" / name).exists() for name in committed)  # the table's history keeps them
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

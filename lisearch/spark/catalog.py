@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -134,3 +135,70 @@ def with_partner_columns(candidates: DataFrame) -> DataFrame:
         name.format(j): t for j in PARTNERS for name, t in types.items() if name.format(j) not in candidates.columns
     }
     return candidates.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}) if missing else candidates
+
+
+def ensure_table(
+    spark: SparkSession, path: str, ddl: str, partitioned: bool, properties: dict[str, str] | None = None
+) -> None:
+    """Make ``path`` a Delta table with at least the columns of ``ddl``: created empty (partitioned by run id, with
+    the Delta table ``properties``) when missing; columns it lacks are added (Delta schema evolution, a commit
+    without rows), e.g. the fourth partner's columns in a table written before quinaries."""
+    empty = spark.createDataFrame([], ddl)
+    if not is_delta_table(Path(path)):
+        writer = empty.write.format("delta")
+        for key, value in (properties or {}).items():
+            writer = writer.option(key, value)  # delta.* options become table properties on creation
+        (writer.partitionBy("run_id") if partitioned else writer).mode("append").save(path)
+    elif set(empty.columns) - set(spark.read.format("delta").load(path).columns):
+        empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+
+
+def _scala_list(spark: SparkSession, items: list[Any]) -> Any:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    return jvm.scala.jdk.javaapi.CollectionConverters.asScala(items).toList()
+
+
+def run_file_names(spark: SparkSession, path: str, run_id: str) -> set[str]:
+    """Names of the files that hold run ``run_id``'s rows of the Delta table ``path`` (empty when no table)."""
+    if not is_delta_table(Path(path)):
+        return set()
+    from pyspark.sql import functions as F
+
+    files = spark.read.format("delta").load(path).where(F.col("run_id") == run_id).inputFiles()
+    return {f.rsplit("/", 1)[-1] for f in files}
+
+
+def _run_condition(spark: SparkSession, path: str, run_id: str) -> object:
+    """The resolved Catalyst predicate ``run_id = '<run_id>'`` on the table ``path``."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
+    return frame._jdf.queryExecution().analyzed().condition()
+
+
+def commit_run_files(spark: SparkSession, path: str, run_id: str, adds: list[dict[str, object]]) -> int:
+    """Replace run ``run_id``'s rows of the partitioned Delta table ``path`` by the Parquet files ``adds`` (fields of
+    Delta ``add`` actions: path relative to the table, size, modificationTime, dataChange, stats) in one Delta
+    commit, the same commit a ``replaceWhere`` overwrite makes (a WRITE in the table's history). The transaction
+    reads only that run's partition, so runs written side by side into one table do not conflict. Returns the
+    table version."""
+    import json
+    import time
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    delta = jvm.org.apache.spark.sql.delta
+    txn = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
+    old = txn.filterFiles(_scala_list(spark, [_run_condition(spark, path, run_id)]), False)
+    now = int(time.time() * 1000)
+    actions = [f.removeWithTimestamp(now, True) for f in jvm.scala.jdk.javaapi.CollectionConverters.asJava(old)]
+    from_json = getattr(getattr(delta.actions, "Action$"), "MODULE$").fromJson
+    actions += [from_json(json.dumps({"add": {**add, "partitionValues": {"run_id": run_id}}})) for add in adds]
+    none = jvm.scala.Option.empty()
+    predicate = f"run_id = '{run_id}'"
+    operation = delta.DeltaOperations.Write(
+        jvm.org.apache.spark.sql.SaveMode.Overwrite, jvm.scala.Some(_scala_list(spark, ["run_id"])),
+        jvm.scala.Some(predicate), none, none, none, none, none, none,
+    )  # fmt: skip
+    return int(txn.commit(_scala_list(spark, actions), operation))

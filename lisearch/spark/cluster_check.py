@@ -23,10 +23,10 @@ from typing import Any
 
 import pandas as pd
 
+from lisearch.candidate_files import Staging
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
 from lisearch.plan import plan_from_settings, screen_in_process
-from lisearch.spark.screen import STATS_FILES
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
 
@@ -111,13 +111,13 @@ def _two_workers(c: StandaloneCluster, home: Path, tmp: Path, screen_args: list[
     return out
 
 
-def _killer(c: StandaloneCluster, stats_dir: Path, after: int, killed_at: dict[str, Any]) -> threading.Thread:
-    """A thread that kills worker 1 once ``after`` partitions have reported their counts (at most 600 s)."""
+def _killer(c: StandaloneCluster, staging: Path, after: int, killed_at: dict[str, Any]) -> threading.Thread:
+    """A thread that kills worker 1 once ``after`` partitions have finished (at most 600 s)."""
 
     def kill_when_running() -> None:
         t0 = time.time()
         while time.time() - t0 < 600:
-            done = len(list(stats_dir.glob(STATS_FILES))) if stats_dir.is_dir() else 0
+            done = len(Staging(str(staging)).done())
             if done >= after:
                 killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
                 c.kill_worker(1)
@@ -133,7 +133,7 @@ def _worker_kill(
     """Step 2: the same screen while worker 1 is killed mid-stage; a clean failure is re-run on the survivor."""
     kill_path = tmp / "kill.json"
     killed_at: dict[str, Any] = {}
-    killer = _killer(c, home / "tmp" / "screen-worker-kill" / "stats", after, killed_at)
+    killer = _killer(c, home / "tmp" / "screen-worker-kill", after, killed_at)
     killer.start()
     args = ("screen", *screen_args, "--run-id", "worker-kill", "--summary-json", str(kill_path))
     rc_k, secs_k, err_k = _submit(c, home, *args)

@@ -1,5 +1,6 @@
 """The composition screen on Spark: ranges of element sets as partitions, the plan broadcast once,
-``mapInPandas`` kernels that emit per-set counts and surviving compositions, then Delta tables:
+``mapInPandas`` kernels that screen their blocks and write their surviving compositions and per-set counts
+themselves, then Delta tables:
 
 * ``candidates`` (partitioned by run_id): surviving compositions with elements, percents, oxidation states,
   score, cost and mass;
@@ -7,11 +8,12 @@
 * ``funnel``: the whole space's counts per stage;
 * ``runs``: run id, settings, model hash, start / end, status and counts.
 
-Each table is replaced for the run id in one Delta commit (``replaceWhere run_id = ...``): re-running an id leaves
-no duplicates, and readers never see half of a table's rows for a run. The kernel stage writes ``candidates``
-directly; each task also writes its blocks' per-set counts as a small Parquet file (named by partition, replaced
-atomically, so a retried task leaves no duplicate) under ``<home>/tmp``, which must be shared storage on a
-cluster; the driver reads them back for ``funnel_by_set`` and ``funnel`` after the stage.
+Each table is replaced for the run id in one Delta commit: re-running an id leaves no duplicates, and readers never
+see half of a table's rows for a run. Each kernel task writes its partition's candidates as one Parquet file (pyarrow)
+into the `candidates` folder and its per-set counts into the run's staging folder (:mod:`lisearch.candidate_files`;
+``<home>/tmp``, which must be shared storage on a cluster, like the warehouse); the driver then adds the files to
+`candidates` in one Delta commit and writes `funnel_by_set` and `funnel` from the counts. A stopped run resumes
+from its staging folder (``screen.resume``) without screening its finished partitions again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,10 +34,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch import paper
+from lisearch.candidate_files import (
+    Staging,
+    candidates_ddl,
+    plan_fingerprint,
+    remove_uncommitted,
+    resume_error,
+    screen_partition,
+)
 from lisearch.config import Settings
 from lisearch.elements import symbols
 from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
-from lisearch.kernels import STAT_COLUMNS, survivor_dtypes
+from lisearch.kernels import STAT_COLUMNS
 from lisearch.logs import get_logger
 from lisearch.plan import (
     RowEstimate,
@@ -45,41 +54,35 @@ from lisearch.plan import (
     inputs_from_dict,
     plan_from_settings,
     plan_to_dict,
-    run_blocks,
     space_from_dict,
 )
 from lisearch.records import record_job
 from lisearch.space import partition_blocks
-from lisearch.spark.catalog import check_writable, register_table, replace_run_rows, table_path
+from lisearch.spark.catalog import (
+    check_writable,
+    commit_run_files,
+    ensure_table,
+    register_table,
+    replace_run_rows,
+    run_file_names,
+    table_path,
+)
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.screen")
 
-_SPARK_TYPES = {"int16": "smallint", "int8": "tinyint", "float32": "float"}
-#: Names of the per-partition count files under a run's staging folder.
-STATS_FILES = "part-*.parquet"
 
-
-def kernel_ddl(columns: int = 3) -> str:
-    """Spark schema (DDL) of the kernel's survivors with ``columns`` partner columns (3, or 4 with quinaries)."""
-    return ", ".join(f"{c} {_SPARK_TYPES[t.__name__]}" for c, t in survivor_dtypes(columns).items())
-
-
-def _kernel(shared: Any, stats_dir: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _kernel(shared: Any) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        """One Spark partition: screen its blocks, yield the survivors, write its per-set counts."""
+        """Spark partitions to screen: each writes its candidate file and counts, and yields (partition, rows)."""
         _freeze_worker_objects()
         plan = shared.value  # the broadcast plan, fetched once per executor
         inputs, space = inputs_from_dict(plan), space_from_dict(plan)  # rebuilt once per partition
         for batch in batches:
-            for part in batch["id"].astype(int).tolist():
-                counts = []
-                for block_id in plan["partitions"][part]:
-                    stats, survivors = run_blocks(plan, [block_id], inputs, space)
-                    counts.append(stats)
-                    if len(survivors):
-                        yield survivors
-                write_partition_stats(pd.concat(counts, ignore_index=True), stats_dir, part)
+            for i in batch["id"].astype(int).tolist():
+                part = plan["output"]["todo"][i]
+                rows = screen_partition(plan, part, inputs, space)
+                yield pd.DataFrame({"partition": [part], "rows": [rows]})
 
     return run
 
@@ -110,42 +113,36 @@ def default_partitions(spark: SparkSession, plan: ScreenPlan, partitions: int = 
     return partition_blocks(plan.blocks, partitions or per_core * spark.sparkContext.defaultParallelism)
 
 
-def partition_ids(spark: SparkSession, parts: list[list[int]]) -> DataFrame:
-    """Extract: one row (``id``) per Spark partition of the screen, each in its own partition."""
-    return spark.range(0, len(parts), numPartitions=len(parts))
+def partition_ids(spark: SparkSession, n: int) -> DataFrame:
+    """Extract: ``n`` rows (``id`` 0..n-1), one per Spark partition of the screen, each in its own partition."""
+    return spark.range(0, n, numPartitions=n)
 
 
-def transform(ids: DataFrame, plan: ScreenPlan, stats_dir: str, parts: list[list[int]]) -> DataFrame:
-    """Partition ids (:func:`partition_ids`) -> the surviving compositions of their blocks (:func:`kernel_ddl`);
-    per-set counts go to ``stats_dir``, one file per partition. ``parts``: block ids per partition. The plan travels
-    as a broadcast of plain data; no session is created here."""
-    shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "partitions": parts})
-    return ids.mapInPandas(_kernel(shared, stats_dir), kernel_ddl(plan.inputs.columns))
+KERNEL_DDL = "partition int, rows bigint"
+
+
+def transform(ids: DataFrame, plan: ScreenPlan, output: dict[str, Any]) -> DataFrame:
+    """Partition ids (:func:`partition_ids`, one per partition still to screen) -> one row per screened partition:
+    its number and the candidate rows it wrote. ``output`` says where (:func:`output_spec`). The plan travels as a
+    broadcast of plain data; no session is created here."""
+    shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "output": output})
+    return ids.mapInPandas(_kernel(shared), KERNEL_DDL)
+
+
+def output_spec(plan: ScreenPlan, staging: Staging, candidates: str, manifest: dict[str, Any],
+                todo: list[int]) -> dict[str, Any]:  # fmt: skip
+    """Where the kernel tasks write: the staging folder, the `candidates` table folder and the run's partition,
+    the file token, the statistics columns, the partitions (block ids) and those still to screen."""
+    return {
+        "staging": staging.root, "table": candidates, "run_id": plan.run_id, "token": manifest["token"],
+        "stats_columns": stats_columns(plan.inputs.columns).split(","), "partitions": manifest["partitions"],
+        "todo": todo,
+    }  # fmt: skip
 
 
 def _symbol_of(column: str) -> Any:
     names = F.array(*[F.lit(s) for s in ("", *symbols())])
     return F.when(F.col(column) > 0, F.element_at(names, F.col(column).cast("int") + 1))
-
-
-def candidates_frame(cand: DataFrame, plan: ScreenPlan) -> DataFrame:
-    """Kernel survivors -> the `candidates` columns (symbols, percents, run id); the columns of an absent partner
-    (z3 of a ternary, z4 of a quaternary in a run with quinaries) are null. A run without quinaries has no fourth
-    partner's columns; Delta leaves them null when the table has them from an earlier run."""
-    js = range(1, plan.inputs.columns + 1)
-    present = {j: F.col(f"z{j}") > 0 for j in js}
-    n_elements = sum((F.when(present[j], 1).otherwise(0) for j in js), F.lit(1))
-    return cand.select(
-        F.lit(plan.run_id).alias("run_id"),
-        n_elements.cast("tinyint").alias("n_elements"),
-        *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in js],
-        *[F.when(present[j], F.col(f"z{j}")).alias(f"z{j}") for j in js],
-        F.greatest(*[f"z{j}" for j in js]).alias("max_z"),
-        "pct_li",
-        *[F.when(present[j], F.col(f"pct_{j}")).alias(f"pct_{j}") for j in js],
-        *[F.when(present[j], F.col(f"ox_{j}")).alias(f"ox_{j}") for j in js],
-        "score", "cost_per_kg", "mean_atomic_mass",
-    )  # fmt: skip
 
 
 def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
@@ -168,31 +165,6 @@ def stats_columns(columns: int) -> str:
     """The table property ``delta.dataSkippingStatsColumns`` of a `candidates` table first written by a run with
     ``columns`` partner columns (z4 only when it exists)."""
     return ",".join(c for c in CANDIDATE_STATS_COLUMNS if c != "z4" or columns >= 4)
-
-
-def write_partition_stats(stats: pd.DataFrame, stats_dir: str, part: int) -> None:
-    """Per-set counts of one partition's blocks as a Parquet file named by the partition (atomic rename: a retried
-    task rewrites the same file with the same content)."""
-    import os
-    import uuid
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    os.makedirs(stats_dir, exist_ok=True)
-    name = f"part-{part:05d}.parquet"
-    final = os.path.join(stats_dir, name)
-    tmp = os.path.join(stats_dir, f".{name}.{uuid.uuid4().hex}.tmp")  # hidden: readers skip dot files
-    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp)
-    os.replace(tmp, final)
-
-
-def read_partition_stats(stats_dir: Path, n_partitions: int) -> pd.DataFrame:
-    """All per-set counts; raises when a partition's file is missing (the run is then incomplete)."""
-    files = sorted(stats_dir.glob(STATS_FILES))
-    if len(files) != n_partitions:
-        raise RuntimeError(f"{len(files)} of {n_partitions} partitions reported their counts in {stats_dir}")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 class _Progress(threading.Thread):
@@ -260,35 +232,59 @@ def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, statu
     replace_run_rows(frame, path, plan.run_id, partitioned=True)
 
 
-def _commit_tables(
-    spark: SparkSession, plan: ScreenPlan, parts: list[list[int]], staging: Path, pool: ThreadPoolExecutor,
-    warehouse: Path,
-) -> tuple[dict[str, int | None], list[Future[Any]], float]:  # fmt: skip
-    """Transform and load: the kernel stage writes `candidates` directly (one Delta commit for the run id); once every
-    partition has written its counts, `funnel_by_set` and `funnel` are committed beside it. Returns the stage totals,
-    the commits in flight and the seconds until the kernel stage was over."""
+def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: dict[str, Any]) -> float:
+    """Screen the partitions still to do (``output["todo"]``); returns the seconds it took."""
     t0 = time.time()
-    paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
-    stats_dir = staging / "stats"
-    cand = candidates_frame(transform(partition_ids(spark, parts), plan, str(stats_dir), parts), plan)
-    properties = {"delta.dataSkippingStatsColumns": stats_columns(plan.inputs.columns)}
-    commits = [pool.submit(replace_run_rows, cand, paths["candidates"], plan.run_id, True, properties, True)]
-    while not commits[0].done() and len(list(stats_dir.glob(STATS_FILES))) < len(parts):
-        time.sleep(0.05)
-    if commits[0].done():
-        commits[0].result()  # the kernel stage's error, if any
+    todo = output["todo"]
+    if todo:
+        screened = transform(partition_ids(spark, len(todo)), plan, output).collect()
+        if sorted(r["partition"] for r in screened) != sorted(todo):
+            raise RuntimeError(f"{len(screened)} of {len(todo)} partitions reported back from the kernel stage")
     kernel_s = time.time() - t0
-    log.info("kernel stage done after %.1f s", kernel_s)
-    totals = stage_totals(read_partition_stats(stats_dir, len(parts)))
+    log.info("kernel stage done after %.1f s (%d partitions screened)", kernel_s, len(todo))
+    return kernel_s
+
+
+def _commit_tables(
+    spark: SparkSession, plan: ScreenPlan, staging: Staging, n_parts: int, paths: dict[str, str],
+    pool: ThreadPoolExecutor,
+) -> tuple[dict[str, int | None], list[Future[Any]]]:  # fmt: skip
+    """Load: the partitions' candidate files into `candidates` (one Delta commit for the run id), the per-set counts
+    into `funnel_by_set` and their sums into `funnel`, side by side. Returns the stage totals and the commits."""
+    totals = stage_totals(staging.read_stats(n_parts))
     if totals["total"] != plan.space.count():
         raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
-    sets = funnel_by_set_frame(spark.read.parquet(str(stats_dir)), plan)
+    adds = [add for add in staging.done().values() if add is not None]
+    sets = funnel_by_set_frame(spark.read.parquet(str(Path(staging.root) / "stats")), plan)
     funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
-    commits += [
+    commits: list[Future[Any]] = [
+        pool.submit(commit_run_files, spark, paths["candidates"], plan.run_id, adds),
         pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True, None, True),
         pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
     ]
-    return totals, commits, kernel_s
+    return totals, commits
+
+
+def _start_staging(
+    settings: Settings, plan: ScreenPlan, staging: Staging
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the manifest to resume, the manifest of an abandoned staged run to clean up): with ``screen.resume`` the
+    staged run must have this plan's fingerprint (InputError otherwise, before Spark starts)."""
+    manifest = staging.read_manifest()
+    if not settings.screen.resume:
+        return None, manifest
+    if manifest is None:
+        log.warning("run %s: nothing staged to resume in %s; screening it from the start", plan.run_id, staging.root)
+        return None, None
+    if manifest["fingerprint"] != _fingerprint(plan):
+        raise resume_error(plan.run_id, "its settings, model or lisearch version differ from the stopped run's")
+    return manifest, None
+
+
+def _fingerprint(plan: ScreenPlan) -> str:
+    from lisearch import __version__
+
+    return plan_fingerprint(plan_to_dict(plan), plan.run_id, plan.model_sha256, plan.oxidation_list, __version__)
 
 
 def _summary(
@@ -337,34 +333,50 @@ def _expected_rows(plan: ScreenPlan, limit: int) -> tuple[RowEstimate | None, fl
 def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
     """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
 
-    Bookkeeping overlaps the work: the ``running`` record of `runs` is committed while the kernel stage runs, and
-    `candidates`, `funnel_by_set` and `funnel` are committed side by side once every partition has reported its
-    counts; the final `runs` record comes last, so a run that `runs` calls ``succeeded`` has all its rows. New
-    tables are partitioned by run id, so replacing a run's rows never rewrites another run's files.
-    ``summary["timings"]`` holds seconds per step.
+    Bookkeeping overlaps the work: the ``running`` record of `runs` and the `candidates` table's creation (or
+    schema evolution) are committed while the kernel stage runs; `candidates`, `funnel_by_set` and `funnel` are
+    committed side by side once every partition has reported; the final `runs` record comes last, so a run that
+    `runs` calls ``succeeded`` has all its rows. New tables are partitioned by run id, so replacing a run's rows
+    never rewrites another run's files. A run that stops keeps its staging folder: ``screen.resume`` (``lisearch
+    screen --resume``) finishes it without screening its finished partitions again. ``summary["timings"]`` holds
+    seconds per step.
     """
     plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
     estimate, estimate_s = _expected_rows(plan, settings.screen.max_candidate_rows)  # too many rows stop here too
-    staging = settings.paths.home / "tmp" / f"screen-{plan.run_id}"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = Staging(str(settings.paths.home / "tmp" / f"screen-{plan.run_id}"))
+    resumed, abandoned = _start_staging(settings, plan, staging)  # a run that cannot resume stops here
     spark = spark or get_session(settings)
     started, t0 = datetime.now(UTC), time.time()
-    parts = default_partitions(spark, plan, settings.screen.partitions)
+    paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
+    if abandoned is not None:
+        gone = remove_uncommitted(paths["candidates"], plan.run_id, abandoned["token"],
+                                  run_file_names(spark, paths["candidates"], plan.run_id))  # fmt: skip
+        log.info("run %s: an earlier stopped run's staging removed (%d uncommitted files)", plan.run_id, len(gone))
+    manifest = resumed or staging.start(_fingerprint(plan), default_partitions(spark, plan, settings.screen.partitions))
+    parts: list[list[int]] = manifest["partitions"]
+    done = staging.done() if resumed else {}
+    todo = [p for p in range(len(parts)) if p not in done]
     log.info(
-        "run %s: %d compositions (%s), %d blocks in %d partitions, model %s, oxidation states %s",
-        plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes),
-        len(plan.blocks), len(parts), plan.model_path, plan.oxidation_list,
+        "run %s: %d compositions (%s), %d blocks in %d partitions%s, model %s, oxidation states %s",
+        plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes), len(plan.blocks),
+        len(parts), f" (resumed: {len(done)} already screened)" if resumed else "", plan.model_path,
+        plan.oxidation_list,
     )  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
     running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
-    progress = _Progress(spark, len(parts), plan.space.count())
+    properties = {"delta.dataSkippingStatsColumns": stats_columns(plan.inputs.columns)}
+    ddl = candidates_ddl(plan.inputs.columns)
+    table_ready = pool.submit(ensure_table, spark, paths["candidates"], ddl, True, properties)
+    progress = _Progress(spark, len(todo), plan.space.count() * len(todo) // max(len(parts), 1))
     progress.start()
     try:
-        totals, commits, kernel_s = _commit_tables(spark, plan, parts, staging, pool, warehouse)
+        kernel_s = _kernel_stage(spark, plan, output_spec(plan, staging, paths["candidates"], manifest, todo))
         progress.stop_event.set()
         mark = time.time()
+        table_ready.result()
+        totals, commits = _commit_tables(spark, plan, staging, len(parts), paths, pool)
         for commit in commits:
             commit.result()
         running.result()
@@ -373,12 +385,15 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         progress.stop_event.set()
         with contextlib.suppress(Exception):
             running.result()  # the failure record must land after the running one
-        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        hint = f" (finished partitions are kept: `lisearch screen --resume --run-id {plan.run_id}` goes on)"
+        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000] + hint})
+        log.error("run %s failed%s", plan.run_id, hint)
         raise
     finally:
         pool.shutdown(wait=True)
-        shutil.rmtree(staging, ignore_errors=True)
+    staging.remove()
     summary = _summary(plan, totals, len(parts), time.time() - t0, kernel_s)
+    summary["resumed_partitions"], summary["screened_partitions"] = len(done), len(todo)
     summary["candidate_rows"] = {"written": rows_written(totals), "expected": str(estimate) if estimate else None}
     mark = time.time()
     _record_run(spark, settings, plan, "succeeded", started, summary)
