@@ -250,6 +250,8 @@ def bench_screen(full: bool = True, rounds: int = 5) -> dict[str, Any]:
       survivors to the JVM, written to Spark's ``noop`` sink). Counts only, then with the 9.9 M survivors;
     * job: the whole counts-only screen command (kernel job + Delta commits of the four tables), best of ``rounds``;
     * full: the whole default job (score, neutrality, cost, weight, Delta writes of 9.9 M candidates), cold then warm;
+    * write_path: what writing the candidates adds to the job (warm job minus the counts-only job) against writing the
+      same rows with pyarrow alone, one Parquet file per core (the baseline; best of three);
     * scaling: the counts-only job and the kernel job for growing element sets (best of two each); line fits give
       seconds per G compositions and the fixed cost (Delta commits, job start), and the marginal rate against numpy;
     * smact: SMACT's per-composition neutrality check against the kernel;
@@ -270,6 +272,7 @@ def bench_screen(full: bool = True, rounds: int = 5) -> dict[str, Any]:
         out["scaling_fit"] = _scaling_fit(out["scaling"], numpy_per_billion)
         if full:
             out["full"] = bench.full()
+            out["write_path"] = _write_path(out, plan, bench.cores, home)
         out["smact"] = _bench_smact(plan)
         out["memory"] = bench.memory()
     import resource
@@ -321,6 +324,43 @@ def _numpy_processes(plan: Any, processes: int, output: dict[str, Any] | None = 
     shares = [(data, list(range(i, n, processes)), i) for i in range(processes)]
     with get_context("fork").Pool(processes) as pool:
         return max(pool.map(_blocks_worker, shares))
+
+
+def _pyarrow_write_worker(args: tuple[dict[str, Any], list[int], str]) -> float:
+    """Seconds to write one process's share of the survivors with pyarrow alone (Arrow columns of `candidates`,
+    one snappy Parquet file); the kernel that finds them runs first, untimed."""
+    import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
+
+    from lisearch.candidate_files import candidate_table
+    from lisearch.plan import inputs_from_dict, run_blocks
+
+    data, ids, path = args
+    with threadpool_limits(1):
+        survivors = run_blocks(data, ids)[1]
+        t0 = time.perf_counter()
+        pq.write_table(candidate_table(survivors, inputs_from_dict(data).columns), path, compression="snappy")
+        return time.perf_counter() - t0
+
+
+def _write_path(out: dict[str, Any], plan: Any, cores: int, folder: str) -> dict[str, Any]:
+    """The screen's cost of writing its candidates (the whole job with them, warm, minus the counts-only job)
+    against writing the same rows with pyarrow alone in ``cores`` processes (the baseline)."""
+    from multiprocessing import get_context
+
+    from lisearch.plan import plan_to_dict
+
+    data, n = plan_to_dict(plan), len(plan.blocks)
+    shares = [(data, list(range(i, n, cores)), f"{folder}/pyarrow-{i}.parquet") for i in range(cores)]
+    with get_context("fork").Pool(cores) as pool:
+        baseline = min(max(pool.map(_pyarrow_write_worker, shares)) for _ in range(3))
+    job = out["full"]["warm_seconds"] - out["job_counts_only"]["seconds"]
+    return {
+        "rows": out["full"]["candidates_written"],
+        "job_write_seconds": round(job, 2),
+        "pyarrow_alone_seconds": round(baseline, 2),
+        "job_vs_pyarrow": round(job / baseline, 2),
+    }
 
 
 def _fit(x: list[float], y: list[float]) -> tuple[float, float]:

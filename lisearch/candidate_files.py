@@ -192,12 +192,15 @@ class Staging:
     root: str
 
     def manifest_path(self) -> Path:
+        """The run's manifest (fingerprint, file token, partitions)."""
         return Path(self.root) / "manifest.json"
 
     def stats_path(self, part: int) -> str:
+        """Partition ``part``'s per-set counts (Parquet)."""
         return os.path.join(self.root, "stats", f"part-{part:05d}.parquet")
 
     def done_path(self, part: int) -> str:
+        """Partition ``part``'s record of a finished partition (JSON)."""
         return os.path.join(self.root, "done", f"part-{part:05d}.json")
 
     def read_manifest(self) -> dict[str, Any] | None:
@@ -216,6 +219,7 @@ class Staging:
         return manifest
 
     def remove(self) -> None:
+        """Delete the staging folder (the run is committed, or starts over)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
     def finish_partition(self, part: int, stats: pd.DataFrame, add: dict[str, Any] | None) -> None:

@@ -281,6 +281,43 @@ def _start_staging(
     return manifest, None
 
 
+def _staged_run(
+    spark: SparkSession, settings: Settings, plan: ScreenPlan, staging: Staging, resumed: dict[str, Any] | None,
+    abandoned: dict[str, Any] | None, candidates: str,
+) -> tuple[dict[str, Any], dict[int, Any]]:  # fmt: skip
+    """(the run's manifest, its finished partitions): the resumed staging, or a new one once an abandoned run's
+    uncommitted candidate files are deleted."""
+    if abandoned is not None:
+        committed = run_file_names(spark, candidates, plan.run_id)
+        gone = remove_uncommitted(candidates, plan.run_id, abandoned["token"], committed)
+        log.info("run %s: an earlier stopped run's staging removed (%d uncommitted files)", plan.run_id, len(gone))
+    manifest = resumed or staging.start(_fingerprint(plan), default_partitions(spark, plan, settings.screen.partitions))
+    done = staging.done() if resumed else {}
+    log.info(
+        "run %s: %d compositions (%s), %d blocks in %d partitions%s, model %s, oxidation states %s",
+        plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes), len(plan.blocks),
+        len(manifest["partitions"]), f" (resumed: {len(done)} already screened)" if resumed else "", plan.model_path,
+        plan.oxidation_list,
+    )  # fmt: skip
+    return manifest, done
+
+
+def _ensure_candidates(spark: SparkSession, plan: ScreenPlan, path: str) -> None:
+    """The `candidates` table, created (with its statistics columns) or given the plan's partner columns."""
+    properties = {"delta.dataSkippingStatsColumns": stats_columns(plan.inputs.columns)}
+    ensure_table(spark, path, candidates_ddl(plan.inputs.columns), True, properties)
+
+
+def _record_failure(spark: SparkSession, settings: Settings, plan: ScreenPlan, started: datetime,
+                    running: Future[Any], exc: BaseException) -> None:  # fmt: skip
+    """The `runs` record of a failed run (after its ``running`` record), with how to resume it."""
+    with contextlib.suppress(Exception):
+        running.result()  # the failure record must land after the running one
+    hint = f" (finished partitions are kept: `lisearch screen --resume --run-id {plan.run_id}` goes on)"
+    _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000] + hint})
+    log.error("run %s failed%s", plan.run_id, hint)
+
+
 def _fingerprint(plan: ScreenPlan) -> str:
     from lisearch import __version__
 
@@ -350,25 +387,12 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     spark = spark or get_session(settings)
     started, t0 = datetime.now(UTC), time.time()
     paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
-    if abandoned is not None:
-        gone = remove_uncommitted(paths["candidates"], plan.run_id, abandoned["token"],
-                                  run_file_names(spark, paths["candidates"], plan.run_id))  # fmt: skip
-        log.info("run %s: an earlier stopped run's staging removed (%d uncommitted files)", plan.run_id, len(gone))
-    manifest = resumed or staging.start(_fingerprint(plan), default_partitions(spark, plan, settings.screen.partitions))
+    manifest, done = _staged_run(spark, settings, plan, staging, resumed, abandoned, paths["candidates"])
     parts: list[list[int]] = manifest["partitions"]
-    done = staging.done() if resumed else {}
     todo = [p for p in range(len(parts)) if p not in done]
-    log.info(
-        "run %s: %d compositions (%s), %d blocks in %d partitions%s, model %s, oxidation states %s",
-        plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes), len(plan.blocks),
-        len(parts), f" (resumed: {len(done)} already screened)" if resumed else "", plan.model_path,
-        plan.oxidation_list,
-    )  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
     running = pool.submit(_record_run, spark, settings, plan, "running", started, {})
-    properties = {"delta.dataSkippingStatsColumns": stats_columns(plan.inputs.columns)}
-    ddl = candidates_ddl(plan.inputs.columns)
-    table_ready = pool.submit(ensure_table, spark, paths["candidates"], ddl, True, properties)
+    table_ready = pool.submit(_ensure_candidates, spark, plan, paths["candidates"])
     progress = _Progress(spark, len(todo), plan.space.count() * len(todo) // max(len(parts), 1))
     progress.start()
     try:
@@ -383,11 +407,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         timings = {"row_estimate": estimate_s, "kernel_stage": kernel_s, "table_commits": time.time() - mark}
     except BaseException as exc:
         progress.stop_event.set()
-        with contextlib.suppress(Exception):
-            running.result()  # the failure record must land after the running one
-        hint = f" (finished partitions are kept: `lisearch screen --resume --run-id {plan.run_id}` goes on)"
-        _record_run(spark, settings, plan, "failed", started, {"error": f"{type(exc).__name__}: {exc}"[:2000] + hint})
-        log.error("run %s failed%s", plan.run_id, hint)
+        _record_failure(spark, settings, plan, started, running, exc)
         raise
     finally:
         pool.shutdown(wait=True)
