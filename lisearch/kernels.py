@@ -9,8 +9,9 @@ z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.elem
   u_{k-1} (u_k is then determined), so the number of u_{k-1} in [1, U] with z > 0 is a floor/ceil expression:
   O(T^(k-1)) work per set instead of O(T^k);
 * **charge-neutral compositions** enumerated directly: for each choice of oxidation states the neutrality
-  condition is linear, so u_{k-1} is solved from the leading parts; results are unioned over the choices and
-  cached per tuple of oxidation-state lists (many elements share a list);
+  condition is linear, so u_{k-1} is solved from the leading parts (with four partners, the solutions for each pair
+  (u_Li, u_1) are an arithmetic progression in the plane of (u_2, u_3), listed without a search); results are
+  unioned over the choices and cached per tuple of oxidation-state lists (many elements share a list);
 * scores, cost per kg and mean atomic mass are computed only for the neutral compositions: element sets of a
   block whose state lists are permutations of each other share their neutral unit vectors (in a canonical column
   order), so each such group is scored with one matrix product.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -246,7 +248,13 @@ NEUTRAL_CACHE_BYTES = 512 << 20
 def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
     """Keys ``p * units + u`` (p: index into :func:`leading_parts`, u = u_{k-1}) of the unit vectors that are
     neutral for one choice of oxidation states ``combo`` (one per partner; Li is +1). The condition is linear,
-    so u_{k-1} is solved from the leading parts (u_k follows from the sum)."""
+    so u_{k-1} is solved from the leading parts (u_k follows from the sum); sorted."""
+    return _combo_solutions_4(units, combo) if len(combo) == 4 else solutions_by_search(units, combo)
+
+
+def solutions_by_search(units: int, combo: tuple[int, ...]) -> np.ndarray:
+    """:func:`combo_solutions` by trying every leading part (O(P) per choice of states, P = C(units-1, k-1));
+    any number of partners (the reference for the four-partner progressions)."""
     k = len(combo)
     _, U = leading_parts(units, k)
     s = np.asarray(combo, dtype=np.float64)
@@ -262,6 +270,72 @@ def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
     if not len(p):
         return np.empty(0, np.int64)
     return np.concatenate([pi * units + np.arange(1, U[pi] + 1) for pi in p])
+
+
+@functools.lru_cache(maxsize=8)
+def _pair_terms(units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For four partners: the pairs (u_Li, u_1) >= 1 leaving room for three more parts, in lexicographic order,
+    int64 (Q, 2); R = units - 1 - u_Li - u_1, the most u_2 + u_3 can take (Q,); and the index in
+    :func:`leading_parts` ``(units, 4)`` of the triple (u_Li, u_1, 1) (Q,): a pair's triples are consecutive there."""
+    a, b = np.meshgrid(np.arange(1, units, dtype=np.int64), np.arange(1, units, dtype=np.int64), indexing="ij")
+    pairs = np.stack([a.ravel(), b.ravel()], axis=1)
+    pairs = pairs[pairs.sum(axis=1) <= units - 3]
+    R = units - 1 - pairs.sum(axis=1)
+    return pairs, R, np.concatenate([[0], np.cumsum(R - 1)[:-1]])
+
+
+def _progressions(r: np.ndarray, R: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integer solutions of a x + b y = r (b != 0) with x, y >= 1 and x + y <= R, one equation per row (r, R int64
+    (Q,)): they are x = first + m i, i = 0..count-1. Returns (first (Q,), count (Q,), m). x must satisfy
+    a x = r (mod |b|), one residue modulo m = |b| / gcd(a, b) when gcd divides r; the bounds on y are linear in x."""
+    a, b = int(a), int(b)
+    g = math.gcd(a, b)
+    m = abs(b) // g
+    valid = r % g == 0
+    residue = np.zeros_like(r) if m == 1 else (r // g) % m * pow((a // g) % m, -1, m) % m
+    sign = 1 if b > 0 else -1
+    lo, hi = np.ones_like(r), R - 1
+    # y >= 1 and x + y <= R, each as c x <= d (multiplied by |b|)
+    for c, d in ((sign * a, sign * r - abs(b)), (sign * (b - a), abs(b) * R - sign * r)):
+        if c > 0:
+            hi = np.minimum(hi, d // c)
+        elif c < 0:
+            lo = np.maximum(lo, -(d // -c))
+        else:
+            valid &= d >= 0
+    first = lo + (residue - lo) % m
+    return first, np.where(valid & (hi >= first), (hi - first) // m + 1, 0), int(m)
+
+
+def _expand(first: np.ndarray, count: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, value) of every term of the progressions first + m i, i < count (one per row), row by row."""
+    rows = np.repeat(np.arange(len(count)), count)
+    offset = np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count)
+    return rows, first[rows] + m * offset
+
+
+def _combo_solutions_4(units: int, combo: tuple[int, ...]) -> np.ndarray:
+    """:func:`combo_solutions` for four partners. With u_4 = units - the rest, neutrality reads
+    a_0 u_Li + a_1 u_1 + a_2 u_2 + a_3 u_3 = r (a_i = s_i - s_4, s_Li = 1, r = -s_4 units): for each pair
+    (u_Li, u_1) the solutions (u_2, u_3) are an arithmetic progression (:func:`_progressions`), so the work is
+    the pairs plus the solutions, not the 152,096 leading triples of the search at 1 % steps. Keys sorted."""
+    s1, s2, s3, s4 = combo
+    a0, a1, a2, a3 = 1 - s4, s1 - s4, s2 - s4, s3 - s4
+    pairs, R, base = _pair_terms(units)
+    r = -s4 * units - a0 * pairs[:, 0] - a1 * pairs[:, 1]
+    if a3 != 0:  # u_3 solved from u_2
+        rows, u2 = _expand(*_progressions(r, R, a2, a3))
+        u3 = (r[rows] - a2 * u2) // a3
+    elif a2 != 0:  # u_2 solved from u_3
+        rows, u3 = _expand(*_progressions(r, R, a3, a2))
+        u2 = (r[rows] - a3 * u3) // a2
+    else:  # neither appears: every (u_2, u_3) of a pair with r = 0
+        q = np.flatnonzero(r == 0)
+        at, u2 = _expand(np.ones(len(q), np.int64), R[q] - 1, 1)
+        rows = q[at]
+        at, u3 = _expand(np.ones(len(rows), np.int64), R[rows] - u2, 1)
+        rows, u2 = rows[at], u2[at]
+    return (base[rows] + u2 - 1) * units + u3
 
 
 @ByteBoundedCache(NEUTRAL_CACHE_BYTES)
@@ -294,14 +368,22 @@ def clear_caches() -> None:
         function.cache.clear()  # type: ignore[attr-defined]
 
 
+@functools.lru_cache(maxsize=8)
+def _lead_table(units: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The leading parts of :func:`leading_parts` as int16 (P, k-1) and units minus their sum (P,) int16."""
+    lead, _ = leading_parts(units, k)
+    return np.ascontiguousarray(lead.astype(np.int16)), (units - lead.sum(axis=1)).astype(np.int16)
+
+
 def _unit_vectors(units: int, k: int, keys: np.ndarray) -> np.ndarray:
     """The unit vectors (int16 (n, k+1)) of keys ``p * units + u`` of :func:`combo_solutions` (n,)."""
-    lead, _ = leading_parts(units, k)
-    p, u = np.divmod(keys, units)
+    lead, rest = _lead_table(units, k)
+    p = keys // units
+    u = (keys - p * units).astype(np.int16)
     out = np.empty((len(keys), k + 1), np.int16)
     out[:, : k - 1] = lead[p]
     out[:, k - 1] = u
-    out[:, k] = units - out[:, :k].sum(axis=1, dtype=np.int64)
+    np.subtract(rest[p], u, out=out[:, k])
     return out
 
 

@@ -271,6 +271,22 @@ def test_conductive_counts_flat_and_signed_cases():
             assert got[row] == brute
 
 
+@pytest.mark.parametrize("units", [5, 12, 33, 100])
+def test_four_partner_progressions_equal_the_search(units: int):
+    """The neutral solutions of one choice of states listed as arithmetic progressions equal those found by trying
+    every leading part, for random states and the degenerate ones (s_2 = s_3 = s_4, s_3 = s_4, all equal)."""
+    from lisearch.kernels import _combo_solutions_4, solutions_by_search
+
+    rng = np.random.default_rng(units)
+    combos = [tuple(int(x) for x in rng.integers(-4, 8, 4)) for _ in range(150)]
+    combos += [(a, b, c, c) for a, b, c in rng.integers(-4, 8, (20, 3)).tolist()]
+    combos += [(a, b, b, b) for a, b in rng.integers(-4, 8, (10, 2)).tolist()] + [(-1, -1, -1, -1), (1, 1, 1, -4)]
+    for combo in combos:
+        want = solutions_by_search(units, combo)
+        got = _combo_solutions_4(units, combo)
+        assert np.array_equal(got, want), combo
+
+
 @pytest.mark.parametrize(("list_name", "step"), [("pymatgen_all", 10), ("smact_icsd24", 5)])
 def test_quinary_counts_and_neutral_compositions_equal_brute_force(list_name: str, step: int):
     """Four partners: the closed-form conductive counts and the neutral enumeration against every unit vector."""
