@@ -271,6 +271,26 @@ def test_conductive_counts_flat_and_signed_cases():
             assert got[row] == brute
 
 
+@pytest.mark.parametrize(("units", "max_atoms"), [(100, 30), (100, 10), (20, 12), (50, 60), (12, 5)])
+def test_small_formula_prefilter_equals_the_gcd(units: int, max_atoms: int):
+    """The formula-size rule by divisibility equals atoms = units / gcd(parts) <= max_atoms, on every unit vector
+    of 3 parts and a random sample of 5."""
+    import math
+
+    from lisearch.kernels import _small_formulas
+
+    rng = np.random.default_rng(units + max_atoms)
+    three = np.array([(a, b, units - a - b) for a in range(1, units) for b in range(1, units - a)], np.int16)
+    fives = []
+    for d in (d for d in range(1, units + 1) if units % d == 0 and units // d >= 5):  # rows with gcd d or more
+        cuts = np.sort(np.stack([rng.choice(np.arange(1, units // d), 4, replace=False) for _ in range(500)]), axis=1)
+        parts = np.diff(np.column_stack([np.zeros(500, int), cuts, np.full(500, units // d)]), axis=1)
+        fives.append((parts * d).astype(np.int16))
+    for comp in (three, np.concatenate(fives)):
+        want = np.array([units // math.gcd(*map(int, row)) <= max_atoms for row in comp])
+        assert np.array_equal(_small_formulas(comp, max_atoms), want)
+
+
 @pytest.mark.parametrize("units", [5, 12, 33, 100])
 def test_four_partner_progressions_equal_the_search(units: int):
     """The neutral solutions of one choice of states listed as arithmetic progressions equal those found by trying

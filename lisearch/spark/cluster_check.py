@@ -3,7 +3,11 @@
 compared with the same plan run in one local process; then the same screen again while one worker is killed
 mid-stage, compared again, and the `candidates` rows checked for duplicates.
 
-    python -m lisearch.spark.cluster_check [--elements all] [--kill-after-partitions 2] [--output report.json]
+    python -m lisearch.spark.cluster_check [--elements all] [--sizes 2,3] [--kill-after-partitions 2]
+        [--output report.json]
+
+``--elements z36 --sizes 4`` runs the Z <= 36 quinary job (197 G compositions) instead of the paper's space. A
+worker-kill run that fails as a whole is resumed (``--resume``) on the surviving worker.
 
 Writes into a temporary LISEARCH_HOME (models are read from the checkout's artifacts folder); prints a JSON report.
 """
@@ -67,7 +71,10 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--elements", default="all", help="screen.elements (default: the whole default space)")
+    parser.add_argument(
+        "--elements", default="all", help="screen.elements (default: the whole default space; z36: Z <= 36)"
+    )
+    parser.add_argument("--sizes", default="2,3", help="screen.sizes (4: quinaries)")
     parser.add_argument(
         "--kill-after-partitions",
         type=int,
@@ -78,9 +85,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _local_funnel(elements: str) -> tuple[dict[str, int | None], float]:
+def _local_funnel(elements: str, sizes: str) -> tuple[dict[str, int | None], float]:
     """The funnel of one local process (the kernel in this process, no Spark) and its seconds."""
-    local = plan_from_settings(load_settings(None, [f"screen.elements={elements}", "screen.run_id=local"]))
+    overrides = [f"screen.elements={elements}", f"screen.sizes={sizes}", "screen.run_id=local"]
+    local = plan_from_settings(load_settings(None, overrides))
     t0 = time.time()
     funnel, _, _ = screen_in_process(local)
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}
@@ -145,10 +153,11 @@ def _worker_kill(
         entry.update(funnel_equals_local=killed["funnel"] == want, candidates=_candidate_rows(home, "worker-kill"))
         return entry
     entry["error_tail"] = err_k[-1500:]
-    rc_r, secs_r, err_r = _submit(c, home, *args)
+    rc_r, secs_r, err_r = _submit(c, home, *args, "--resume")  # the partitions finished before the kill stay
     again = _summary(kill_path) if rc_r == 0 else {"rerun_error_tail": err_r[-1500:]}
     entry.update(
-        rerun_exit_code=rc_r, rerun_seconds=secs_r, funnel_equals_local=again.get("funnel") == want,
+        rerun_exit_code=rc_r, rerun_seconds=secs_r, rerun_resumed_partitions=again.get("resumed_partitions"),
+        funnel_equals_local=again.get("funnel") == want,
         candidates=_candidate_rows(home, "worker-kill"),
     )  # fmt: skip
     return entry
@@ -157,8 +166,12 @@ def _worker_kill(
 def main(argv: list[str] | None = None) -> int:
     """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
     args = _parse(argv)
-    screen_args = ["--elements", args.elements]
-    want, seconds = _local_funnel(args.elements)
+    if args.elements == "z36":
+        from lisearch.elements import symbols
+
+        args.elements = ",".join(e for e in symbols()[:36] if e != "Li")
+    screen_args = ["--elements", args.elements, "--sizes", args.sizes]
+    want, seconds = _local_funnel(args.elements, args.sizes)
     report: dict[str, Any] = {"local_one_process": {"funnel": want, "seconds": seconds}}
     with tempfile.TemporaryDirectory(prefix="lisearch-cluster-") as tmp:
         home = Path(tmp) / "home"
