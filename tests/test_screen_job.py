@@ -209,6 +209,18 @@ def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts
     assert all((table / "run_id=a" / name).exists() for name in committed)  # the table's history keeps them
 
 
+def test_a_candidates_table_without_run_partitions_is_refused_before_the_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """A `candidates` table from before run-id partitioning: the screen stops with what to do, the table intact."""
+    from lisearch.spark.screen import run_screen
+
+    path = str(home / "warehouse" / "candidates")
+    spark.createDataFrame([("old", 8)], "run_id string, z1 smallint").write.format("delta").save(path)
+    with pytest.raises(InputError, match="older than run-id partitioning"):
+        run_screen(_settings(home, artifacts, "screen.run_id=new", "screen.sizes=2"), spark=spark)
+    assert [tuple(r) for r in spark.read.format("delta").load(path).collect()] == [("old", 8)]
+    assert not (home / "warehouse" / "candidates" / "run_id=new").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

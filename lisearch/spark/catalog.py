@@ -153,6 +153,16 @@ def ensure_table(
         empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
 
 
+def partition_columns(spark: SparkSession, path: str) -> list[str] | None:
+    """The partition columns of the Delta table ``path`` (None when there is no table), from its log."""
+    if not is_delta_table(Path(path)):
+        return None
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    snapshot = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path).unsafeVolatileSnapshot()
+    return [str(c) for c in jvm.scala.jdk.javaapi.CollectionConverters.asJava(snapshot.metadata().partitionColumns())]
+
+
 def _scala_list(spark: SparkSession, items: list[Any]) -> Any:
     jvm = spark.sparkContext._jvm
     assert jvm is not None

@@ -44,6 +44,7 @@ from lisearch.candidate_files import (
 )
 from lisearch.config import Settings
 from lisearch.elements import symbols
+from lisearch.errors import InputError
 from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
 from lisearch.kernels import STAT_COLUMNS
 from lisearch.logs import get_logger
@@ -62,6 +63,7 @@ from lisearch.spark.catalog import (
     check_writable,
     commit_run_files,
     ensure_table,
+    partition_columns,
     register_table,
     replace_run_rows,
     run_file_names,
@@ -286,7 +288,13 @@ def _staged_run(
     abandoned: dict[str, Any] | None, candidates: str,
 ) -> tuple[dict[str, Any], dict[int, Any]]:  # fmt: skip
     """(the run's manifest, its finished partitions): the resumed staging, or a new one once an abandoned run's
-    uncommitted candidate files are deleted."""
+    uncommitted candidate files are deleted. InputError when `candidates` is not partitioned by run id."""
+    if partition_columns(spark, candidates) not in (None, ["run_id"]):
+        raise InputError(
+            f"The `candidates` table at {candidates} was written by a lisearch older than run-id partitioning; the "
+            "screen now adds its tasks' files to a run's partition. Move that folder aside (its rows stay readable "
+            "as a Delta table) or point paths.warehouse at another folder, and run the screen again."
+        )
     if abandoned is not None:
         committed = run_file_names(spark, candidates, plan.run_id)
         gone = remove_uncommitted(candidates, plan.run_id, abandoned["token"], committed)
