@@ -156,9 +156,15 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
         assert time.time() < deadline, "the run did not finish two partitions in 600 s"
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and the Python workers
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM
     proc.wait()
-    before = staging.done()
+    # PySpark's worker daemon runs in its own process group: a worker busy with a partition may still finish it
+    # (and record it) before it notices that its JVM is gone. Wait until the records stop changing.
+    before, quiet_since = staging.done(), time.time()
+    while time.time() - quiet_since < 5 and time.time() < deadline:
+        time.sleep(0.2)
+        if (now := staging.done()) != before:
+            before, quiet_since = now, time.time()
     assert 2 <= len(before) < 24, "the run should have been stopped in the middle"
     table = home / "warehouse" / "candidates"
     stamps = {add["path"]: os.stat(table / add["path"]).st_mtime_ns for add in before.values() if add}
