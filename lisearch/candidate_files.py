@@ -187,9 +187,12 @@ def _write_atomic(path: str, write: Any) -> None:
 
 @dataclass(frozen=True)
 class Staging:
-    """A screen run's staging folder (see the module text); ``root`` must be storage every worker can write."""
+    """A screen run's staging folder (see the module text); ``root`` must be storage every worker can write.
+    ``token``: the staged run's file token (from its manifest); records and counts are named with it, so a worker of
+    an earlier, stopped run of the same id that finishes late cannot mix its partitions into a new run's."""
 
     root: str
+    token: str = ""
 
     def manifest_path(self) -> Path:
         """The run's manifest (fingerprint, file token, partitions)."""
@@ -197,11 +200,16 @@ class Staging:
 
     def stats_path(self, part: int) -> str:
         """Partition ``part``'s per-set counts (Parquet)."""
-        return os.path.join(self.root, "stats", f"part-{part:05d}.parquet")
+        return os.path.join(self.root, "stats", f"part-{part:05d}-{self.token}.parquet")
 
     def done_path(self, part: int) -> str:
         """Partition ``part``'s record of a finished partition (JSON)."""
-        return os.path.join(self.root, "done", f"part-{part:05d}.json")
+        return os.path.join(self.root, "done", f"part-{part:05d}-{self.token}.json")
+
+    def current(self) -> Staging | None:
+        """This folder with the token of its manifest (None without a manifest)."""
+        manifest = self.read_manifest()
+        return None if manifest is None else Staging(self.root, str(manifest["token"]))
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest, or None when there is no readable one (no staged run, or one stopped while starting)."""
@@ -211,7 +219,8 @@ class Staging:
             return None
 
     def start(self, fingerprint: str, partitions: list[list[int]]) -> dict[str, Any]:
-        """A new staged run (an older staging folder is removed first): its manifest with a new file token."""
+        """A new staged run (an older staging folder is removed first): its manifest with a new file token (the
+        records of the run are then those of ``Staging(root, manifest["token"])``)."""
         self.remove()
         manifest = {"fingerprint": fingerprint, "token": uuid.uuid4().hex, "partitions": partitions,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
@@ -237,7 +246,7 @@ class Staging:
         """Finished partitions -> their candidate file's ``add`` fields (None: no rows)."""
         folder = Path(self.root) / "done"
         out: dict[int, dict[str, Any] | None] = {}
-        for f in sorted(folder.glob("part-*.json")) if folder.is_dir() else []:
+        for f in sorted(folder.glob(f"part-*-{self.token}.json")) if folder.is_dir() and self.token else []:
             record = json.loads(f.read_text())
             out[int(record["partition"])] = record["add"]
         return out
@@ -291,7 +300,7 @@ def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space:
     except BaseException:
         file.abort()
         raise
-    Staging(out["staging"]).finish_partition(part, pd.concat(counts, ignore_index=True), add)
+    Staging(out["staging"], out["token"]).finish_partition(part, pd.concat(counts, ignore_index=True), add)
     return 0 if add is None else int(json.loads(str(add["stats"]))["numRecords"])
 
 

@@ -119,20 +119,24 @@ def test_candidate_file_is_written_whole_or_not_at_all(tmp_path: Path):
 
 
 def test_staging_records_finished_partitions(tmp_path: Path):
-    staging = Staging(str(tmp_path / "screen-r"))
-    assert staging.read_manifest() is None and staging.done() == {}
-    manifest = staging.start("abc", [[0, 1], [2]])
-    assert staging.read_manifest() == manifest and manifest["partitions"] == [[0, 1], [2]]
+    folder = Staging(str(tmp_path / "screen-r"))
+    assert folder.read_manifest() is None and folder.current() is None
+    manifest = folder.start("abc", [[0, 1], [2]])
+    assert folder.read_manifest() == manifest and manifest["partitions"] == [[0, 1], [2]]
+    staging = folder.current()
+    assert staging == Staging(folder.root, manifest["token"]) and staging.done() == {}
     stats = pd.DataFrame({"z1": [8, 9], "total": [10, 20]})
     staging.finish_partition(1, stats, {"path": "run_id=r/x.parquet"})
     assert staging.done() == {1: {"path": "run_id=r/x.parquet"}}
     with pytest.raises(RuntimeError, match="1 of 2 partitions have not reported"):
         staging.read_stats(2)
+    Staging(folder.root, "an-earlier-run").finish_partition(0, stats, None)  # a late worker of a stopped run
+    assert staging.done() == {1: {"path": "run_id=r/x.parquet"}}  # ... is not one of this run's partitions
     staging.finish_partition(0, stats.iloc[:1], None)
     assert staging.read_stats(2)["total"].tolist() == [10, 10, 20]
-    again = staging.start("abc", [[0], [1, 2]])  # a new run: the old records are gone, a new token
-    assert staging.done() == {} and again["token"] != manifest["token"]
-    staging.remove()
+    again = folder.start("abc", [[0], [1, 2]])  # a new run: the old records are gone, a new token
+    assert Staging(folder.root, again["token"]).done() == {} and again["token"] != manifest["token"]
+    folder.remove()
     assert not (tmp_path / "screen-r").exists()
 
 

@@ -150,9 +150,9 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
                                    "screen.max_cost_per_kg=40", *_RESUMABLE)]  # fmt: skip
     proc = subprocess.Popen(lisearch_cmd("screen", "--profile", "local", *sets), env=cli_env(home),
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    staging = Staging(str(home / "tmp" / "screen-k"))
+    folder = Staging(str(home / "tmp" / "screen-k"))
     deadline = time.time() + 600
-    while len(staging.done()) < 2:
+    while (staging := folder.current()) is None or len(staging.done()) < 2:
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
         assert time.time() < deadline, "the run did not finish two partitions in 600 s"
         time.sleep(0.01)

@@ -77,8 +77,8 @@ def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  
             "screen.plausible_only=false",
         )
     )  # fmt: skip
-    staging = Staging(str(tmp_path / "staging"))
-    manifest = staging.start("test", default_partitions(spark, plan))
+    manifest = Staging(str(tmp_path / "staging")).start("test", default_partitions(spark, plan))
+    staging = Staging(str(tmp_path / "staging"), manifest["token"])
     n = len(manifest["partitions"])
     output = output_spec(plan, staging, str(tmp_path / "table"), manifest, list(range(n)))
     reported = transform(partition_ids(spark, n), plan, output).toPandas()

@@ -125,7 +125,8 @@ def _killer(c: StandaloneCluster, staging: Path, after: int, killed_at: dict[str
     def kill_when_running() -> None:
         t0 = time.time()
         while time.time() - t0 < 600:
-            done = len(Staging(str(staging)).done())
+            current = Staging(str(staging)).current()
+            done = len(current.done()) if current else 0
             if done >= after:
                 killed_at.update(partitions_done=done, seconds=round(time.time() - t0, 1))
                 c.kill_worker(1)

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -257,7 +256,7 @@ def _commit_tables(
     if totals["total"] != plan.space.count():
         raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
     adds = [add for add in staging.done().values() if add is not None]
-    sets = funnel_by_set_frame(spark.read.parquet(str(Path(staging.root) / "stats")), plan)
+    sets = funnel_by_set_frame(spark.read.parquet(*[staging.stats_path(p) for p in range(n_parts)]), plan)
     funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
     commits: list[Future[Any]] = [
         pool.submit(commit_run_files, spark, paths["candidates"], plan.run_id, adds),
@@ -300,7 +299,7 @@ def _staged_run(
         gone = remove_uncommitted(candidates, plan.run_id, abandoned["token"], committed)
         log.info("run %s: an earlier stopped run's staging removed (%d uncommitted files)", plan.run_id, len(gone))
     manifest = resumed or staging.start(_fingerprint(plan), default_partitions(spark, plan, settings.screen.partitions))
-    done = staging.done() if resumed else {}
+    done = Staging(staging.root, manifest["token"]).done() if resumed else {}
     log.info(
         "run %s: %d compositions (%s), %d blocks in %d partitions%s, model %s, oxidation states %s",
         plan.run_id, plan.space.count(), ", ".join(f"Li + {k} partners" for k in plan.space.sizes), len(plan.blocks),
@@ -396,6 +395,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     started, t0 = datetime.now(UTC), time.time()
     paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
     manifest, done = _staged_run(spark, settings, plan, staging, resumed, abandoned, paths["candidates"])
+    staging = Staging(staging.root, manifest["token"])  # this run's records
     parts: list[list[int]] = manifest["partitions"]
     todo = [p for p in range(len(parts)) if p not in done]
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="lisearch-commit")
