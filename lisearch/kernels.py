@@ -356,10 +356,39 @@ def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tup
     sizes = np.array([len(f) for f in found])
     if not sizes.sum():
         return empty
-    keys = np.concatenate(found)
-    which = np.repeat(np.arange(len(combos)), sizes)
-    keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
-    return _unit_vectors(units, k, keys), np.asarray(combos, dtype=np.int8)[which[first]]
+    space = len(leading_parts(units, k)[1]) * units  # keys lie in [0, space)
+    if sizes.sum() * UNION_BY_TABLE >= space and len(found) < np.iinfo(np.int16).max:
+        keys, which = _union_by_table(found, space)
+    else:
+        keys = np.concatenate(found)
+        owner = np.repeat(np.arange(len(combos)), sizes)
+        keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
+        which = owner[first]
+    return _unit_vectors(units, k, keys), np.asarray(combos, dtype=np.int8)[which]
+
+
+#: The union of a choice's solutions goes through a table of every key (:func:`_union_by_table`) once they number
+#: at least 1/16 of the key space (the table's scan then costs less than sorting them); 0: never.
+UNION_BY_TABLE = 16
+
+
+def _union_by_table(found: list[np.ndarray], space: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, index of the first array of ``found`` holding each): an owner table of ``space`` int16
+    entries (-1: absent; per thread, reset after use) written from the last array to the first, then scanned."""
+    table = _owner_table(space)
+    for i in range(len(found) - 1, -1, -1):
+        table[found[i]] = i
+    keys = np.flatnonzero(table >= 0)
+    which = table[keys].astype(np.int64)
+    table[keys] = -1
+    return keys, which
+
+
+def _owner_table(space: int) -> np.ndarray:
+    table = _scratch.buffers.get(("owner", str(space)))
+    if table is None:
+        table = _scratch.buffers[("owner", str(space))] = np.full(space, -1, np.int16)
+    return table
 
 
 def clear_caches() -> None:
@@ -466,18 +495,19 @@ def _small_formulas(comp: np.ndarray, max_atoms: int) -> np.ndarray:
     """(n,) bool: the unit vectors ``comp`` (n, k+1) whose reduced formula has at most ``max_atoms`` atoms: the
     plausibility rule that depends on the composition alone, not on its elements. The parts sum to T, so the
     reduced formula has T / g atoms (g: the gcd of the parts, a divisor of T): the test is whether every part is a
-    multiple of one of the smallest divisors d of T with T / d <= max_atoms (column by column; a gcd per row is
-    ~20x slower)."""
+    multiple of one of the smallest divisors d of T with T / d <= max_atoms, looked up per part in a table of T + 1
+    bit masks (a gcd per row is ~50x slower)."""
     T = int(comp[0].sum()) if len(comp) else 1
     divisors = [d for d in range(1, T + 1) if T % d == 0 and T // d <= max_atoms]
     smallest = [d for d in divisors if not any(d % e == 0 for e in divisors if e < d)]
-    out = np.zeros(len(comp), dtype=bool)
-    for d in smallest:
-        every = comp[:, 0] % d == 0
-        for j in range(1, comp.shape[1]):
-            every &= comp[:, j] % d == 0
-        out |= every
-    return out
+    # bit i of divides[x]: smallest[i] divides x; a composition passes when some bit is set in every part
+    divides = np.zeros(T + 1, np.uint32)
+    for i, d in enumerate(smallest[:32]):  # T = 100 has at most 9 divisors
+        divides[::d] |= np.uint32(1 << i)
+    common = divides[comp[:, 0]]
+    for j in range(1, comp.shape[1]):
+        common &= divides[comp[:, j]]
+    return common != 0
 
 
 def _screen_group(

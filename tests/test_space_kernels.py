@@ -291,6 +291,27 @@ def test_small_formula_prefilter_equals_the_gcd(units: int, max_atoms: int):
         assert np.array_equal(_small_formulas(comp, max_atoms), want)
 
 
+@pytest.mark.parametrize(("units", "k"), [(20, 3), (33, 4), (50, 4)])
+def test_union_by_table_equals_the_sorted_union(units: int, k: int, monkeypatch: pytest.MonkeyPatch):
+    """The union of the state choices' solutions through the owner table equals np.unique's (keys and the first
+    choice of states of each), for random oxidation-state lists; the table is left clean for the next call."""
+    import lisearch.kernels as kernels
+
+    rng = np.random.default_rng(units + k)
+    pool = [(-3,), (-2,), (-1,), (1,), (2,), (3,), (-2, 2, 4, 6), (-3, 3, 5), (-1, 1, 3, 5, 7), (2, 3), (-4, 4)]
+    for _ in range(12):
+        states = tuple(pool[i] for i in rng.choice(len(pool), k, replace=False))
+        kernels.clear_caches()
+        monkeypatch.setattr(kernels, "UNION_BY_TABLE", 0)  # never the table
+        want = kernels.neutral_compositions(units, states)
+        kernels.clear_caches()
+        monkeypatch.setattr(kernels, "UNION_BY_TABLE", 1 << 40)  # always
+        got = kernels.neutral_compositions(units, states)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), states
+    space = len(kernels.leading_parts(units, k)[1]) * units
+    assert (kernels._owner_table(space) == -1).all()
+
+
 @pytest.mark.parametrize("units", [5, 12, 33, 100])
 def test_four_partner_progressions_equal_the_search(units: int):
     """The neutral solutions of one choice of states listed as arithmetic progressions equal those found by trying
