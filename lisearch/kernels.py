@@ -11,7 +11,8 @@ z = bias + (u . w) / T (w: per-element weights, :meth:`ElementalLinearModel.elem
 * **charge-neutral compositions** enumerated directly: for each choice of oxidation states the neutrality
   condition is linear, so u_{k-1} is solved from the leading parts (with four partners, the solutions for each pair
   (u_Li, u_1) are an arithmetic progression in the plane of (u_2, u_3), listed without a search); results are
-  unioned over the choices and cached per tuple of oxidation-state lists (many elements share a list);
+  unioned over the choices and cached per tuple of oxidation-state lists (many elements share a list), each
+  composition as its column in a table of every unit vector (:func:`unit_vector_table`);
 * scores, cost per kg and mean atomic mass are computed only for the neutral compositions: element sets of a
   block whose state lists are permutations of each other share their neutral unit vectors (in a canonical column
   order), so each such group is scored with one matrix product.
@@ -34,7 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -244,19 +245,44 @@ SOLUTION_CACHE_BYTES = 256 << 20
 NEUTRAL_CACHE_BYTES = 512 << 20
 
 
+@functools.lru_cache(maxsize=8)
+def _lead_offsets(units: int, k: int) -> np.ndarray:
+    """(P,) int64: the column of :func:`unit_vector_table` holding each leading part's first unit vector."""
+    U = leading_parts(units, k)[1]
+    return np.concatenate([[0], np.cumsum(U)[:-1]])
+
+
+@functools.lru_cache(maxsize=4)
+def unit_vector_table(units: int, k: int) -> np.ndarray:
+    """Every unit vector (u_Li, u_1, ..., u_k) of parts >= 1 summing to ``units``, in lexicographic order, as int16
+    columns (k+1, N), N = C(units-1, k) (3,764,376 x 5 = 38 MB for quinaries at 1 % steps, built once per
+    process): a column's index is the unit vector's key in :func:`combo_solutions`."""
+    lead, U = leading_parts(units, k)
+    p = np.repeat(np.arange(len(U)), U)
+    u = np.arange(len(p)) - _lead_offsets(units, k)[p] + 1
+    out = np.empty((k + 1, len(p)), np.int16)
+    for j in range(k - 1):
+        out[j] = lead[p, j]
+    out[k - 1] = u
+    out[k] = U[p] + 1 - u  # u_k = units - sum(lead) - u_{k-1}
+    return out
+
+
 @ByteBoundedCache(SOLUTION_CACHE_BYTES)
 def combo_solutions(units: int, combo: tuple[int, ...]) -> np.ndarray:
-    """Keys ``p * units + u`` (p: index into :func:`leading_parts`, u = u_{k-1}) of the unit vectors that are
-    neutral for one choice of oxidation states ``combo`` (one per partner; Li is +1). The condition is linear,
-    so u_{k-1} is solved from the leading parts (u_k follows from the sum); sorted."""
-    return _combo_solutions_4(units, combo) if len(combo) == 4 else solutions_by_search(units, combo)
+    """Keys (column indices of :func:`unit_vector_table`, int32, sorted) of the unit vectors that are neutral for
+    one choice of oxidation states ``combo`` (one per partner; Li is +1). The condition is linear, so u_{k-1} is
+    solved from the leading parts (u_k follows from the sum)."""
+    keys = _combo_solutions_4(units, combo) if len(combo) == 4 else solutions_by_search(units, combo)
+    return keys.astype(np.int32)
 
 
 def solutions_by_search(units: int, combo: tuple[int, ...]) -> np.ndarray:
-    """:func:`combo_solutions` by trying every leading part (O(P) per choice of states, P = C(units-1, k-1));
-    any number of partners (the reference for the four-partner progressions)."""
+    """:func:`combo_solutions` (int64) by trying every leading part (O(P) per choice of states,
+    P = C(units-1, k-1)); any number of partners (the reference for the four-partner progressions)."""
     k = len(combo)
     _, U = leading_parts(units, k)
+    offsets = _lead_offsets(units, k)
     s = np.asarray(combo, dtype=np.float64)
     s_lead = np.concatenate([[1.0], s[: k - 2]])
     num = -(lead_f(units, k) @ (s_lead - s[k - 1]) + s[k - 1] * units)  # (P,)
@@ -265,11 +291,11 @@ def solutions_by_search(units: int, combo: tuple[int, ...]) -> np.ndarray:
         q = num / den
         ok = (q >= 1) & (q <= U) & (q == np.rint(q))
         p = np.flatnonzero(ok)
-        return p * units + q[p].astype(np.int64)
+        return offsets[p] + q[p].astype(np.int64) - 1
     p = np.flatnonzero(num == 0)  # the solved part is free: every u in 1..U
     if not len(p):
         return np.empty(0, np.int64)
-    return np.concatenate([pi * units + np.arange(1, U[pi] + 1) for pi in p])
+    return np.concatenate([offsets[pi] + np.arange(U[pi]) for pi in p])
 
 
 @functools.lru_cache(maxsize=8)
@@ -335,36 +361,48 @@ def _combo_solutions_4(units: int, combo: tuple[int, ...]) -> np.ndarray:
         rows = q[at]
         at, u3 = _expand(np.ones(len(rows), np.int64), R[rows] - u2, 1)
         rows, u2 = rows[at], u2[at]
-    return (base[rows] + u2 - 1) * units + u3
+    return _lead_offsets(units, 4)[base[rows] + u2 - 1] + u3 - 1
+
+
+class NeutralSet(NamedTuple):
+    """The charge-neutral unit vectors of a tuple of oxidation-state lists: ``keys`` (n,) int32, sorted (columns of
+    :func:`unit_vector_table`: lexicographic order), ``which`` (n,) int16, the first choice of states under which
+    each is neutral, as a row of ``combos`` (c, k) int8, the choices of states (one per partner)."""
+
+    keys: np.ndarray
+    which: np.ndarray
+    combos: np.ndarray
 
 
 @ByteBoundedCache(NEUTRAL_CACHE_BYTES)
-def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+def neutral_set(units: int, states: tuple[tuple[int, ...], ...]) -> NeutralSet:
     """Charge-neutral unit vectors for partners with the given oxidation-state lists (Li is +1): the union over
-    every choice of states of :func:`combo_solutions`.
-
-    Returns (units int16 (n, k+1) in lexicographic order, one valid state per partner int8 (n, k)).
-    """
+    every choice of states of :func:`combo_solutions` (6 bytes per composition in the cache)."""
     k = len(states)
-    empty = (np.empty((0, k + 1), np.int16), np.empty((0, k), np.int8))
-    if any(len(s) == 0 for s in states):
-        return empty
     combos = [c for c in itertools.product(*states) if min(c) < 0]  # Li is +1: no anion, no neutral composition
+    empty = NeutralSet(np.empty(0, np.int32), np.empty(0, np.int16), np.empty((0, k), np.int8))
     if not combos:
         return empty
     found = [combo_solutions(units, c) for c in combos]
     sizes = np.array([len(f) for f in found])
     if not sizes.sum():
         return empty
-    space = len(leading_parts(units, k)[1]) * units  # keys lie in [0, space)
+    space = unit_vector_table(units, k).shape[1]  # keys lie in [0, space)
     if sizes.sum() * UNION_BY_TABLE >= space and len(found) < np.iinfo(np.int16).max:
         keys, which = _union_by_table(found, space)
     else:
         keys = np.concatenate(found)
-        owner = np.repeat(np.arange(len(combos)), sizes)
+        owner = np.repeat(np.arange(len(combos), dtype=np.int16), sizes)
         keys, first = np.unique(keys, return_index=True)  # sorted: lexicographic order of the unit vectors
         which = owner[first]
-    return _unit_vectors(units, k, keys), np.asarray(combos, dtype=np.int8)[which]
+    return NeutralSet(keys.astype(np.int32), which.astype(np.int16), np.asarray(combos, dtype=np.int8))
+
+
+def neutral_compositions(units: int, states: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`neutral_set` as (units int16 (n, k+1) in lexicographic order, one valid state per partner int8 (n, k))."""
+    found = neutral_set(units, states)
+    comp = np.ascontiguousarray(unit_vector_table(units, len(states))[:, found.keys].T)
+    return comp, found.combos[found.which]
 
 
 #: The union of a choice's solutions goes through a table of every key (:func:`_union_by_table`) once they number
@@ -379,7 +417,7 @@ def _union_by_table(found: list[np.ndarray], space: int) -> tuple[np.ndarray, np
     for i in range(len(found) - 1, -1, -1):
         table[found[i]] = i
     keys = np.flatnonzero(table >= 0)
-    which = table[keys].astype(np.int64)
+    which = table[keys]
     table[keys] = -1
     return keys, which
 
@@ -393,27 +431,8 @@ def _owner_table(space: int) -> np.ndarray:
 
 def clear_caches() -> None:
     """Empty this process's caches of neutral solutions (benchmarks measure the kernel cold with it)."""
-    for function in (combo_solutions, neutral_compositions):
+    for function in (combo_solutions, neutral_set):
         function.cache.clear()  # type: ignore[attr-defined]
-
-
-@functools.lru_cache(maxsize=8)
-def _lead_table(units: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The leading parts of :func:`leading_parts` as int16 (P, k-1) and units minus their sum (P,) int16."""
-    lead, _ = leading_parts(units, k)
-    return np.ascontiguousarray(lead.astype(np.int16)), (units - lead.sum(axis=1)).astype(np.int16)
-
-
-def _unit_vectors(units: int, k: int, keys: np.ndarray) -> np.ndarray:
-    """The unit vectors (int16 (n, k+1)) of keys ``p * units + u`` of :func:`combo_solutions` (n,)."""
-    lead, rest = _lead_table(units, k)
-    p = keys // units
-    u = (keys - p * units).astype(np.int16)
-    out = np.empty((len(keys), k + 1), np.int16)
-    out[:, : k - 1] = lead[p]
-    out[:, k - 1] = u
-    np.subtract(rest[p], u, out=out[:, k])
-    return out
 
 
 #: Work-array size (float64 elements) for the charge-neutral part: compositions x element sets of one group.
@@ -424,7 +443,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     """Screen element sets (positions, int (B, k)).
 
     Element sets whose oxidation-state lists are permutations of each other have the same charge-neutral unit
-    vectors (in a canonical column order, :func:`neutral_compositions`), so the block is grouped by those lists
+    vectors (in a canonical column order, :func:`neutral_set`), so the block is grouped by those lists
     and each group is scored with one matrix product: (n compositions, k+1) @ (k+1, 3 x sets) gives the score,
     the total mass and the mass-weighted price of every composition for every set of the group.
 
@@ -454,16 +473,15 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
         bounds = np.searchsorted(group_of.ravel()[members], np.arange(len(keys) + 1))
         table = _element_table(inputs)
         for g, key in enumerate(keys.tolist()):
-            comp, ox = neutral_compositions(T, tuple(lists[r] for r in key))
+            found = neutral_set(T, tuple(lists[r] for r in key))
             rows = members[bounds[g] : bounds[g + 1]]
-            if not len(comp):
+            if not len(found.keys):
                 continue
-            stats["neutral"][rows] = len(comp)
-            small = _small_formulas(comp, inputs.plausibility.max_formula_atoms) if inputs.plausibility else None
-            step = max(1, GROUP_CELLS // (3 * len(comp)))
+            stats["neutral"][rows] = len(found.keys)
+            group = _group(inputs, k, found)
+            step = max(1, GROUP_CELLS // (3 * len(found.keys)))
             for i in range(0, len(rows), step):
-                chunk = rows[i : i + step]
-                _screen_group(inputs, table, sets, order, chunk, (comp, ox, small), stats, parts)
+                _screen_group(inputs, table, sets, order, rows[i : i + step], group, stats, parts)
     stats_frame = pd.DataFrame({**{f"z{j}": z[:, j - 1] for j in range(1, inputs.columns + 1)}, **stats})
     return stats_frame, _survivor_frame(parts, z, 100 // inputs.units)
 
@@ -510,27 +528,57 @@ def _small_formulas(comp: np.ndarray, max_atoms: int) -> np.ndarray:
     return common != 0
 
 
+class _Group(NamedTuple):
+    """What the element sets of a group share: their neutral unit vectors as float64 columns ``units`` (k+1, n) (a
+    scratch array, valid until the next group), ``found`` (:class:`NeutralSet`), ``small`` (n,) bool with
+    plausibility rules (the formula-size rule, :func:`_small_formulas`) and ``vectors``
+    (:func:`unit_vector_table`)."""
+
+    units: np.ndarray
+    found: NeutralSet
+    small: np.ndarray | None
+    vectors: np.ndarray
+
+
+def _group(inputs: ScreenInputs, k: int, found: NeutralSet) -> _Group:
+    """The :class:`_Group` of the neutral set ``found`` of ``k`` partners."""
+    vectors = unit_vector_table(inputs.units, k)
+    n = len(found.keys)
+    units = _scratch.get("group_units", (k + 1, n))
+    # np.take into reused arrays: 2.5x faster than vectors[:, keys], and no fresh pages per group
+    units[...] = np.take(vectors, found.keys, axis=1, out=_scratch.get("group_int", (k + 1, n), np.int16), mode="clip")
+    rules = inputs.plausibility
+    small = None
+    if rules:
+        table = _small_table(inputs.units, k, rules.max_formula_atoms)
+        small = np.take(table, found.keys, out=_scratch.get("group_small", (n,), np.bool_), mode="clip")
+    return _Group(units, found, small, vectors)
+
+
+@functools.lru_cache(maxsize=8)
+def _small_table(units: int, k: int, max_atoms: int) -> np.ndarray:
+    """(N,) bool: :func:`_small_formulas` of every column of :func:`unit_vector_table`."""
+    return _small_formulas(unit_vector_table(units, k).T, max_atoms)
+
+
 def _screen_group(
     inputs: ScreenInputs,
     table: np.ndarray,
     sets: np.ndarray,
     order: np.ndarray,
     rows: np.ndarray,
-    shared: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    group: _Group,
     stats: dict[str, np.ndarray],
     parts: list[_Part],
 ) -> None:
-    """Score the shared neutral compositions of a group for its sets ``rows``: ``shared`` = (unit vectors (n, k+1) in
-    canonical column order, their states (n, k), with plausibility rules which of them have a small enough reduced
-    formula (n,) bool)."""
-    comp, ox, small = shared
-    n, G = len(comp), len(rows)
+    """Score the shared neutral compositions of a group (:class:`_Group`, in canonical column order) for its sets
+    ``rows``."""
+    units = group.units
+    n, G = units.shape[1], len(rows)
     T = inputs.units
     cpos = np.take_along_axis(sets[rows], order[rows], axis=1)  # (G, k) positions in canonical order
     idx = np.concatenate([np.zeros((G, 1), np.int64), cpos + 1], axis=1)  # rows of `table`, Li first
     coef = table[idx, :3].transpose(2, 0, 1).reshape(3 * G, idx.shape[1])  # (3G, k+1): weights; masses; m x p
-    units = _scratch.get("units", comp.shape[::-1])
-    units[...] = comp.T
     V = _scratch.get("values", (3 * G, n))  # one row per set and quantity: reductions run along contiguous rows
     np.matmul(coef, units, out=V)
     score, mass, cost = V[:G], V[G : 2 * G], V[2 * G :]
@@ -539,7 +587,7 @@ def _screen_group(
         score += inputs.bias
     else:
         for j in range(G):
-            score[j] = inputs.network.score(comp, cpos[j], T)
+            score[j] = inputs.network.score(units.T, cpos[j], T)
     np.divide(cost, mass, out=cost)  # USD/kg
     mass /= T  # mean atomic mass, g/mol
     good = np.greater(score, 0.0, out=_scratch.get("good", (G, n), np.bool_))
@@ -553,21 +601,43 @@ def _screen_group(
     kept = np.count_nonzero(ok, axis=1)
     stats["survivors"][rows] = kept
     if (inputs.emit or inputs.plausible_only) and kept.any():
-        if small is not None:
-            ok &= small  # the formula-size rule first: it needs no elements, and few compositions pass it
+        if group.small is not None:
+            ok &= group.small  # the formula-size rule first: it needs no elements, and few compositions pass it
         s_, c_ = np.nonzero(ok)  # set (within the group) and composition of every survivor
-        back = np.argsort(order[rows], axis=1)  # canonical column of each original column
-        cols = np.take_along_axis(np.broadcast_to(np.arange(1, comp.shape[1]), (G, comp.shape[1] - 1)), back, 1)
-        units_out = np.empty((len(c_), comp.shape[1]), np.int16)
-        units_out[:, 0] = comp[c_, 0]
-        units_out[:, 1:] = comp[c_[:, None], cols[s_]]
-        if inputs.plausible_only:
-            keep = _plausible(inputs, sets[rows], s_, units_out)  # s_ is sorted: np.nonzero is row-major
-            s_, c_, units_out = s_[keep], c_[keep], units_out[keep]
-            stats["plausible"][rows] = np.bincount(s_, minlength=G)
-        if inputs.emit and len(s_):
-            states = ox[c_[:, None], cols[s_] - 1]
-            parts.append((rows[s_], units_out, states, score[s_, c_], cost[s_, c_], mass[s_, c_]))
+        _emit(inputs, group, sets[rows], order[rows], (s_, c_), (score, cost, mass), rows, stats, parts)
+
+
+def _emit(
+    inputs: ScreenInputs,
+    group: _Group,
+    positions: np.ndarray,
+    order: np.ndarray,
+    hits: tuple[np.ndarray, np.ndarray],
+    values: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rows: np.ndarray,
+    stats: dict[str, np.ndarray],
+    parts: list[_Part],
+) -> None:
+    """Gather the survivors ``hits`` = (set within the group (s,) sorted, composition (s,)) of the group's sets
+    (``positions`` (G, k), canonical ``order`` (G, k), block rows ``rows`` (G,)) in their sets' column order, keep
+    the plausible ones with plausibility rules (counted in ``stats``), and append them to ``parts``."""
+    s_, c_ = hits
+    G, k = positions.shape
+    back = np.argsort(order, axis=1)  # canonical column of each original column
+    cols = np.take_along_axis(np.broadcast_to(np.arange(1, k + 1), (G, k)), back, 1)
+    keys = group.found.keys[c_]
+    units_out = np.empty((len(c_), k + 1), np.int16)
+    units_out[:, 0] = group.vectors[0, keys]
+    units_out[:, 1:] = group.vectors[cols[s_], keys[:, None]]
+    if inputs.plausible_only:
+        keep = _plausible(inputs, positions, s_, units_out)  # s_ is sorted: np.nonzero is row-major
+        s_, c_, units_out = s_[keep], c_[keep], units_out[keep]
+        stats["plausible"][rows] = np.bincount(s_, minlength=G)
+    if inputs.emit and len(s_):
+        found = group.found
+        states = np.take_along_axis(found.combos[found.which[c_]], cols[s_] - 1, axis=1)
+        score, cost, mass = values
+        parts.append((rows[s_], units_out, states, score[s_, c_], cost[s_, c_], mass[s_, c_]))
 
 
 def _plausible(inputs: ScreenInputs, positions: np.ndarray, which: np.ndarray, units: np.ndarray) -> np.ndarray:
