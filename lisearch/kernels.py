@@ -465,7 +465,7 @@ def screen_sets(inputs: ScreenInputs, sets: np.ndarray) -> tuple[pd.DataFrame, p
     stats["plausible"][:] = 0 if inputs.plausible_only else -1
     parts: list[_Part] = []
     if B:
-        lists, rank = _state_ranks(inputs.states)
+        lists, rank = state_ranks(inputs.states)
         ranks = rank[sets]
         order = np.argsort(ranks, axis=1, kind="stable")  # canonical column order of each set
         keys, group_of = np.unique(np.take_along_axis(ranks, order, axis=1), axis=0, return_inverse=True)
@@ -491,7 +491,7 @@ _Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 @functools.lru_cache(maxsize=64)
-def _state_ranks(states: tuple[tuple[int, ...], ...]) -> tuple[list[tuple[int, ...]], np.ndarray]:
+def state_ranks(states: tuple[tuple[int, ...], ...]) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """The distinct oxidation-state lists in sorted order and each element's index among them."""
     lists = sorted(set(states))
     index = {s: i for i, s in enumerate(lists)}

@@ -7,6 +7,11 @@ quaternaries, then all quinaries; within one size, element sets in lexicographic
 (``units = 100 / step``). A fraction vector corresponds to the cut points u_Li < u_Li+u_1 < ... of
 {1, ..., units-1}, so both levels are ranks of k-subsets in lexicographic order.
 
+Blocks (:meth:`CompositionSpace.blocks`) are ranges of element sets of one size: in that lexicographic order, or,
+when the space has element ``classes`` (the screen passes one class per distinct oxidation-state list), grouped:
+sets whose classes form the same multiset are consecutive (:func:`class_groups`), so the sets of a block share
+their charge-neutral compositions and the kernel computes them once per group rather than once per block.
+
 Counts: C(m, k) C(units-1, k) compositions with k partners; with the 93 elements Z <= 94 other than Li and 1 %
 steps: 20,374,419,912 ternaries and quaternaries (the paper's space), and 10,990,980,360,360 quinaries. Counts,
 ranks and block bounds are Python integers; the largest space there can be (those 93 elements, 1 % steps, sizes
@@ -15,11 +20,12 @@ ranks and block bounds are Python integers; the largest space there can be (thos
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from math import comb
+from math import comb, prod
 
 import numpy as np
 
@@ -82,6 +88,48 @@ def subsets_from(start: int, stop: int, n: int, k: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def class_groups(
+    classes: tuple[int, ...], k: int
+) -> tuple[list[tuple[tuple[int, int], ...]], np.ndarray, list[tuple[int, ...]]]:
+    """The k-subsets of range(len(classes)) grouped by the multiset of their elements' ``classes``.
+
+    Returns (groups, offsets, members): a group is ((class index, multiplicity), ...), groups in lexicographic
+    order of their sorted class indices; ``offsets`` (G+1,) int64, the first set of each group in the grouped
+    order (offsets[-1] = C(m, k)); ``members[c]`` the positions of class c (classes are numbered in sorted order
+    of their labels)."""
+    labels = sorted(set(classes))
+    members = [tuple(i for i, c in enumerate(classes) if c == label) for label in labels]
+    ways = [[comb(len(m), j) for j in range(k + 1)] for m in members]
+    groups, sizes = [], []
+    for key in itertools.combinations_with_replacement(range(len(labels)), k):
+        counted = tuple((c, len(list(run))) for c, run in itertools.groupby(key))
+        size = prod(ways[c][j] for c, j in counted)
+        if size:
+            groups.append(counted)
+            sizes.append(size)
+    return groups, np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]), members
+
+
+def _group_sets(group: tuple[tuple[int, int], ...], members: list[tuple[int, ...]]) -> Iterator[tuple[int, ...]]:
+    """The element sets (sorted positions) of one group of :func:`class_groups`, in a fixed order."""
+    for parts in itertools.product(*(itertools.combinations(members[c], j) for c, j in group)):
+        yield tuple(sorted(itertools.chain.from_iterable(parts)))
+
+
+def grouped_subsets(start: int, stop: int, classes: tuple[int, ...], k: int) -> np.ndarray:
+    """The k-subsets number start..stop-1 of the grouped order of :func:`class_groups`, int64 (stop-start, k)."""
+    groups, offsets, members = class_groups(classes, k)
+    out: list[tuple[int, ...]] = []
+    g = int(np.searchsorted(offsets, start, side="right")) - 1
+    while start < stop:
+        lo, hi = start - int(offsets[g]), min(stop, int(offsets[g + 1])) - int(offsets[g])
+        out.extend(itertools.islice(_group_sets(groups[g], members), lo, hi))
+        start = int(offsets[g]) + hi
+        g += 1
+    return np.array(out, dtype=np.int64).reshape(-1, k)
+
+
 @dataclass(frozen=True)
 class Block:
     """Element sets ``start..stop-1`` of size ``k`` (a Spark partition of the space)."""
@@ -94,11 +142,15 @@ class Block:
 @dataclass(frozen=True)
 class CompositionSpace:
     """Parameters: ``elements`` (the partners of Li, any order; stored sorted by Z), ``step`` in percent
-    (must divide 100), ``sizes``: numbers of partner elements (2 = ternaries, 3 = quaternaries, 4 = quinaries)."""
+    (must divide 100), ``sizes``: numbers of partner elements (2 = ternaries, 3 = quaternaries, 4 = quinaries);
+    ``classes``: one integer label per element (of ``elements`` sorted by Z) that groups the element sets of
+    blocks (see the module notes), or empty: blocks in lexicographic order. Classes change which sets a block
+    holds, never the space, its counts or :meth:`rank`."""
 
     elements: tuple[str, ...]
     step: int = 1
     sizes: tuple[int, ...] = (2, 3)
+    classes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         known = symbols()
@@ -125,7 +177,14 @@ class CompositionSpace:
             )
         if 100 // self.step < max(self.sizes) + 1:
             raise InputError(f"step {self.step} % is too coarse for {max(self.sizes) + 1} elements.")
-        object.__setattr__(self, "elements", tuple(sorted(self.elements, key=known.index)))
+        ordered = tuple(sorted(self.elements, key=known.index))
+        if self.classes and (len(self.classes) != len(self.elements) or ordered != tuple(self.elements)):
+            raise InputError(
+                "Element classes need one label per element, with the elements listed in order of Z "
+                f"({len(self.classes)} labels for {len(self.elements)} elements)."
+            )
+        object.__setattr__(self, "elements", ordered)
+        object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
         object.__setattr__(self, "sizes", tuple(sorted(set(self.sizes))))
 
     @property
@@ -186,7 +245,10 @@ class CompositionSpace:
                 yield Block(k, start, min(start + sets_per_block, n))
 
     def element_sets(self, block: Block) -> np.ndarray:
-        """Positions (into ``elements``) of the block's element sets, int array (stop-start, k)."""
+        """Positions (into ``elements``) of the block's element sets, int array (stop-start, k): numbers
+        start..stop-1 in lexicographic order, or in the grouped order when the space has ``classes``."""
+        if self.classes:
+            return grouped_subsets(block.start, block.stop, self.classes, block.k)
         return subsets_from(block.start, block.stop, len(self.elements), block.k)
 
     @cached_property

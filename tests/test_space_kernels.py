@@ -85,6 +85,35 @@ def test_blocks_cover_every_set_once():
 
 
 @pytest.mark.parametrize(
+    "classes", [(0, 0, 0, 0, 0, 0, 0), (3, 1, 3, 0, 1, 3, 2), (0, 1, 2, 3, 4, 5, 6), (5, 5, 2, 5, 2, 9, 5)]
+)
+def test_grouped_blocks_cover_every_set_once_with_each_class_multiset_consecutive(classes):
+    """With element classes, blocks hold every set once (against itertools), the sets of one multiset of classes
+    are consecutive across block boundaries, and the space's counts and ranks do not change."""
+    elements = ("O", "Na", "P", "S", "Cl", "K", "Fe")
+    space = CompositionSpace(elements, 10, (2, 3, 4), classes)
+    plain = CompositionSpace(elements, 10, (2, 3, 4))
+    assert space.count() == plain.count() and space.unrank(6789) == plain.unrank(6789)
+    for size in (1, 3, 50):
+        seen: dict[int, list[tuple[int, ...]]] = {k: [] for k in space.sizes}
+        for block in space.blocks(size):
+            seen[block.k] += [tuple(r) for r in space.element_sets(block)]
+        for k in space.sizes:
+            assert sorted(seen[k]) == list(itertools.combinations(range(7), k)), (k, size)
+            assert len(set(seen[k])) == len(seen[k])
+            keys = [tuple(sorted(classes[i] for i in s)) for s in seen[k]]
+            runs = [key for key, _ in itertools.groupby(keys)]
+            assert len(runs) == len(set(runs)), (k, size)  # a multiset never comes back once left
+
+
+def test_element_classes_must_match_the_ordered_elements():
+    with pytest.raises(InputError, match="one label per element"):
+        CompositionSpace(("O", "Na", "P"), 10, (2,), (0, 1))
+    with pytest.raises(InputError, match="order of Z"):
+        CompositionSpace(("Na", "O", "P"), 10, (2,), (0, 1, 2))
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"elements": ("O", "Xx")}, "Unknown element"),
