@@ -103,3 +103,47 @@ def test_screen_settings_expose_parsed_values():
     s = load_settings(None, ["screen.elements=O,S,Ti,P", "screen.exclude=P", "screen.sizes=3"]).screen
     assert s.partners == ("O", "S", "Ti") and s.size_tuple == (3,)
     assert len(load_settings(None, ["screen.exclude=O"]).screen.partners) == 92
+
+
+def test_blocks_grouped_by_state_lists_screen_like_lexicographic_blocks():
+    """The grouped blocks of a plan (what plan_from_settings builds), through the plain form, give every set the
+    counts and survivors that lexicographic blocks give it."""
+    from dataclasses import replace
+
+    from lisearch.kernels import state_ranks
+    from lisearch.plan import run_blocks
+
+    space = CompositionSpace(("O", "S", "P", "F", "Cl", "Na", "K", "Mg", "Ca"), 10, (2, 3, 4))
+    inputs = plan_screen(space, _model(), oxidation_list="pymatgen_icsd", max_cost_per_kg=1e9)
+    grouped = replace(space, classes=tuple(int(r) for r in state_ranks(inputs.states)[1]))
+    assert len(set(grouped.classes)) < len(grouped.classes)  # some elements share a list: groups span sets
+    frames = []
+    for sp in (grouped, space):
+        plan = ScreenPlan(sp, inputs, tuple(sp.blocks(7)), "m.json", "ab", "pymatgen_icsd", "r1")
+        data = json.loads(json.dumps(plan_to_dict(plan)))
+        assert space_from_dict(data) == sp
+        stats, survivors = run_blocks(data, list(range(len(plan.blocks))))
+        keys = ["z1", "z2", "z3", "z4"]
+        frames.append(
+            (
+                stats.sort_values(keys).reset_index(drop=True),
+                survivors.sort_values([*keys, "pct_li", "pct_1", "pct_2", "pct_3", "pct_4"]).reset_index(drop=True),
+            )
+        )
+    (stats_g, surv_g), (stats_l, surv_l) = frames
+    assert len(stats_g) == sum(space.n_sets(k) for k in space.sizes) and len(surv_g) > 0
+    assert stats_g.equals(stats_l) and surv_g.equals(surv_l)
+
+
+def test_the_run_time_is_extrapolated_from_sampled_blocks():
+    """bench's extrapolation: the mean block time x blocks / cores, inside its 95 % interval."""
+    from lisearch.bench import _blocks_extrapolation
+
+    space = CompositionSpace(("O", "S", "P", "N", "Cl"), 10, (4,))
+    inputs = plan_screen(space, _model())
+    plan = ScreenPlan(space, inputs, tuple(space.blocks(1)), "m.json", "ab", "pymatgen_icsd", "r1")
+    out = _blocks_extrapolation(plan, 3, cores=2)
+    assert out["blocks"] == 5 and out["sampled_blocks"] == 3 and out["sets_per_block"] == 1
+    low, high = out["extrapolated_seconds_95"]
+    mean = out["block_seconds_min_mean_max"][1]
+    assert low <= out["extrapolated_seconds"] <= high and out["extrapolated_seconds"] == round(mean * 5 / 2)
