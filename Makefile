@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lisearch-installed
 JARS   := var/jars/.fetched
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup run test bench lint typecheck wheel doctor clean cluster-check
 
@@ -48,8 +49,9 @@ lint: setup
 	$(BIN)/ruff format --check lisearch jobs tests
 	$(BIN)/mypy
 
+# BENCH_ARGS: which benchmarks and how, e.g. make bench BENCH_ARGS="quinary --full" (the Z <= 36 quinary job)
 bench: setup
-	$(BIN)/python -m lisearch.bench
+	$(BIN)/python -m lisearch.bench $(BENCH_ARGS)
 
 # Two-worker standalone cluster on 127.0.0.1: screen + narrow via spark-submit, then a run with a worker killed;
 # funnel counts compared with one local process (needs the models of `make run`; about 6 minutes).
