@@ -77,14 +77,8 @@ def subsets_from(start: int, stop: int, n: int, k: int) -> np.ndarray:
     cur = list(unrank_subset(start, n, k))
     for row in range(stop - start):
         out[row] = cur
-        i = k - 1  # successor in lexicographic order
-        while i >= 0 and cur[i] == n - k + i:
-            i -= 1
-        if i < 0:
+        if not _advance(cur, n):
             break
-        cur[i] += 1
-        for j in range(i + 1, k):
-            cur[j] = cur[j - 1] + 1
     return out
 
 
@@ -111,10 +105,46 @@ def class_groups(
     return groups, np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]), members
 
 
-def _group_sets(group: tuple[tuple[int, int], ...], members: list[tuple[int, ...]]) -> Iterator[tuple[int, ...]]:
-    """The element sets (sorted positions) of one group of :func:`class_groups`, in a fixed order."""
-    for parts in itertools.product(*(itertools.combinations(members[c], j) for c, j in group)):
-        yield tuple(sorted(itertools.chain.from_iterable(parts)))
+def _group_sets(
+    group: tuple[tuple[int, int], ...], members: list[tuple[int, ...]], lo: int, hi: int
+) -> Iterator[tuple[int, ...]]:
+    """The element sets number lo..hi-1 (sorted positions) of one group of :func:`class_groups`: the product of
+    each class's combinations in lexicographic order, the last class fastest. The first set is unranked (mixed
+    radix, then :func:`unrank_subset` per class) and the others follow by successors, so a block that starts deep
+    in a large group (all elements in one class: one group of every set) costs its own sets only; near the group's
+    start itertools walks there (2.5x faster per set)."""
+    if lo <= 4 * (hi - lo):
+        product = itertools.product(*(itertools.combinations(members[c], j) for c, j in group))
+        for parts in itertools.islice(product, lo, hi):
+            yield tuple(sorted(itertools.chain.from_iterable(parts)))
+        return
+    sizes = [len(members[c]) for c, _ in group]
+    digits, rest = [], lo
+    for (_, j), n in zip(reversed(group), reversed(sizes), strict=True):
+        rest, digit = divmod(rest, comb(n, j))
+        digits.append(digit)
+    cur = [list(unrank_subset(d, n, j)) for d, n, (_, j) in zip(reversed(digits), sizes, group, strict=True)]
+    for _ in range(hi - lo):
+        yield tuple(sorted(members[c][i] for (c, _), part in zip(group, cur, strict=True) for i in part))
+        for p in range(len(group) - 1, -1, -1):  # the next set: carry from the last class to the first
+            if _advance(cur[p], sizes[p]):
+                break
+
+
+def _advance(cur: list[int], n: int) -> bool:
+    """Replace the sorted subset ``cur`` of range(n) by its lexicographic successor; False (and ``cur`` reset to the
+    first subset) when it was the last."""
+    m = len(cur)
+    i = m - 1
+    while i >= 0 and cur[i] == n - m + i:
+        i -= 1
+    if i < 0:
+        cur[:] = range(m)
+        return False
+    cur[i] += 1
+    for j in range(i + 1, m):
+        cur[j] = cur[j - 1] + 1
+    return True
 
 
 def grouped_subsets(start: int, stop: int, classes: tuple[int, ...], k: int) -> np.ndarray:
@@ -124,7 +154,7 @@ def grouped_subsets(start: int, stop: int, classes: tuple[int, ...], k: int) -> 
     g = int(np.searchsorted(offsets, start, side="right")) - 1
     while start < stop:
         lo, hi = start - int(offsets[g]), min(stop, int(offsets[g + 1])) - int(offsets[g])
-        out.extend(itertools.islice(_group_sets(groups[g], members), lo, hi))
+        out.extend(_group_sets(groups[g], members, lo, hi))
         start = int(offsets[g]) + hi
         g += 1
     return np.array(out, dtype=np.int64).reshape(-1, k)

@@ -106,6 +106,25 @@ def test_grouped_blocks_cover_every_set_once_with_each_class_multiset_consecutiv
             assert len(runs) == len(set(runs)), (k, size)  # a multiset never comes back once left
 
 
+def test_a_group_slice_starts_where_the_product_order_puts_it():
+    """Sets lo..hi-1 of a group, unranked then advanced, equal the slice of itertools' product of combinations."""
+    from lisearch.space import _group_sets, class_groups
+
+    rng = np.random.default_rng(7)
+    classes = tuple(int(c) for c in rng.integers(0, 3, 12))
+    groups, offsets, members = class_groups(classes, 4)
+    for g, group in enumerate(groups):
+        size = int(offsets[g + 1] - offsets[g])
+        every = [
+            tuple(sorted(itertools.chain.from_iterable(parts)))
+            for parts in itertools.product(*(itertools.combinations(members[c], j) for c, j in group))
+        ]
+        assert len(every) == size
+        for lo in {0, size // 3, size - 1}:
+            hi = min(size, lo + int(rng.integers(1, 40)))
+            assert list(_group_sets(group, members, lo, hi)) == every[lo:hi], (group, lo, hi)
+
+
 def test_element_classes_must_match_the_ordered_elements():
     with pytest.raises(InputError, match="one label per element"):
         CompositionSpace(("O", "Na", "P"), 10, (2,), (0, 1))

@@ -418,6 +418,8 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         _record_failure(spark, settings, plan, started, running, exc)
         raise
     finally:
+        progress.stop_event.set()
+        progress.join()  # no progress line after the run: a caller may close the log stream as soon as it returns
         pool.shutdown(wait=True)
     staging.remove()
     summary = _summary(plan, totals, len(parts), time.time() - t0, kernel_s)
