@@ -178,6 +178,12 @@ class _Progress(threading.Thread):
         self.stop_event = threading.Event()
         self.started = time.time()
 
+    def stop(self) -> None:
+        """Stop logging and wait for the thread: no progress line after the stage (a caller may close the log
+        stream as soon as the run returns)."""
+        self.stop_event.set()
+        self.join()
+
     def run(self) -> None:
         """Log progress every ``every`` seconds until stopped."""
         while not self.stop_event.wait(self.every):
@@ -405,7 +411,7 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     progress.start()
     try:
         kernel_s = _kernel_stage(spark, plan, output_spec(plan, staging, paths["candidates"], manifest, todo))
-        progress.stop_event.set()
+        progress.stop()
         mark = time.time()
         table_ready.result()
         totals, commits = _commit_tables(spark, plan, staging, len(parts), paths, pool)
@@ -414,12 +420,10 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
         running.result()
         timings = {"row_estimate": estimate_s, "kernel_stage": kernel_s, "table_commits": time.time() - mark}
     except BaseException as exc:
-        progress.stop_event.set()
+        progress.stop()
         _record_failure(spark, settings, plan, started, running, exc)
         raise
     finally:
-        progress.stop_event.set()
-        progress.join()  # no progress line after the run: a caller may close the log stream as soon as it returns
         pool.shutdown(wait=True)
     staging.remove()
     summary = _summary(plan, totals, len(parts), time.time() - t0, kernel_s)
