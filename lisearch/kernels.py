@@ -530,14 +530,12 @@ def _small_formulas(comp: np.ndarray, max_atoms: int) -> np.ndarray:
 
 class _Group(NamedTuple):
     """What the element sets of a group share: their neutral unit vectors as float64 columns ``units`` (k+1, n) (a
-    scratch array, valid until the next group), ``found`` (:class:`NeutralSet`), ``small`` (n,) bool with
-    plausibility rules (the formula-size rule, :func:`_small_formulas`) and ``vectors``
-    (:func:`unit_vector_table`)."""
+    scratch array, valid until the next group), ``found`` (:class:`NeutralSet`) and ``small`` (n,) bool with
+    plausibility rules (the formula-size rule, :func:`_small_formulas`)."""
 
     units: np.ndarray
     found: NeutralSet
     small: np.ndarray | None
-    vectors: np.ndarray
 
 
 def _group(inputs: ScreenInputs, k: int, found: NeutralSet) -> _Group:
@@ -552,7 +550,7 @@ def _group(inputs: ScreenInputs, k: int, found: NeutralSet) -> _Group:
     if rules:
         table = _small_table(inputs.units, k, rules.max_formula_atoms)
         small = np.take(table, found.keys, out=_scratch.get("group_small", (n,), np.bool_), mode="clip")
-    return _Group(units, found, small, vectors)
+    return _Group(units, found, small)
 
 
 @functools.lru_cache(maxsize=8)
@@ -626,9 +624,10 @@ def _emit(
     back = np.argsort(order, axis=1)  # canonical column of each original column
     cols = np.take_along_axis(np.broadcast_to(np.arange(1, k + 1), (G, k)), back, 1)
     keys = group.found.keys[c_]
+    vectors = unit_vector_table(inputs.units, k)
     units_out = np.empty((len(c_), k + 1), np.int16)
-    units_out[:, 0] = group.vectors[0, keys]
-    units_out[:, 1:] = group.vectors[cols[s_], keys[:, None]]
+    units_out[:, 0] = vectors[0, keys]
+    units_out[:, 1:] = vectors[cols[s_], keys[:, None]]
     if inputs.plausible_only:
         keep = _plausible(inputs, positions, s_, units_out)  # s_ is sorted: np.nonzero is row-major
         s_, c_, units_out = s_[keep], c_[keep], units_out[keep]

@@ -135,15 +135,25 @@ def test_blocks_grouped_by_state_lists_screen_like_lexicographic_blocks():
     assert stats_g.equals(stats_l) and surv_g.equals(surv_l)
 
 
-def test_the_run_time_is_extrapolated_from_sampled_blocks():
-    """bench's extrapolation: the mean block time x blocks / cores, inside its 95 % interval."""
-    from lisearch.bench import _blocks_extrapolation
+def test_the_run_time_is_extrapolated_from_sampled_blocks(monkeypatch: pytest.MonkeyPatch):
+    """bench's extrapolation: the mean block time x blocks / cores, inside its 95 % interval. The kernel is replaced
+    by one that advances a fake clock by a known time per block (10 s x (1 + the sum of the set's positions))."""
+    import lisearch.bench as bench
+    import lisearch.kernels as kernels
 
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(
+        kernels, "screen_sets", lambda inputs, sets: clock.__setitem__(0, clock[0] + 10 * (1 + sets[0].sum()))
+    )
     space = CompositionSpace(("O", "S", "P", "N", "Cl"), 10, (4,))
     inputs = plan_screen(space, _model())
     plan = ScreenPlan(space, inputs, tuple(space.blocks(1)), "m.json", "ab", "pymatgen_icsd", "r1")
-    out = _blocks_extrapolation(plan, 3, cores=2)
+    out = bench._blocks_extrapolation(plan, 3, cores=2)
+    ids = np.random.default_rng(0).choice(5, 3, replace=False)
+    want = np.mean([10 * (1 + space.element_sets(plan.blocks[b])[0].sum()) for b in ids])
     assert out["blocks"] == 5 and out["sampled_blocks"] == 3 and out["sets_per_block"] == 1
     low, high = out["extrapolated_seconds_95"]
     mean = out["block_seconds_min_mean_max"][1]
+    assert mean == pytest.approx(want) and low < high
     assert low <= out["extrapolated_seconds"] <= high and out["extrapolated_seconds"] == round(mean * 5 / 2)
