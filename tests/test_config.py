@@ -64,6 +64,9 @@ def test_wrong_types_are_errors():
         load_settings("local", ["label.batch_size=0"])
     with pytest.raises(ConfigError, match=r"spark.delta_source is 'maven'"):
         load_settings("local", ["spark.delta_source=maven"])
+    with pytest.raises(ConfigError, match=r"measured.regressor_aggregate is 'middle'; use \"mean\" or \"median\""):
+        load_settings("local", ["measured.regressor_aggregate=middle"])
+    assert load_settings("local", ["measured.regressor_aggregate=median"]).measured.regressor_aggregate == "median"
 
 
 def test_override_syntax():

@@ -122,6 +122,25 @@ def test_tree_ensemble_reproduces_scikit_learn_exactly(kind: str):
     assert np.array_equal(again.predict(Xt), ensemble.predict(Xt))
 
 
+def test_tree_ensemble_median_of_trees_against_scikit_learn_trees():
+    """aggregate="median": the median over the forest's own trees, in the compiled kernel and the numpy oracle."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 4))
+    forest = ExtraTreesRegressor(25, max_features=1.0, random_state=0).fit(X, X[:, 0] + rng.normal(size=200))
+    ensemble = TreeEnsemble.from_sklearn(forest, "median")
+    Xt = rng.normal(size=(1000, 4))
+    expected = np.median(np.stack([tree.predict(Xt) for tree in forest.estimators_]), axis=0)
+    np.testing.assert_allclose(ensemble.predict(Xt), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ensemble.predict_numpy(Xt), expected, rtol=0, atol=1e-12)
+    assert not np.allclose(expected, forest.predict(Xt))  # the median is not the forest's mean here
+    payload = json.loads(json.dumps(ensemble.to_payload()))
+    assert np.array_equal(TreeEnsemble.from_payload(payload).predict(Xt), ensemble.predict(Xt))
+    older = {k: v for k, v in payload.items() if k != "aggregate"}  # written before medians: a mean
+    np.testing.assert_allclose(TreeEnsemble.from_payload(older).predict(Xt), forest.predict(Xt), rtol=0, atol=1e-12)
+    with pytest.raises(InputError, match=r"m.json: unknown tree aggregate 'mode'"):
+        TreeEnsemble.from_payload({**payload, "aggregate": "mode"}, "m.json")
+
+
 def test_tree_ensemble_refuses_inconsistent_arrays():
     forest = ExtraTreesRegressor(3, random_state=0).fit(np.arange(40.0).reshape(20, 2), np.arange(20.0))
     payload = TreeEnsemble.from_sklearn(forest).to_payload()
@@ -173,6 +192,21 @@ def test_measured_model_artifact_round_trip_and_refusals(transfer: Transfer, dat
         load_measured(tmp_path / "none", required=True)
     with pytest.raises(InputError, match="Unknown measured-model task"):
         MeasuredModel("ranker")
+    with pytest.raises(InputError, match="Unknown tree aggregate 'mode'"):
+        MeasuredModel("regressor", aggregate="mode")
+
+
+def test_median_regressor_is_saved_as_one(transfer: Transfer, data, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """measured.regressor_aggregate = "median" reaches the regressor's file; the classifier stays a probability."""
+    rows = np.arange(0, 599, 3)
+    models = fit_pair(data.fractions[rows], data.log10_sigma[rows], transfer, **{**PARAMS, "aggregate": "median"})
+    assert (models["classifier"].ensemble_.aggregate, models["regressor"].ensemble_.aggregate) == ("mean", "median")
+    X = models["regressor"].features(data.fractions[:50])
+    oracle = models["regressor"].ensemble_.predict_numpy(X)
+    save_artifact(tmp_path / MODEL_FILES["regressor"], KIND, models["regressor"].to_payload(), compact=True)
+    loaded = MeasuredModel.from_payload(load_artifact(tmp_path / MODEL_FILES["regressor"])["payload"])
+    assert loaded.aggregate == "median"
+    np.testing.assert_allclose(loaded.predict_value(data.fractions[:50]), oracle, rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------- validation

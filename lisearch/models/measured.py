@@ -8,7 +8,9 @@ arrays (:mod:`lisearch.models.trees`) and evaluated by numpy:
 
 * the classifier: probability that sigma_RT >= ``threshold`` (default 1e-4 S/cm), label = probability >= 0.5;
   classes reweighted to balance (about 45 % of OBELiX is positive);
-* the regressor: log10(sigma_RT / (S/cm)).
+* the regressor: log10(sigma_RT / (S/cm)), the mean of its trees' predictions (``aggregate="median"`` takes their
+  median: it minimises the absolute error within a leaf distribution, but measured worse on OBELiX's test split,
+  see docs/science.md).
 
 Features of a composition (fractions (n, 94), see :func:`feature_names`):
 
@@ -42,7 +44,7 @@ from lisearch.elements import descriptor_table_hash, symbols
 from lisearch.errors import InputError
 from lisearch.models.atom2vec import Atom2VecModel, forward, reduce_vectors
 from lisearch.models.linear import ElementalLinearModel
-from lisearch.models.trees import TreeEnsemble
+from lisearch.models.trees import AGGREGATES, TreeEnsemble
 
 KIND = "measured-extra-trees"
 TASKS = ("classifier", "regressor")
@@ -190,6 +192,8 @@ class MeasuredModel:
         threshold: S/cm; the label of the classifier, and the regressor's label cut.
         n_trees, seed: the forest.
         ad_quantile: see :class:`ApplicabilityDomain`.
+        aggregate: the regressor's output over its trees, ``"median"`` or ``"mean"`` (the classifier always
+            averages: its output is scikit-learn's probability).
     """
 
     def __init__(
@@ -199,9 +203,13 @@ class MeasuredModel:
         n_trees: int = 300,
         seed: int = 0,
         ad_quantile: float = 0.95,
+        aggregate: str = "mean",
     ) -> None:
         if task not in TASKS:
             raise InputError(f"Unknown measured-model task {task!r}; use one of {', '.join(TASKS)}.")
+        if aggregate not in AGGREGATES:
+            raise InputError(f"Unknown tree aggregate {aggregate!r}; use one of {', '.join(AGGREGATES)}.")
+        self.aggregate = aggregate if task == "regressor" else "mean"
         self.task = task
         self.threshold = threshold
         self.n_trees = n_trees
@@ -224,7 +232,7 @@ class MeasuredModel:
             forest = ExtraTreesRegressor(**common).fit(X, np.asarray(log10_sigma, dtype=np.float64))
         self.transfer_ = transfer
         self.feature_names_ = feature_names(transfer)
-        self.ensemble_ = TreeEnsemble.from_sklearn(forest)
+        self.ensemble_ = TreeEnsemble.from_sklearn(forest, self.aggregate)
         self.domain_ = ApplicabilityDomain(self.ad_quantile).fit(X)
         return self
 
@@ -299,6 +307,7 @@ class MeasuredModel:
                 f"expected). {retrain}"
             )
         model.ensemble_ = TreeEnsemble.from_payload(payload["ensemble"], source)
+        model.aggregate = model.ensemble_.aggregate
         if model.ensemble_.n_features != len(model.feature_names_):
             raise InputError(f"{source}: its trees take {model.ensemble_.n_features} features. {retrain}")
         model.domain_ = ApplicabilityDomain.from_payload(payload.get("domain"), len(model.feature_names_), source)
@@ -380,7 +389,13 @@ def load_measured(artifacts_dir: Path, required: bool = False) -> dict[str, Meas
 def model_params(settings: Any) -> dict[str, Any]:
     """Constructor keywords of :class:`MeasuredModel` from ``Settings.measured``."""
     m = settings.measured
-    return {"threshold": m.threshold, "n_trees": m.n_trees, "seed": m.seed, "ad_quantile": m.ad_quantile}
+    return {
+        "threshold": m.threshold,
+        "n_trees": m.n_trees,
+        "seed": m.seed,
+        "ad_quantile": m.ad_quantile,
+        "aggregate": m.regressor_aggregate,
+    }
 
 
 __all__: Sequence[str] = (

@@ -3,9 +3,11 @@
 A fitted forest (``ExtraTreesRegressor``, ``ExtraTreesClassifier``, ``RandomForest*``) becomes one
 :class:`TreeEnsemble`: the nodes of all its trees in flat arrays (``left``, ``right``, ``feature``,
 ``threshold``, ``value``) with the root of each tree in ``roots``. A row goes left at a node when
-``x[feature] <= threshold`` (scikit-learn's rule); a leaf has ``left == right == -1``. The ensemble's output is
-``base + scale * sum over trees of value[leaf]``, so a forest is ``base = 0, scale = 1 / n_trees``. The traversal is
-compiled with numba (one core, no Python per row); :meth:`TreeEnsemble.predict_numpy` is the plain numpy oracle.
+``x[feature] <= threshold`` (scikit-learn's rule); a leaf has ``left == right == -1``. The ensemble's output
+(``aggregate="mean"``, scikit-learn's) is ``base + scale * sum over trees of value[leaf]``, so a forest is
+``base = 0, scale = 1 / n_trees``; with ``aggregate="median"`` it is ``base + median over trees of value[leaf]``
+(the median minimises the absolute error, where the mean minimises the squared one). The traversal is compiled
+with numba (one core, no Python per row); :meth:`TreeEnsemble.predict_numpy` is the plain numpy oracle.
 
 For a classifier ``value`` is the leaf's share of the positive class (weighted as in training), so the output is
 scikit-learn's ``predict_proba(X)[:, 1]``. Nothing is pickled: :meth:`TreeEnsemble.to_payload` is JSON data.
@@ -21,6 +23,7 @@ import numpy as np
 from lisearch.errors import InputError
 
 _ARRAYS = {"left": np.int32, "right": np.int32, "feature": np.int32, "threshold": np.float64, "value": np.float64}
+AGGREGATES = ("mean", "median")
 
 
 class TreeEnsemble:
@@ -33,7 +36,9 @@ class TreeEnsemble:
         value: (nodes,) float64 leaf output (regression value or positive-class share).
         roots: (n_trees,) int32 index of each tree's root.
         n_features: width of the feature matrix the ensemble was fitted on.
-        base, scale: output = base + scale * sum of leaf values.
+        base, scale: output = base + scale * sum of leaf values (``aggregate="mean"``); ``base + median`` of the
+            leaf values with ``aggregate="median"`` (``scale`` unused).
+        aggregate: ``"mean"`` or ``"median"`` over trees.
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class TreeEnsemble:
         n_features: int,
         base: float = 0.0,
         scale: float = 1.0,
+        aggregate: str = "mean",
     ) -> None:
         self.left = np.asarray(left, dtype=np.int32)
         self.right = np.asarray(right, dtype=np.int32)
@@ -57,11 +63,14 @@ class TreeEnsemble:
         self.n_features = int(n_features)
         self.base = float(base)
         self.scale = float(scale)
+        self.aggregate = aggregate
         self._validate("tree ensemble")
 
     @classmethod
-    def from_sklearn(cls, forest: Any) -> TreeEnsemble:
-        """From a fitted forest of ``estimators_`` with ``tree_`` (regressor, or binary classifier)."""
+    def from_sklearn(cls, forest: Any, aggregate: str = "mean") -> TreeEnsemble:
+        """From a fitted forest of ``estimators_`` with ``tree_`` (regressor, or binary classifier); ``aggregate``
+        ``"mean"`` reproduces the forest's ``predict`` (``predict_proba[:, 1]``), ``"median"`` takes the median of
+        its trees instead."""
         lefts, rights, features, thresholds, values, roots = [], [], [], [], [], []
         offset = 0
         for estimator in forest.estimators_:
@@ -91,6 +100,7 @@ class TreeEnsemble:
             forest.n_features_in_,
             0.0,
             1.0 / n_trees,
+            aggregate,
         )
 
     @property
@@ -111,6 +121,9 @@ class TreeEnsemble:
         if not hasattr(self, "_layout"):
             self._layout = _sibling_layout(self.left, self.right, self.feature, self.threshold, self.value, self.roots)
         out = np.zeros(len(X))
+        if self.aggregate == "median":
+            _forest_median(X, *self._layout, out)  # type: ignore[call-arg]
+            return self.base + out
         _forest_sum(X, *self._layout, out)  # type: ignore[call-arg]
         return self.base + self.scale * out
 
@@ -136,7 +149,10 @@ class TreeEnsemble:
             inner = nxt >= 0
             node[active[inner]] = nxt[inner]
             active = active[inner]
-        return self.base + self.scale * self.value[node].reshape(n, self.n_trees).sum(axis=1)
+        leaves = self.value[node].reshape(n, self.n_trees)
+        if self.aggregate == "median":
+            return self.base + np.median(leaves, axis=1)
+        return self.base + self.scale * leaves.sum(axis=1)
 
     # ------------------------------------------------------------------------------------------- plain data
     def to_payload(self) -> dict[str, Any]:
@@ -147,6 +163,7 @@ class TreeEnsemble:
             "n_features": self.n_features,
             "base": self.base,
             "scale": self.scale,
+            "aggregate": self.aggregate,
         }
 
     @classmethod
@@ -162,12 +179,17 @@ class TreeEnsemble:
             ensemble.n_features = int(payload["n_features"])
             ensemble.base = float(payload["base"])
             ensemble.scale = float(payload["scale"])
+            ensemble.aggregate = str(payload.get("aggregate", "mean"))  # files written before medians: means
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: malformed tree ensemble ({exc}). Retrain the model.") from None
         ensemble._validate(source)
         return ensemble
 
     def _validate(self, source: str) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise InputError(
+                f"{source}: unknown tree aggregate {self.aggregate!r}; use one of {', '.join(AGGREGATES)}, or retrain."
+            )
         n = len(self.left)
         bad = (
             any(len(getattr(self, name)) != n or getattr(self, name).ndim != 1 for name in _ARRAYS)
@@ -225,24 +247,48 @@ def _sibling_layout(left, right, feature, threshold, value, roots):
 
 
 @numba.njit(cache=True, nogil=True)
+def _walk_block(X, start, stop, root, steps, child, feature, threshold, node):
+    """node[: stop - start] = the leaf of rows start..stop-1 in the tree at ``root``: branch-free steps (a row at a
+    leaf stays there), one level for every row of the block at a time so that independent loads overlap, until
+    every row is at a leaf or ``steps`` levels are done."""
+    node[:] = root
+    for _ in range(steps):
+        moved = False
+        for i in range(start, stop):
+            k = node[i - start]
+            nxt = child[k] + (X[i, feature[k]] > threshold[k])
+            moved |= nxt != k
+            node[i - start] = nxt
+        if not moved:  # every row of the block is at a leaf: deeper levels change nothing
+            break
+
+
+@numba.njit(cache=True, nogil=True)
 def _forest_sum(X, child, feature, threshold, value, roots, depth, out):
-    """out[i] += leaf value of row i in every tree; rows in blocks so that one tree stays in cache, and branch-free
-    steps (a row at a leaf stays there) until every row of the block is at a leaf."""
+    """out[i] += leaf value of row i in every tree; rows in blocks so that one tree stays in cache."""
     n = X.shape[0]
     block = 128
     node = np.empty(block, np.int32)
     for start in range(0, n, block):
         stop = min(start + block, n)
         for t in range(roots.shape[0]):
-            node[:] = roots[t]
-            for _ in range(depth[t]):  # one level for every row of the block: independent loads overlap
-                moved = False
-                for i in range(start, stop):
-                    k = node[i - start]
-                    nxt = child[k] + (X[i, feature[k]] > threshold[k])
-                    moved |= nxt != k
-                    node[i - start] = nxt
-                if not moved:  # every row of the block is at a leaf: deeper levels change nothing
-                    break
+            _walk_block(X, start, stop, roots[t], depth[t], child, feature, threshold, node)
             for i in range(start, stop):
                 out[i] += value[node[i - start]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _forest_median(X, child, feature, threshold, value, roots, depth, out):
+    """out[i] = median over trees of row i's leaf values; blocks of rows as :func:`_forest_sum`."""
+    n = X.shape[0]
+    block = 128
+    node = np.empty(block, np.int32)
+    leaves = np.empty((block, roots.shape[0]))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        for t in range(roots.shape[0]):
+            _walk_block(X, start, stop, roots[t], depth[t], child, feature, threshold, node)
+            for i in range(start, stop):
+                leaves[i - start, t] = value[node[i - start]]
+        for i in range(start, stop):
+            out[i] = np.median(leaves[i - start])
