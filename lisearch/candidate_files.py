@@ -35,18 +35,20 @@ import pandas as pd
 
 from lisearch.errors import InputError
 
+#: Spark SQL type of the columns of partner j (symbol, atomic number, percent, oxidation state), by name pattern.
+PARTNER_TYPES = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
+
 
 def candidate_columns(columns: int) -> dict[str, str]:
     """Column -> Spark SQL type of the `candidates` table (without the ``run_id`` partition column) for a run
     with ``columns`` partner columns (3, or 4 with quinaries); the columns of an absent partner are null."""
-    js = range(1, columns + 1)
 
-    def partners(name: str, sql_type: str) -> dict[str, str]:
-        return {name.format(j): sql_type for j in js}
+    def partners(name: str) -> dict[str, str]:
+        return {name.format(j): PARTNER_TYPES[name] for j in range(1, columns + 1)}
 
     return {
-        "n_elements": "tinyint", **partners("element_{}", "string"), **partners("z{}", "smallint"),
-        "max_z": "smallint", "pct_li": "smallint", **partners("pct_{}", "smallint"), **partners("ox_{}", "tinyint"),
+        "n_elements": "tinyint", **partners("element_{}"), **partners("z{}"), "max_z": "smallint",
+        "pct_li": "smallint", **partners("pct_{}"), **partners("ox_{}"),
         "score": "float", "cost_per_kg": "float", "mean_atomic_mass": "float",
     }  # fmt: skip
 
@@ -261,8 +263,19 @@ class Staging:
         return pd.concat([pd.read_parquet(self.stats_path(p)) for p in range(n_partitions)], ignore_index=True)
 
 
+def code_sha256(root: Path | None = None) -> str:
+    """sha256 of the Python sources of the lisearch package (``root``: its folder by default), names and bytes in
+    name order: a resumed run must be finished by the code that screened its first partitions, and a version
+    number does not change while the code is edited."""
+    root = root or Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def plan_fingerprint(plan_data: dict[str, Any], *extra: Any) -> str:
-    """sha256 of a plan in plain form and ``extra`` values (run id, model hash, version): a staged run resumes
+    """sha256 of a plan in plain form and ``extra`` values (run id, model hash, code hash): a staged run resumes
     only under the same fingerprint."""
     text = json.dumps([plan_data, *extra], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -16,6 +16,7 @@ from lisearch.candidate_files import (
     Staging,
     candidate_columns,
     candidate_table,
+    code_sha256,
     file_stats,
     plan_fingerprint,
     remove_uncommitted,
@@ -138,6 +139,25 @@ def test_staging_records_finished_partitions(tmp_path: Path):
     assert Staging(folder.root, again["token"]).done() == {} and again["token"] != manifest["token"]
     folder.remove()
     assert not (tmp_path / "screen-r").exists()
+
+
+def test_code_hash_follows_the_sources_only(tmp_path: Path):
+    """A resumed run needs the same code: the hash changes with a source file's bytes or name, not with caches."""
+    package = tmp_path / "lisearch"
+    (package / "spark").mkdir(parents=True)
+    (package / "kernels.py").write_text("X = 1\n")
+    (package / "spark" / "screen.py").write_text("Y = 2\n")
+    first = code_sha256(package)
+    assert len(first) == 64 and code_sha256(package) == first
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "kernels.cpython-311.pyc").write_bytes(b"compiled")
+    assert code_sha256(package) == first
+    (package / "kernels.py").write_text("X = 2\n")
+    assert code_sha256(package) != first
+    (package / "kernels.py").write_text("X = 1\n")
+    (package / "spark" / "screen.py").rename(package / "spark" / "other.py")
+    assert code_sha256(package) != first
+    assert code_sha256() == code_sha256(Path(__file__).parents[1] / "lisearch")  # the installed package is this one
 
 
 def test_fingerprint_and_uncommitted_files(tmp_path: Path):

@@ -128,11 +128,14 @@ def with_partner_columns(candidates: DataFrame) -> DataFrame:
     a table written before quinaries (up to three partners) gets its missing ones as nulls."""
     from pyspark.sql import functions as F
 
+    from lisearch.candidate_files import PARTNER_TYPES
     from lisearch.kernels import PARTNERS
 
-    types = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
     missing = {
-        name.format(j): t for j in PARTNERS for name, t in types.items() if name.format(j) not in candidates.columns
+        name.format(j): t
+        for j in PARTNERS
+        for name, t in PARTNER_TYPES.items()
+        if name.format(j) not in candidates.columns
     }
     return candidates.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}) if missing else candidates
 

@@ -36,6 +36,7 @@ from lisearch import paper
 from lisearch.candidate_files import (
     Staging,
     candidates_ddl,
+    code_sha256,
     plan_fingerprint,
     remove_uncommitted,
     resume_error,
@@ -284,7 +285,7 @@ def _start_staging(
         log.warning("run %s: nothing staged to resume in %s; screening it from the start", plan.run_id, staging.root)
         return None, None
     if manifest["fingerprint"] != _fingerprint(plan):
-        raise resume_error(plan.run_id, "its settings, model or lisearch version differ from the stopped run's")
+        raise resume_error(plan.run_id, "its settings, model or lisearch code differ from the stopped run's")
     return manifest, None
 
 
@@ -334,7 +335,8 @@ def _record_failure(spark: SparkSession, settings: Settings, plan: ScreenPlan, s
 def _fingerprint(plan: ScreenPlan) -> str:
     from lisearch import __version__
 
-    return plan_fingerprint(plan_to_dict(plan), plan.run_id, plan.model_sha256, plan.oxidation_list, __version__)
+    extra = (plan.run_id, plan.model_sha256, plan.oxidation_list, __version__, code_sha256())
+    return plan_fingerprint(plan_to_dict(plan), *extra)
 
 
 def _summary(
