@@ -15,6 +15,8 @@ a CIF.
 
 Metrics: n scored, accuracy, balanced accuracy, Matthews correlation (MCC), ROC-AUC where a score exists; for the
 regressors the mean absolute error (MAE) of log10 sigma beside the median baseline (the training part's median).
+Balanced accuracy and MAE come with a 95 % interval from a bootstrap over chemical systems (:func:`bootstrap_intervals`:
+the rows of one system are resampled together, as materials of one system are not independent measurements).
 """
 
 from __future__ import annotations
@@ -136,6 +138,40 @@ def regression_metrics(target: np.ndarray, pred: np.ndarray, baseline: np.ndarra
     }
 
 
+def bootstrap_intervals(
+    groups: np.ndarray,
+    y: np.ndarray,
+    label: np.ndarray,
+    errors: np.ndarray | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, list[float] | None]:
+    """95 % intervals (2.5th and 97.5th percentiles) of balanced accuracy and, with ``errors`` (n,) absolute errors,
+    of their mean (MAE), over ``resamples`` bootstrap resamples of the distinct ``groups`` (n,): each resample draws
+    as many groups as there are, with replacement, and takes every row of a drawn group as often as it is drawn.
+    Resamples holding a single class are left out of the balanced-accuracy interval (None when all are)."""
+    _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(group_of_row.max()) + 1 if len(group_of_row) else 0
+    out: dict[str, list[float] | None] = {"balanced_accuracy_ci": None}
+    if n_groups == 0:
+        return out | ({"mae_ci": None} if errors is not None else {})
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(resamples, n_groups))
+    counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(np.float64)
+    weights = counts[:, group_of_row]  # (resamples, n) times each row is taken
+    y, label = np.asarray(y, bool), np.asarray(label, bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = weights @ (y & label) / (weights @ y)
+        specificity = weights @ (~y & ~label) / (weights @ ~y)
+        balanced = 0.5 * (recall + specificity)
+    if np.isfinite(balanced).any():
+        out["balanced_accuracy_ci"] = np.nanpercentile(balanced, [2.5, 97.5]).round(4).tolist()
+    if errors is not None:
+        mae = weights @ np.asarray(errors, np.float64) / weights.sum(axis=1)
+        out["mae_ci"] = np.percentile(mae, [2.5, 97.5]).round(4).tolist()
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- predictions
 def cross_predict(
     data: MeasuredSet, folds: list[tuple[np.ndarray, np.ndarray]], transfer: Transfer | None, params: dict[str, Any]
@@ -188,8 +224,10 @@ def _fixed_model_rows(
     for name, score in scores.items():
         for scope, rows_in in scopes.items():
             have = rows_in & np.isfinite(score)
-            metrics = classification_metrics(data.y[have], (score[have] > 0).astype(int), score[have])
-            rows.append({"model": name, "scope": scope, "trained_on": "not OBELiX", **metrics})
+            label = (score[have] > 0).astype(int)
+            metrics = classification_metrics(data.y[have], label, score[have])
+            intervals = bootstrap_intervals(data.groups[have], data.y[have], label)
+            rows.append({"model": name, "scope": scope, "trained_on": "not OBELiX", **metrics, **intervals})
     return rows, scores
 
 
@@ -200,13 +238,21 @@ def _measured_rows(data: MeasuredSet, name: str, scope: str, pred: pd.DataFrame,
     reg = pred["log10_sigma_pred"].to_numpy()[have]
     cut = np.log10(threshold)
     base = {"scope": scope, "trained_on": "OBELiX training part"}
+    groups = data.groups[have]
+    label, reg_label = (p >= 0.5).astype(int), (reg >= cut).astype(int)
     return [
-        {"model": f"{name} classifier", **base, **classification_metrics(y, (p >= 0.5).astype(int), p)},
+        {
+            "model": f"{name} classifier",
+            **base,
+            **classification_metrics(y, label, p),
+            **bootstrap_intervals(groups, y, label),
+        },
         {
             "model": f"{name} regressor",
             **base,
-            **classification_metrics(y, (reg >= cut).astype(int), reg),
+            **classification_metrics(y, reg_label, reg),
             **regression_metrics(target, reg, pred["median_baseline"].to_numpy()[have]),
+            **bootstrap_intervals(groups, y, reg_label, np.abs(reg - target)),
         },
     ]
 
@@ -259,6 +305,18 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
 
 
+BOOTSTRAP_NOTE = (
+    " In brackets: 95 % intervals over 2,000 bootstrap resamples of chemical systems (a system's rows together)."
+)
+
+
+def _interval(ci: Any) -> str:
+    """ " [lo, hi]" of a bootstrap interval; empty when there is none (older reports, a single class)."""
+    if not isinstance(ci, list | tuple) or len(ci) != 2:
+        return ""
+    return f" [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The validation table as Markdown with its notes."""
     frame = validation_frame(report)
@@ -271,9 +329,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     for r in frame.to_dict("records"):
         has_mae = pd.notna(r.get("mae"))
-        mae = f"{_fmt(r['mae'], 2)} ({_fmt(r['median_baseline_mae'], 2)})" if has_mae else ""
+        mae = (
+            f"{_fmt(r['mae'], 2)}{_interval(r.get('mae_ci'))} ({_fmt(r['median_baseline_mae'], 2)})" if has_mae else ""
+        )
+        balanced = _fmt(r["balanced_accuracy"]) + _interval(r.get("balanced_accuracy_ci"))
         lines.append(
-            f"| {r['model']} | {r['scope']} | {r['n']} | {_fmt(r['accuracy'])} | {_fmt(r['balanced_accuracy'])} | "
+            f"| {r['model']} | {r['scope']} | {r['n']} | {_fmt(r['accuracy'])} | {balanced} | "
             f"{_fmt(r['mcc'])} | {_fmt(r['roc_auc'])} | {mae} |"
         )
     lines += [
@@ -281,7 +342,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Leave-system-out CV: {report['settings']['cv_folds']} folds, a chemical system (elements at >= 5 at%) "
         "never in both parts. Models not trained on OBELiX are scored on every row they can score. sML: "
         f"{report['sml_featurized']} of {report['sml_cifs']} OBELiX CIFs featurized. "
-        f"Published: OBELiX baseline test MAE {report['published']['obelix_baseline_test_mae']}.",
+        f"Published: OBELiX baseline test MAE {report['published']['obelix_baseline_test_mae']}."
+        + (BOOTSTRAP_NOTE if any(r.get("balanced_accuracy_ci") for r in report["rows"]) else ""),
     ]
     return "\n".join(lines)
 
@@ -375,4 +437,4 @@ def run_validation(settings: Any, output: Path | None = None, with_sml: bool = T
     return report, write_validation(report, output or settings.paths.home / "reports")
 
 
-__all__ = ["measured_set", "run_validation", "system_folds", "validate", "write_validation"]
+__all__ = ["bootstrap_intervals", "measured_set", "run_validation", "system_folds", "validate", "write_validation"]

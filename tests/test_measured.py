@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+from sklearn.metrics import balanced_accuracy_score
 
 from lisearch.composition import parse_formulas
 from lisearch.datasets import obelix, parse_conductivities
@@ -32,6 +33,7 @@ from lisearch.models.measured import (
 )
 from lisearch.models.trees import TreeEnsemble
 from lisearch.validation import (
+    bootstrap_intervals,
     classification_metrics,
     measured_set,
     official_folds,
@@ -240,6 +242,39 @@ def test_cv_predictions_come_from_folds_without_the_row_s_system(report, data): 
     models = {(r["model"], r["scope"]) for r in report["rows"]}
     for name in ("esML", "atom2vec-esML", "measured (transfer) classifier", "measured (no transfer) regressor"):
         assert (name, "official test split") in models and (name, "leave-system-out CV") in models
+
+
+def test_bootstrap_intervals_against_explicit_resamples():
+    """The weighted vectorised bootstrap equals drawing systems and concatenating their rows, one resample at a time."""
+    rng = np.random.default_rng(1)
+    groups = np.array([f"s{g}" for g in rng.integers(0, 12, 70)])
+    y, label, errors = rng.random(70) < 0.4, rng.random(70) < 0.5, rng.random(70) * 3
+    got = bootstrap_intervals(groups, y, label, errors, resamples=300, seed=4)
+    names, group_of_row = np.unique(groups, return_inverse=True)
+    balanced, mae = [], []
+    for draw in np.random.default_rng(4).integers(0, len(names), size=(300, len(names))):
+        rows = np.concatenate([np.flatnonzero(group_of_row == g) for g in draw])
+        if len(set(y[rows].tolist())) == 2:
+            balanced.append(balanced_accuracy_score(y[rows], label[rows]))
+        mae.append(errors[rows].mean())
+    assert got["balanced_accuracy_ci"] == pytest.approx(np.percentile(balanced, [2.5, 97.5]), abs=1e-4)
+    assert got["mae_ci"] == pytest.approx(np.percentile(mae, [2.5, 97.5]), abs=1e-4)
+    assert bootstrap_intervals(np.array(["a", "a"]), np.array([1, 1]), np.array([1, 0])) == {
+        "balanced_accuracy_ci": None
+    }
+
+
+def test_reported_intervals_hold_their_numbers(report):  # type: ignore[no-untyped-def]
+    rows = {(r["model"], r["scope"]): r for r in report["rows"]}
+    for (model, _scope), row in rows.items():
+        low, high = row["balanced_accuracy_ci"]
+        assert low <= row["balanced_accuracy"] <= high, model
+        if "regressor" in model:
+            assert row["mae_ci"][0] < row["mae"] < row["mae_ci"][1]
+    assert "| measured (transfer) classifier | official test split | 121 | " in to_markdown(report)
+    assert to_markdown(report).count(" [0.") >= len(rows) and "bootstrap resamples of chemical systems" in to_markdown(
+        report
+    )
 
 
 def test_validation_writes_markdown_json_figure_and_predictions(report, tmp_path: Path):  # type: ignore[no-untyped-def]
