@@ -311,7 +311,8 @@ BOOTSTRAP_NOTE = (
 
 
 def _interval(ci: Any) -> str:
-    """ " [lo, hi]" of a bootstrap interval; empty when there is none (older reports, a single class)."""
+    """A bootstrap interval as text to append to its number, "[lo, hi]" after a space; empty when there is none
+    (reports written before intervals, or a single class in every resample)."""
     if not isinstance(ci, list | tuple) or len(ci) != 2:
         return ""
     return f" [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
