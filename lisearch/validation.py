@@ -138,12 +138,16 @@ def regression_metrics(target: np.ndarray, pred: np.ndarray, baseline: np.ndarra
     }
 
 
+#: Bootstrap resamples behind every interval of `lisearch validate` (:func:`bootstrap_intervals`).
+BOOTSTRAP_RESAMPLES = 2000
+
+
 def bootstrap_intervals(
     groups: np.ndarray,
     y: np.ndarray,
     label: np.ndarray,
     errors: np.ndarray | None = None,
-    resamples: int = 2000,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, list[float] | None]:
     """95 % intervals (2.5th and 97.5th percentiles) of balanced accuracy and, with ``errors`` (n,) absolute errors,
@@ -157,7 +161,8 @@ def bootstrap_intervals(
         return out | ({"mae_ci": None} if errors is not None else {})
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_groups, size=(resamples, n_groups))
-    counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(np.float64)
+    counts = np.zeros((resamples, n_groups))
+    np.add.at(counts, (np.arange(resamples)[:, None], draws), 1.0)  # times each group is drawn, per resample
     weights = counts[:, group_of_row]  # (resamples, n) times each row is taken
     y, label = np.asarray(y, bool), np.asarray(label, bool)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -306,7 +311,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 BOOTSTRAP_NOTE = (
-    " In brackets: 95 % intervals over 2,000 bootstrap resamples of chemical systems (a system's rows together)."
+    f" In brackets: 95 % intervals over {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of chemical systems (a system's "
+    "rows together)."
 )
 
 
