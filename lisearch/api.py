@@ -185,15 +185,20 @@ def paper_study(
 
 def table(name: str, run_id: str | None = None, settings: Settings | None = None, spark: Any = None) -> pd.DataFrame:
     """A result table (``candidates``, ``funnel``, ``stable_oxides``, ``shortlist``, ...) as pandas, optionally one
-    run's rows. A missing table is an ``InputError`` that lists the tables that exist and how to make this one."""
+    run's rows; integer columns in pandas' nullable integer types (a null does not turn them into floats). A missing
+    table, or a run id that breaks the run-id rule, is an ``InputError`` that says what to do."""
     from pyspark.sql import functions as F
 
+    from lisearch.run_ids import check_run_id
     from lisearch.spark.catalog import read_table
     from lisearch.spark.session import get_session
+    from lisearch.spark.sql import to_pandas_exact
 
     s = settings or load_settings()
+    if run_id is not None:
+        check_run_id(run_id, "run_id")
     frame = read_table(spark or get_session(s), s.paths.warehouse_dir, name)
-    return (frame.filter(F.col("run_id") == run_id) if run_id is not None else frame).toPandas()
+    return to_pandas_exact(frame.filter(F.col("run_id") == run_id) if run_id is not None else frame)
 
 
 __all__ = [

@@ -29,11 +29,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from lisearch.errors import InputError
+from lisearch.run_ids import partition_folder, partition_uri
 
 #: Spark SQL type of the columns of partner j (symbol, atomic number, percent, oxidation state), by name pattern.
 PARTNER_TYPES = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
@@ -121,15 +123,16 @@ ROW_GROUP_ROWS = 1 << 20
 
 
 class CandidateFile:
-    """One partition's candidate rows as one Parquet file in ``<table>/<partition_dir>/``: :meth:`write` the
-    survivors of each block, then :meth:`close`, which renames the finished file into place and returns the
-    fields of its Delta ``add`` action (or None when no row was written)."""
+    """One partition's candidate rows as one Parquet file in run ``run_id``'s partition folder of the table
+    (:func:`lisearch.run_ids.partition_folder`): :meth:`write` the survivors of each block, then :meth:`close`, which
+    renames the finished file into place and returns the fields of its Delta ``add`` action (or None when no row was
+    written; the action's path is URI-encoded as the Delta protocol says, :func:`lisearch.run_ids.partition_uri`)."""
 
-    def __init__(self, table_dir: str, partition_dir: str, name: str, columns: int, stats_columns: Iterable[str]):
-        self.table_dir, self.relative = table_dir, f"{partition_dir}/{name}"
+    def __init__(self, table_dir: str, run_id: str, name: str, columns: int, stats_columns: Iterable[str]):
+        self.table_dir, self.relative = table_dir, f"{partition_uri(run_id)}/{quote(name)}"
         self.columns, self.stats_columns = columns, [c for c in stats_columns if c in candidate_columns(columns)]
-        self.final = os.path.join(table_dir, partition_dir, name)
-        self.tmp = os.path.join(table_dir, partition_dir, f".{name}.{uuid.uuid4().hex}.tmp")
+        self.final = os.path.join(table_dir, partition_folder(run_id), name)
+        self.tmp = os.path.join(table_dir, partition_folder(run_id), f".{name}.{uuid.uuid4().hex}.tmp")
         self.pending: list[Any] = []
         self.written: list[Any] = []
         self.writer: Any = None
@@ -302,7 +305,7 @@ def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space:
     inputs = inputs or inputs_from_dict(data)
     space = space or space_from_dict(data)
     name = partition_file_name(part, out["token"])
-    file = CandidateFile(out["table"], f"run_id={out['run_id']}", name, inputs.columns, out["stats_columns"])
+    file = CandidateFile(out["table"], out["run_id"], name, inputs.columns, out["stats_columns"])
     counts = []
     try:
         for block_id in out["partitions"][part]:
@@ -320,7 +323,7 @@ def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space:
 def remove_uncommitted(table_dir: str, run_id: str, token: str, committed: set[str]) -> list[str]:
     """Delete the candidate files of an abandoned staged run (file token ``token``) that no Delta commit refers to
     (``committed``: file names of the run's rows); returns their names."""
-    folder = Path(table_dir) / f"run_id={run_id}"
+    folder = Path(table_dir) / partition_folder(run_id)
     gone = []
     for f in folder.glob(f"*{token}*") if folder.is_dir() else []:
         if f.name not in committed:

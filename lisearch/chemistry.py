@@ -16,11 +16,18 @@ import numpy as np
 
 from lisearch.elements import atomic_masses, prices_per_kg, symbols
 
+#: Largest integer amount :func:`integer_amounts` returns: charge sums stay far inside int64 (at most 8 x this per
+#: element), and no real formula comes near it.
+MAX_INTEGER_AMOUNT = 10**12
+
 
 def integer_amounts(amounts: Mapping[str, float], max_denominator: int = 100) -> dict[str, int] | None:
-    """Amounts scaled to the smallest integers (formulas with up to 2 decimals); None if not representable."""
+    """Amounts scaled to the smallest integers (formulas with up to 2 decimals); None if not representable (more
+    than 2 decimals, not finite, or an amount above :data:`MAX_INTEGER_AMOUNT` once scaled)."""
     scaled = {}
     for sym, amount in amounts.items():
+        if not math.isfinite(amount) or abs(amount) * max_denominator > MAX_INTEGER_AMOUNT:
+            return None
         value = round(amount * max_denominator)
         if abs(value - amount * max_denominator) > 1e-6 * max_denominator or value <= 0:
             return None

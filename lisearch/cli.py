@@ -44,7 +44,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else 0)
     if limit < 0:
         raise InputError(f"--limit {limit}: give a number of rows, or 0 for all.")
-    frame = run_sql(settings, args.query, limit=limit + 1 if limit else 0)  # one more row tells whether rows were cut
+    # one more row than printed tells whether rows were cut
+    frame = run_sql(settings, args.query, limit=limit + 1 if limit else 0, write=args.write)
     cut = bool(limit) and len(frame) > limit
     frame = frame.head(limit) if cut else frame
     if args.format == "csv":
@@ -52,10 +53,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(frame.to_json(orient="records", lines=True, date_format="iso"))
     else:
-        sys.stdout.write((frame.to_string(index=False) if len(frame) else "(no rows)") + "\n")
+        sys.stdout.write((_as_text(frame) if len(frame) else "(no rows)") + "\n")
     if cut:
         sys.stderr.write(f"(only the first {limit} rows; the query returns more: --limit 0 gives all)\n")
     return 0
+
+
+def _as_text(frame: Any) -> str:
+    """A result as a plain-text table: integers as integers, every missing value as NULL (pandas writes <NA>,
+    NaN or None depending on the column's type)."""
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if values.isna().any():
+            shown[column] = values.astype(object).where(values.notna(), "NULL")
+    return str(shown.to_string(index=False))
 
 
 def cmd_spark_sql(args: argparse.Namespace) -> int:
@@ -339,19 +351,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from lisearch.prediction import predict_with_artifacts, read_formula_csv
 
     formulas = list(args.formulas)
+    output = Path(args.output) if args.output else None
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"--output {output}: the folder {output.parent} does not exist. Create it or write elsewhere.")
+    if output is not None and output.is_dir():
+        raise InputError(f"--output {output} is a folder. Give a file name, e.g. {output / 'predictions.csv'}.")
     if args.csv:
         formulas += read_formula_csv(Path(args.csv))
     names = None if args.models is None else [n.strip() for n in args.models.split(",") if n.strip()]
     frame = predict_with_artifacts(formulas, settings.paths.artifacts_dir, names)
-    if args.output:
-        frame.to_csv(args.output, index=False)
-        print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {args.output}")
+    if output is not None:
+        try:
+            frame.to_csv(output, index=False)
+        except OSError as exc:
+            raise InputError(f"--output {output} cannot be written ({exc.strerror or exc}).") from None
+        print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {output}")
     elif args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":
         sys.stdout.write(frame.to_json(orient="records", lines=True))
     else:
-        print(frame.to_string(index=False))
+        print(_as_text(frame))
+    failed = int(frame["error"].notna().sum())
+    if failed == len(frame):
+        sys.stderr.write(
+            f"lisearch predict: none of the {len(frame)} formula(s) could be scored; the error column says why.\n"
+        )
+        return 2
     return 0
 
 
@@ -491,8 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("doctor", cmd_doctor, "check Python, Java, Spark, Delta, jars, folders; run a Delta write/read probe")
     p.add_argument("--no-probe", action="store_true", help="skip the Delta write/read probe (no Spark start)")
 
-    p = add("sql", cmd_sql, "run Spark SQL against the lisearch tables and print the result")
+    p = add("sql", cmd_sql, "run Spark SQL against the lisearch tables and print the result (read-only)")
     p.add_argument("query")
+    p.add_argument(
+        "--write", action="store_true",
+        help="allow statements that change tables (maintenance; the commits say `lisearch sql --write`)",
+    )  # fmt: skip
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument(
         "--limit",
@@ -629,6 +659,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         return 130
+    except Exception as exc:  # a Java failure or a bug: one paragraph here, the whole trace in the home's logs
+        from lisearch.failures import debug_enabled, describe_failure
+
+        if debug_enabled():
+            raise
+        home, jars = _paths_for_log(args)
+        failure = describe_failure(exc, home, args.command, jars)
+        sys.stderr.write(f"lisearch {args.command}: {failure.message}\n")
+        return failure.exit_code
+
+
+def _paths_for_log(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(home, jars folder) of the command's settings, for the log of a failure; (None, None) when they cannot be had."""
+    try:
+        settings = load_settings(getattr(args, "profile", None), getattr(args, "set", None) or [])
+        return settings.paths.home, settings.paths.jars_dir
+    except Exception:
+        return None, None
 
 
 if __name__ == "__main__":  # pragma: no cover

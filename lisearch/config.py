@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
-import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from lisearch.errors import ConfigError
+from lisearch.run_ids import check_run_id
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_ROOT = PACKAGE_DIR.parent
 DEFAULT_PROFILE = "local"
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _default_home() -> Path:
@@ -88,6 +88,16 @@ class PathSettings:
     warehouse: Path | None = None
     artifacts: Path | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("home", "warehouse", "artifacts"):
+            folder = getattr(self, name)
+            if folder is not None and folder.exists() and not folder.is_dir():
+                where = "paths.home (LISEARCH_HOME)" if name == "home" else f"paths.{name}"
+                raise ConfigError(
+                    f"{where} is {folder}, which is a file, not a folder. Point it at a folder (it is created when "
+                    "missing), e.g. export LISEARCH_HOME=$HOME/lisearch."
+                )
+
     @property
     def jars_dir(self) -> Path:
         """Folder of the Delta jars (``paths.jars``, else the installation's)."""
@@ -143,14 +153,14 @@ class ScreenSettings:
     ``step``: percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in
     the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
     :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
-    (g/mol per atom): limits for the candidates; ``sets_per_block``: element sets per kernel call (a block, the
-    unit of the per-set counts); ``partitions``: Spark partitions, each a balanced share of the blocks (0: two per
-    core of the session); ``run_id``: empty for a new id (re-using an id replaces that run's rows); ``emit``: write
-    candidates; ``plausible_only``: ``"auto"`` (for runs with quinaries), ``"true"`` or ``"false"``: candidates
-    must also pass the plausibility rules (thresholds from ``[shortlist]``); ``max_candidate_rows``: a run whose
-    predicted row count (from a sample of element sets) exceeds it stops before Spark work (0: no limit);
-    ``resume``: go on with a stopped run of the same ``run_id`` (same settings and model) from the partitions it
-    finished, instead of screening it from the start.
+    (g/mol per atom): limits for the candidates, 0 for no limit (NaN and infinity are refused); ``sets_per_block``:
+    element sets per kernel call (a block, the unit of the per-set counts); ``partitions``: Spark partitions, each a
+    balanced share of the blocks (0: two per core of the session); ``run_id``: empty for a new id (re-using an id
+    replaces that run's rows); ``emit``: write candidates; ``plausible_only``: ``"auto"`` (for runs with quinaries),
+    ``"true"`` or ``"false"``: candidates must also pass the plausibility rules (thresholds from ``[shortlist]``);
+    ``max_candidate_rows``: a run whose predicted row count (from a sample of element sets) exceeds it stops before
+    Spark work (0: no limit); ``resume``: go on with a stopped run of the same ``run_id`` (same settings and model)
+    from the partitions it finished, instead of screening it from the start.
     """
 
     elements: str = "all"
@@ -187,16 +197,26 @@ class ScreenSettings:
             raise ConfigError(
                 f"screen.oxidation_list is {self.oxidation_list!r}; use one of {', '.join(OXIDATION_LISTS)}."
             )
-        if self.run_id and not _RUN_ID.match(self.run_id):
-            raise ConfigError(
-                f"screen.run_id is {self.run_id!r}: a run id uses letters, digits, '.', '_' or '-' (at most 64)."
-            )
+        if self.run_id:
+            check_run_id(self.run_id, "screen.run_id", ConfigError)
         if self.sets_per_block < 1:
             raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
         if self.partitions < 0:
             raise ConfigError(f"screen.partitions is {self.partitions}; use 0 (two per core) or a positive integer.")
-        if self.max_cost_per_kg <= 0 or self.max_mean_atomic_mass <= 0:
-            raise ConfigError("screen.max_cost_per_kg and screen.max_mean_atomic_mass must be positive numbers.")
+        for name in ("max_cost_per_kg", "max_mean_atomic_mass"):
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:  # NaN fails too
+                raise ConfigError(f"screen.{name} is {value!r}; give a positive, finite limit (e.g. 30) or 0 for none.")
+
+    @property
+    def cost_limit(self) -> float:
+        """``max_cost_per_kg`` as the kernel's limit (USD/kg): infinity when it is 0 (no limit)."""
+        return limit_value(self.max_cost_per_kg)
+
+    @property
+    def mass_limit(self) -> float:
+        """``max_mean_atomic_mass`` as the kernel's limit (g/mol per atom): infinity when it is 0 (no limit)."""
+        return limit_value(self.max_mean_atomic_mass)
 
     @functools.cached_property
     def partners(self) -> tuple[str, ...]:
@@ -222,6 +242,16 @@ class ScreenSettings:
             raise ConfigError(
                 f"screen.sizes is {self.sizes!r}: use comma-separated partner counts, e.g. 2,3."
             ) from None
+
+
+def limit_value(value: float) -> float:
+    """A limit setting as a number to compare with: 0 (the settings' "no limit") becomes infinity."""
+    return math.inf if value == 0 else float(value)
+
+
+def limit_text(value: float) -> str:
+    """A limit as a setting's text: infinity (no limit) becomes "0", the settings' spelling of no limit."""
+    return "0" if math.isinf(value) else f"{value:g}"
 
 
 def _symbols(text: str, what: str) -> tuple[str, ...]:
@@ -285,6 +315,7 @@ class NarrowSettings:
     max_formula_atoms: int = 0
 
     def __post_init__(self) -> None:
+        check_run_id(self.run_id, "narrow.run_id", ConfigError)
         if self.max_formula_atoms < 0 or self.max_formula_atoms == 1:
             raise ConfigError(
                 f"narrow.max_formula_atoms is {self.max_formula_atoms}; use 0 (no limit) or at least 2 (e.g. 10)."
@@ -317,6 +348,7 @@ class MeasuredSettings:
     regressor_aggregate: str = "mean"
 
     def __post_init__(self) -> None:
+        check_run_id(self.run_id, "measured.run_id", ConfigError)
         if self.regressor_aggregate not in ("mean", "median"):
             raise ConfigError(f'measured.regressor_aggregate is {self.regressor_aggregate!r}; use "mean" or "median".')
         if not self.threshold > 0:
@@ -344,6 +376,7 @@ class ShortlistSettings:
     show: int = 15
 
     def __post_init__(self) -> None:
+        check_run_id(self.run_id, "shortlist.run_id", ConfigError)
         if not 0 <= self.min_state_frequency < 1:
             raise ConfigError(
                 f"shortlist.min_state_frequency is {self.min_state_frequency}; use a share in [0, 1), e.g. 0.05."
@@ -472,9 +505,12 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"{where} must be an integer, not {value!r}.") from exc
     if "float" in text:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where} must be a number, not {value!r}.") from exc
+        if not math.isfinite(number):
+            raise ConfigError(f"{where} is {value!r}: give a finite number (for a limit, 0 means no limit).")
+        return number
     return str(value)
 
 

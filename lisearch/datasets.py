@@ -7,6 +7,7 @@ Nothing here touches the network. Tables are read with pandas; CIF archives are 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import tarfile
 import uuid
@@ -168,35 +169,90 @@ def iter_cifs(source: Path) -> Iterator[tuple[str, str]]:
                 yield Path(member.name).stem, fh.read().decode("utf-8", errors="replace")
 
 
-def cif_files(source: Path, cache_dir: Path) -> Iterator[tuple[str, Path]]:
-    """Yield ``(structure_id, path of the CIF file)`` for every ``.cif`` of a folder (recursively, sorted) or of a tar
-    archive, in the order of :func:`iter_cifs`. An archive is unpacked once into ``cache_dir`` (a folder under the
-    lisearch home, which every Spark worker can read on a cluster's shared storage); the unpacked copy is reused
-    while the archive's size and modification time are unchanged, and a half-written copy is never used."""
-    if source.is_dir():
-        for path in sorted(source.rglob("*.cif")):
-            yield path.stem, path
-        return
-    stat = source.stat()
-    folder = cache_dir / f"{source.name}-{stat.st_size}-{stat.st_mtime_ns}"
-    manifest = folder / ".members"
-    if not manifest.is_file():
-        staging = cache_dir / f".{folder.name}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir(parents=True)
-        names = []
+#: The manifest of an unpacked archive (JSON): the member names as written in the archive, the relative path each was
+#: extracted to, and the members refused with the reason.
+ARCHIVE_MANIFEST = ".lisearch-members.json"
+
+
+def _safe_member(member: tarfile.TarInfo, staging: Path) -> tuple[tarfile.TarInfo | None, str | None]:
+    """(the member as it will be extracted, None) or (None, why it is refused): only regular ``.cif`` files whose
+    name has no control characters and that :func:`tarfile.data_filter` keeps inside the folder."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in member.name):
+        return None, f"archive member {member.name!r} refused: its name contains control characters"
+    try:
+        safe = tarfile.data_filter(member, str(staging))
+    except tarfile.FilterError as exc:
+        return None, f"archive member {member.name!r} refused: {exc}"
+    if safe is None:
+        return None, f"archive member {member.name!r} refused by the data filter"
+    return safe, None
+
+
+def _unpack(source: Path, folder: Path, cache_dir: Path) -> None:
+    """Unpack the ``.cif`` members of the tar archive ``source`` into ``folder`` through a staging folder renamed
+    into place when complete; on any failure the staging folder is removed, so no half-unpacked folder remains."""
+    staging = cache_dir / f".{folder.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        members: list[dict[str, str]] = []
+        refused: list[dict[str, str]] = []
         with tarfile.open(source) as tar:
             for member in tar:
-                if member.isfile() and member.name.lower().endswith(CIF_SUFFIXES):
-                    tar.extract(member, staging, filter="data")
-                    names.append(member.name)
-        (staging / ".members").write_text("\n".join(names))
-        if folder.exists():  # another process finished first
+                if not (member.isfile() and member.name.lower().endswith(CIF_SUFFIXES)):
+                    continue
+                safe, why = _safe_member(member, staging)
+                if safe is None:
+                    refused.append({"name": member.name, "reason": str(why)})
+                    continue
+                tar.extract(safe, staging, filter="data")
+                members.append({"name": member.name, "path": safe.name})
+        manifest = {"archive": str(source), "members": members, "refused": refused}
+        (staging / ARCHIVE_MANIFEST).write_text(json.dumps(manifest))
+        if (folder / ARCHIVE_MANIFEST).is_file():  # another process finished first
             shutil.rmtree(staging)
         else:
+            if folder.exists():  # unpacked by an older lisearch, without this manifest
+                shutil.rmtree(folder)
             staging.rename(folder)
-    for name in manifest.read_text().splitlines():
-        if name:
-            yield Path(name).stem, folder / name
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def cif_files(source: Path, cache_dir: Path) -> Iterator[tuple[str, Path | None, str | None]]:
+    """Yield ``(structure_id, path of the CIF file, None)`` for every ``.cif`` of a folder (recursively, sorted) or of
+    a tar archive, in the order of :func:`iter_cifs`, and ``(structure_id, None, reason)`` for an archive member that
+    is refused (a name with control characters, an absolute or ``..`` path, a link out of the folder). An archive is
+    unpacked once into ``cache_dir`` (a folder under the lisearch home, which every Spark worker can read on a
+    cluster's shared storage); the unpacked copy is reused while the archive's size and modification time are
+    unchanged, and a half-written copy is never used. Every path yielded lies inside :func:`cif_root`."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*.cif")):
+            yield path.stem, path, None
+        return
+    folder = cif_root(source, cache_dir)
+    if not (folder / ARCHIVE_MANIFEST).is_file():
+        _unpack(source, folder, cache_dir)
+    try:
+        manifest = json.loads((folder / ARCHIVE_MANIFEST).read_text())
+        members, refused = manifest["members"], manifest["refused"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"The unpacked copy of {source} in {folder} is damaged ({exc}). Delete that folder and run again."
+        ) from None
+    for entry in members:
+        yield Path(entry["name"]).stem, folder / entry["path"], None
+    for entry in refused:
+        yield Path(entry["name"]).stem, None, entry["reason"]
+
+
+def cif_root(source: Path, cache_dir: Path) -> Path:
+    """The folder every CIF path of ``source`` must resolve inside: the folder itself, or an archive's unpacked copy
+    under ``cache_dir`` (named by the archive's name, size and modification time)."""
+    if source.is_dir():
+        return source
+    stat = source.stat()
+    return cache_dir / f"{source.name}-{stat.st_size}-{stat.st_mtime_ns}"
 
 
 # ------------------------------------------------------------------------------------------------- OBELiX

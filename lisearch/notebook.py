@@ -18,6 +18,7 @@ from lisearch.config import Settings, load_settings
 from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.kernels import PARTNERS
+from lisearch.run_ids import check_run_id, run_predicate
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -44,6 +45,7 @@ def _once(fig: Any) -> Any:
 
 
 def _run_exists(settings: Settings, run_id: str) -> None:
+    check_run_id(run_id, "run_id")
     from lisearch.spark.narrow import check_run
     from lisearch.spark.session import get_session
 
@@ -71,7 +73,7 @@ def funnel(run_id: str = "default", settings: Settings | None = None) -> pd.Data
     return _sql(
         settings,
         "SELECT stage, description, count, fraction_of_total, fraction_of_previous FROM funnel "
-        f"WHERE run_id = '{run_id}' ORDER BY stage_order",
+        f"WHERE {run_predicate(run_id)} ORDER BY stage_order",
     )
 
 
@@ -104,7 +106,7 @@ def pair_fractions(
     present = set(_sql(settings, "SELECT * FROM funnel_by_set LIMIT 0").columns)  # element_4 after quinary runs
     parts = [
         f"SELECT {a} AS a, {b} AS b, {stage} AS num, {base} AS den FROM funnel_by_set "
-        f"WHERE run_id = '{run_id}' AND {b} IS NOT NULL"
+        f"WHERE {run_predicate(run_id)} AND {b} IS NOT NULL"
         for a, b in itertools.combinations([f"element_{j}" for j in PARTNERS if f"element_{j}" in present], 2)
     ]
     rows = _sql(
@@ -143,7 +145,7 @@ def stable_oxides(run_id: str = "default", settings: Settings | None = None, lim
         settings,
         "SELECT formula, score, cost_per_kg, mean_atomic_mass, known_in_mp, element_1, element_2, element_3, "
         "element_4, pct_li, pct_1, pct_2, pct_3, pct_4 "
-        f"FROM stable_oxides WHERE run_id = '{run_id}' ORDER BY score DESC{top}",
+        f"FROM stable_oxides WHERE {run_predicate(run_id)} ORDER BY score DESC{top}",
     )
 
 
@@ -153,6 +155,7 @@ def table_iii(run_id: str = "default", settings: Settings | None = None) -> pd.D
     from lisearch.spark.session import get_session
 
     settings = _settings(settings)
+    check_run_id(run_id, "run_id")
     return table_iii_comparison(get_session(settings), settings, run_id)
 
 
@@ -180,7 +183,7 @@ def shortlist(run_id: str = "default", settings: Settings | None = None) -> pd.D
     _run_exists(settings, run_id)
     if not is_delta_table(table_path(settings.paths.warehouse_dir, "shortlist")):
         raise InputError("There is no `shortlist` table yet: run `lisearch shortlist` (or `make run`) first.")
-    return _sql(settings, f"SELECT * FROM shortlist WHERE run_id = '{run_id}' ORDER BY rank")
+    return _sql(settings, f"SELECT * FROM shortlist WHERE {run_predicate(run_id)} ORDER BY rank")
 
 
 def plot_shortlist(frame: pd.DataFrame) -> Any:

@@ -8,9 +8,7 @@ with it).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.plain import from_plain, to_plain
 from lisearch.plausibility import PlausibilityRules
+from lisearch.run_ids import new_run_id
 from lisearch.space import Block, CompositionSpace, unrank_subset
 
 
@@ -156,7 +155,7 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
     """
     cfg = settings.screen
     space = CompositionSpace(cfg.partners, cfg.step, cfg.size_tuple)
-    run_id = cfg.run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    run_id = cfg.run_id or new_run_id()
     path = model_path(settings)
     model, sha = load_screen_model(path)
     rules = PlausibilityRules(settings.shortlist.min_state_frequency, settings.shortlist.max_formula_atoms)
@@ -164,8 +163,8 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
         space,
         model,
         oxidation_list=cfg.oxidation_list,
-        max_cost_per_kg=cfg.max_cost_per_kg,
-        max_mean_atomic_mass=cfg.max_mean_atomic_mass,
+        max_cost_per_kg=cfg.cost_limit,
+        max_mean_atomic_mass=cfg.mass_limit,
         emit=cfg.emit,
         source=str(path),
         plausibility=rules if cfg.plausibility_applies else None,

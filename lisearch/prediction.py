@@ -56,7 +56,32 @@ def predict_formulas(
 ) -> pd.DataFrame:
     """Columns: formula, error, <model>_score, <model>_label per model, the measured models' columns
     (:func:`add_measured_columns`) when ``measured`` holds a classifier and a regressor, neutral_<list> per
-    oxidation-state list, cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom)."""
+    oxidation-state list, cost_per_kg (USD/kg), mean_atomic_mass (g/mol per atom).
+
+    One row per formula, always: when the batch fails as a whole (a value no check foresaw), the rows are scored one
+    by one and a row that still fails carries its exception in ``error``, so one row never costs the others."""
+    try:
+        return _predict_batch(formulas, models, measured)
+    except Exception:
+        if len(formulas) <= 1:
+            raise
+    rows = []
+    for formula in formulas:
+        try:
+            rows.append(_predict_batch([formula], models, measured))
+        except Exception as exc:
+            row = _predict_batch([""], models, measured)  # every column, nothing scored
+            row["formula"], row["error"] = formula, f"{formula!r} could not be scored ({type(exc).__name__}: {exc})"
+            rows.append(row)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _predict_batch(
+    formulas: Sequence[str],
+    models: dict[str, ElementalLinearModel | Atom2VecModel],
+    measured: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """:func:`predict_formulas` in one batch."""
     fractions, errors, amounts = parse_formulas(list(formulas))
     ok = np.array([e is None for e in errors])
     out = pd.DataFrame({"formula": list(formulas), "error": errors})
@@ -94,15 +119,6 @@ def predict_formulas(
     return out
 
 
-MEASURED_COLUMNS = (
-    "measured_p_fast",
-    "measured_label",
-    "measured_log10_sigma",
-    "measured_ad_distance",
-    "measured_in_domain",
-)
-
-
 def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndarray, measured: dict[str, Any]) -> None:
     """Add the measured models' columns to a :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere):
     measured_p_fast (classifier probability of sigma >= its threshold), measured_label (1 / 0, -1 for failed rows),
@@ -128,13 +144,22 @@ def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndar
 
 
 def read_formula_csv(path: Path) -> list[str]:
-    """Formulas of the ``formula`` column of a CSV file; InputError when the file or column is missing."""
+    """Formulas of the ``formula`` column of a CSV file; InputError when the file, its header or the column is
+    missing, when it cannot be read, or when it holds no row."""
     if not path.is_file():
-        raise InputError(f"No CSV file at {path}.")
+        raise InputError(f"No CSV file at {path}. Give the path of a CSV with a `formula` column.")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not a readable CSV ({exc}).") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"{path} is empty. Give a CSV with a header line `formula` and one formula per line."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(
+            f"{path} is not a readable CSV ({exc}). Save it as UTF-8 CSV with a `formula` column."
+        ) from None
     if "formula" not in frame.columns:
         raise InputError(f"{path} has no `formula` column (columns: {', '.join(frame.columns)}).")
+    if frame.empty:
+        raise InputError(f"{path} has a `formula` column but no rows. Add one formula per line.")
     return frame["formula"].tolist()

@@ -33,6 +33,7 @@ from sklearn.metrics import balanced_accuracy_score
 
 from lisearch import paper
 from lisearch.chemistry import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
+from lisearch.config import limit_text
 from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
@@ -423,8 +424,9 @@ def profile_settings(row: pd.Series) -> list[str]:
     """The ``--set`` overrides (``section.key=value``) that reproduce a study combination in the pipeline."""
     return [
         f"train.class_weight={row['class_weight']}", f"train.C={row['C']:g}", f"train.descriptors={row['descriptors']}",
-        f"screen.oxidation_list={row['oxidation_list']}", f"screen.max_cost_per_kg={row['max_cost_per_kg']:g}",
-        f"screen.max_mean_atomic_mass={row['max_mean_atomic_mass']:g}",
+        f"screen.oxidation_list={row['oxidation_list']}",
+        f"screen.max_cost_per_kg={limit_text(row['max_cost_per_kg'])}",
+        f"screen.max_mean_atomic_mass={limit_text(row['max_mean_atomic_mass'])}",
         f"narrow.max_formula_atoms={row['max_formula_atoms']}", f"narrow.stability={str(row['stability']).lower()}",
     ]  # fmt: skip
 
@@ -434,8 +436,8 @@ def profile_mismatches(row: pd.Series, settings: Any) -> list[str]:
     have = {
         "train.class_weight": settings.train.class_weight, "train.C": f"{settings.train.C:g}",
         "train.descriptors": settings.train.descriptors, "screen.oxidation_list": settings.screen.oxidation_list,
-        "screen.max_cost_per_kg": f"{settings.screen.max_cost_per_kg:g}",
-        "screen.max_mean_atomic_mass": f"{settings.screen.max_mean_atomic_mass:g}",
+        "screen.max_cost_per_kg": limit_text(settings.screen.cost_limit),
+        "screen.max_mean_atomic_mass": limit_text(settings.screen.mass_limit),
         "narrow.max_formula_atoms": str(settings.narrow.max_formula_atoms),
         "narrow.stability": str(settings.narrow.stability).lower(),
     }  # fmt: skip

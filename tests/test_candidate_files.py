@@ -92,7 +92,7 @@ def test_file_stats_equal_pandas_over_several_tables():
 
 def test_candidate_file_is_written_whole_or_not_at_all(tmp_path: Path):
     survivors = _survivors(500, 3)
-    f = CandidateFile(str(tmp_path), "run_id=r", "part-00000-x.c000.snappy.parquet", 3, ["z1", "score", "z4"])
+    f = CandidateFile(str(tmp_path), "r", "part-00000-x.c000.snappy.parquet", 3, ["z1", "score", "z4"])
     f.write(survivors.iloc[:200])
     f.write(survivors.iloc[:0])
     f.write(survivors.iloc[200:])
@@ -108,11 +108,11 @@ def test_candidate_file_is_written_whole_or_not_at_all(tmp_path: Path):
     assert back["z1"].tolist() == want["z1"].tolist() and back["element_2"].tolist() == want["element_2"].tolist()
     assert [p.name for p in (tmp_path / "run_id=r").iterdir()] == [path.name]  # no temporary file left
 
-    empty = CandidateFile(str(tmp_path), "run_id=r", "part-00001-x.c000.snappy.parquet", 3, ["z1"])
+    empty = CandidateFile(str(tmp_path), "r", "part-00001-x.c000.snappy.parquet", 3, ["z1"])
     empty.write(survivors.iloc[:0])
     assert empty.close() is None and not (tmp_path / "run_id=r" / "part-00001-x.c000.snappy.parquet").exists()
 
-    failed = CandidateFile(str(tmp_path), "run_id=r", "part-00002-x.c000.snappy.parquet", 3, ["z1"])
+    failed = CandidateFile(str(tmp_path), "r", "part-00002-x.c000.snappy.parquet", 3, ["z1"])
     failed.write(survivors)
     failed._flush()
     failed.abort()

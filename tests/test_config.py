@@ -83,3 +83,18 @@ def test_shipped_profiles_load(profile: str):
 
 def test_cluster_profile_leaves_master_to_spark_submit():
     assert not load_settings("cluster").spark.master
+
+
+def test_limits_are_finite_and_zero_means_none():
+    import math
+
+    from lisearch.config import limit_text
+
+    free = load_settings("local", ["screen.max_cost_per_kg=0", "screen.max_mean_atomic_mass=25"]).screen
+    assert free.cost_limit == math.inf and free.mass_limit == 25.0
+    assert limit_text(free.cost_limit) == "0" and limit_text(free.mass_limit) == "25"
+    for bad in ("nan", "inf", "-inf", "1e400"):
+        with pytest.raises(ConfigError, match="finite number"):
+            load_settings("local", [f"screen.max_cost_per_kg={bad}"])
+    with pytest.raises(ConfigError, match="or 0 for none"):
+        load_settings("local", ["screen.max_mean_atomic_mass=-3"])

@@ -106,13 +106,14 @@ def test_tasks_carry_file_paths_and_archives_are_unpacked_once(spark, home: Path
     seen: list[list[str]] = []
     real = job.transform
 
-    def spy(files, partial_occupancy="sample"):  # type: ignore[no-untyped-def]
+    def spy(files, partial_occupancy="sample", root=None):  # type: ignore[no-untyped-def]
         seen.append(files.columns)
-        return real(files, partial_occupancy)
+        assert root is not None and Path(root).parent == (home / "tmp" / "cif-cache").resolve()  # workers stay inside
+        return real(files, partial_occupancy, root)
 
     monkeypatch.setattr(job, "transform", spy)
     summary = job.run_label_job(settings_for(home, f"label.source={archive}"), spark=spark)
-    assert summary["labelled_this_run"] == 6 and seen and all(c == ["material_id", "path"] for c in seen)
+    assert summary["labelled_this_run"] == 6 and seen and all(c == ["material_id", "path", "refused"] for c in seen)
     unpacked = list((home / "tmp" / "cif-cache").iterdir())
     assert len(unpacked) == 1 and len(list(unpacked[0].rglob("*.cif"))) == 6
     stamp = unpacked[0].stat().st_mtime_ns

@@ -113,7 +113,7 @@ def test_a_limit_cuts_only_when_there_are_more_rows(
     import lisearch.spark.sql
     from lisearch.cli import main
 
-    def fake(settings, query, limit=0):  # type: ignore[no-untyped-def]
+    def fake(settings, query, limit=0, **kwargs):  # type: ignore[no-untyped-def]
         rows = pd.DataFrame({"id": range(10 if "exact" in query else 1205)})
         return rows.head(limit) if limit else rows
 

@@ -16,6 +16,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from lisearch.errors import InputError
+from lisearch.run_ids import check_run_id, run_predicate
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -102,6 +103,27 @@ def check_writable(folder: Path) -> None:
         ) from exc
 
 
+def check_tables_writable(warehouse: Path, names: tuple[str, ...]) -> None:
+    """Raise InputError, before any Spark work, unless every existing table of ``names`` can take a new commit: its
+    folder and its ``_delta_log`` accept a new file. (Tables that do not exist yet are created in the warehouse,
+    which :func:`check_writable` checks.)"""
+    for name in names:
+        path = table_path(warehouse, name)
+        for folder in (path, path / "_delta_log"):
+            if not folder.is_dir():
+                continue
+            try:
+                probe = folder / f".write-probe-{uuid.uuid4().hex}"
+                probe.touch()
+                probe.unlink()
+            except OSError as exc:
+                raise InputError(
+                    f"The table `{name}` cannot be written: {folder} refuses new files ({exc.strerror}). Make the "
+                    f"table's folder and its _delta_log writable by this user (e.g. chmod -R u+w {path}), or point "
+                    "paths.warehouse at another folder. Nothing was written."
+                ) from exc
+
+
 def replace_run_rows(
     frame: DataFrame,
     path: str,
@@ -114,13 +136,14 @@ def replace_run_rows(
     ``properties``, when needed). ``add_columns``: columns of ``frame`` that the table lacks are added to it (Delta
     schema evolution; e.g. the fourth partner's columns in a table written before quinaries); otherwise a schema
     difference is an error."""
+    predicate = run_predicate(run_id)  # checks the id before anything is written
     writer = frame.write.format("delta").option("mergeSchema", str(add_columns).lower())
     if not is_delta_table(Path(path)):
         for key, value in (properties or {}).items():
             writer = writer.option(key, value)  # delta.* options become table properties on creation
         (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
         return
-    writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'").save(path)
+    writer.mode("overwrite").option("replaceWhere", predicate).save(path)
 
 
 def with_partner_columns(candidates: DataFrame) -> DataFrame:
@@ -183,10 +206,10 @@ def run_file_names(spark: SparkSession, path: str, run_id: str) -> set[str]:
 
 
 def _run_condition(spark: SparkSession, path: str, run_id: str) -> object:
-    """The resolved Catalyst predicate ``run_id = '<run_id>'`` on the table ``path``."""
+    """The resolved Catalyst predicate ``run_id = '<run_id>'`` on the table ``path`` (a column predicate)."""
     from pyspark.sql import functions as F
 
-    frame = spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
+    frame = spark.read.format("delta").load(path).where(F.col("run_id") == check_run_id(run_id))
     return frame._jdf.queryExecution().analyzed().condition()
 
 
@@ -209,7 +232,7 @@ def commit_run_files(spark: SparkSession, path: str, run_id: str, adds: list[dic
     from_json = getattr(getattr(delta.actions, "Action$"), "MODULE$").fromJson
     actions += [from_json(json.dumps({"add": {**add, "partitionValues": {"run_id": run_id}}})) for add in adds]
     none = jvm.scala.Option.empty()
-    predicate = f"run_id = '{run_id}'"
+    predicate = run_predicate(run_id)
     operation = delta.DeltaOperations.Write(
         jvm.org.apache.spark.sql.SaveMode.Overwrite, jvm.scala.Some(_scala_list(spark, ["run_id"])),
         jvm.scala.Some(predicate), none, none, none, none, none, none,

@@ -31,6 +31,7 @@ from lisearch.candidate_files import Staging
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
 from lisearch.plan import plan_from_settings, screen_in_process
+from lisearch.run_ids import run_predicate
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
 
@@ -64,7 +65,7 @@ def _candidate_rows(home: Path, run_id: str) -> dict[str, int]:
                     if c in present)  # fmt: skip
     frame = run_sql(
         settings,
-        f"SELECT count(*) AS n, count(DISTINCT {key}) AS distinct_n FROM candidates WHERE run_id = '{run_id}'",
+        f"SELECT count(*) AS n, count(DISTINCT {key}) AS distinct_n FROM candidates WHERE {run_predicate(run_id)}",
     )
     return {"rows": int(frame["n"][0]), "distinct": int(frame["distinct_n"][0])}
 

@@ -12,9 +12,7 @@ a re-run continues where the last one stopped, and no id is ever stored twice.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -25,10 +23,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.datasets import cif_files, resolve_source
+from lisearch.datasets import cif_files, cif_root, resolve_source
+from lisearch.locks import job_lock
 from lisearch.logs import get_logger
 from lisearch.records import record_job
-from lisearch.spark.catalog import check_writable, is_delta_table, register_table, table_path
+from lisearch.run_ids import new_run_id
+from lisearch.spark.catalog import check_tables_writable, check_writable, is_delta_table, register_table, table_path
 from lisearch.spark.session import get_session, session_conf
 from lisearch.structure.labelling import OUTPUT_DDL, label_cif_files
 
@@ -37,18 +37,24 @@ ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 log = get_logger("lisearch.label")
 
 
-def _kernel(partial_occupancy: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _kernel(partial_occupancy: str, root: str | None) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            yield label_cif_files(batch, partial_occupancy=partial_occupancy)
+            yield label_cif_files(batch, partial_occupancy=partial_occupancy, root=root)
 
     return run
 
 
-def transform(files: DataFrame, partial_occupancy: str = "sample") -> DataFrame:
-    """(material_id, path) rows -> labelled rows with the columns of :data:`OUTPUT_DDL` plus ``labelled_at``; the
-    workers read the files."""
-    return files.mapInPandas(_kernel(partial_occupancy), OUTPUT_DDL).withColumn("labelled_at", F.current_timestamp())
+#: Schema of the job's input rows: a structure id, the CIF file the workers read, and why it is refused (or null).
+FILES_DDL = "material_id string, path string, refused string"
+
+
+def transform(files: DataFrame, partial_occupancy: str = "sample", root: str | None = None) -> DataFrame:
+    """(material_id, path[, refused]) rows -> labelled rows with the columns of :data:`OUTPUT_DDL` plus
+    ``labelled_at``; the workers read the files, only those that resolve inside ``root`` when it is given, and a
+    refused row becomes an ``error`` row with its reason."""
+    kernel = _kernel(partial_occupancy, root)
+    return files.mapInPandas(kernel, OUTPUT_DDL).withColumn("labelled_at", F.current_timestamp())
 
 
 def _merge(spark: SparkSession, path: Path, rows: DataFrame) -> None:
@@ -65,16 +71,18 @@ def _merge(spark: SparkSession, path: Path, rows: DataFrame) -> None:
     )
 
 
-def _pending(source: Path, cache: Path, done: set[str], limit: int) -> tuple[list[tuple[str, str]], int, int]:
-    """(id, CIF file path) still to label (first occurrence of each id), and counts of skipped-done and duplicate
-    ids."""
+def _pending(
+    source: Path, cache: Path, done: set[str], limit: int
+) -> tuple[list[tuple[str, str | None, str | None]], int, int]:
+    """(id, CIF file path, why refused) still to label (first occurrence of each id), and counts of skipped-done and
+    duplicate ids."""
     seen: set[str] = set()
-    pending: list[tuple[str, str]] = []
+    pending: list[tuple[str, str | None, str | None]] = []
     skipped = duplicates = 0
-    stream: Iterator[tuple[str, Path]] = cif_files(source, cache)
+    stream: Iterator[tuple[str, Path | None, str | None]] = cif_files(source, cache)
     if limit:
         stream = islice(stream, limit)
-    for material_id, path in stream:
+    for material_id, path, refused in stream:
         if material_id in seen:
             duplicates += 1
             continue
@@ -82,7 +90,7 @@ def _pending(source: Path, cache: Path, done: set[str], limit: int) -> tuple[lis
         if material_id in done:
             skipped += 1
             continue
-        pending.append((material_id, str(path)))
+        pending.append((material_id, None if path is None else str(path), refused))
     return pending, skipped, duplicates
 
 
@@ -112,14 +120,15 @@ def table_summary(spark: SparkSession, path: Path) -> dict[str, Any]:
 
 
 def _label_chunks(
-    spark: SparkSession, path: Path, pending: list[tuple[str, str]], cfg: Any, partitions: int, started: float
-) -> int:
+    spark: SparkSession, path: Path, pending: list[tuple[str, str | None, str | None]], cfg: Any, partitions: int,
+    started: float, root: str,
+) -> int:  # fmt: skip
     """Label ``pending`` in chunks of ``label.commit_every``, one Delta merge each; returns how many were labelled."""
     labelled = 0
     for start in range(0, len(pending), cfg.commit_every):
-        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "path"])
-        files = spark.createDataFrame(chunk, "material_id string, path string").repartition(partitions)
-        rows = transform(files, cfg.partial_occupancy).localCheckpoint(eager=True)
+        chunk = pd.DataFrame(pending[start : start + cfg.commit_every], columns=["material_id", "path", "refused"])
+        files = spark.createDataFrame(chunk, FILES_DDL).repartition(partitions)
+        rows = transform(files, cfg.partial_occupancy, root).localCheckpoint(eager=True)
         _merge(spark, path, rows)
         labelled += len(chunk)
         elapsed = time.time() - started
@@ -133,17 +142,27 @@ def _label_chunks(
 
 def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
     """Label the configured source into ``structures``; return (and log) a summary of the run and the table."""
-    started = time.time()
     cfg = settings.label
     source = resolve_source(cfg.source)  # bad paths stop here, before Spark starts
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
-    spark = spark or get_session(settings)
+    check_tables_writable(warehouse, (TABLE,))
+    with job_lock(settings.paths.home, f"table-{TABLE}", "label-structures", what=f"The table `{TABLE}`"):
+        return _label(settings, source, spark or get_session(settings))
+
+
+def _label(settings: Settings, source: Path, spark: SparkSession) -> dict[str, Any]:
+    """:func:`run_label_job` once the source is checked and the table locked."""
+    started = time.time()
+    cfg = settings.label
+    warehouse = settings.paths.warehouse_dir
     path = table_path(warehouse, TABLE)
     done: set[str] = set()
     if is_delta_table(path) and not cfg.force:
         done = {r[0] for r in spark.read.format("delta").load(str(path)).select("material_id").collect()}
-    pending, skipped, duplicates = _pending(source, settings.paths.home / "tmp" / "cif-cache", done, cfg.limit)
+    cache = settings.paths.home / "tmp" / "cif-cache"
+    pending, skipped, duplicates = _pending(source, cache, done, cfg.limit)
+    root = str(cif_root(source, cache).resolve())
     log.info(
         "%s: %d structures to label, %d already in `%s`, %d duplicate ids ignored",
         source,
@@ -154,14 +173,14 @@ def run_label_job(settings: Settings, spark: SparkSession | None = None) -> dict
     )
     partitions = cfg.partitions or 2 * spark.sparkContext.defaultParallelism
     with session_conf(spark, ARROW_BATCH, str(cfg.batch_size)):
-        labelled = _label_chunks(spark, path, pending, cfg, partitions, started)
+        labelled = _label_chunks(spark, path, pending, cfg, partitions, started, root)
     if is_delta_table(path):
         register_table(spark, warehouse, TABLE)
         summary_table = table_summary(spark, path)
     else:
         summary_table = {"rows": 0}
     wall = time.time() - started
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     summary = {
         "job": "label_structures",
         "run_id": run_id,

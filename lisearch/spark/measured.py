@@ -18,11 +18,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
+from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.models.artifact import load_artifact
 from lisearch.models.measured import CANDIDATE_SCORE_DDL, KIND, MODEL_FILES, MeasuredModel, check_pair, score_candidates
 from lisearch.records import record_job
-from lisearch.spark.catalog import read_table, register_table, replace_run_rows, table_path
+from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.narrow import check_run
 from lisearch.spark.session import get_session
 
@@ -72,7 +73,16 @@ def run_score_measured(settings: Settings, spark: SparkSession | None = None) ->
     """Score every `candidates` row of run ``measured.run_id`` into `measured_candidates`; returns a summary."""
     run_id = settings.measured.run_id
     payloads, digest = measured_payloads(settings.paths.artifacts_dir)
-    spark = spark or get_session(settings)
+    check_tables_writable(settings.paths.warehouse_dir, (TABLE,))
+    with downstream_lock(settings.paths.home, run_id, TABLE, "score-measured"):
+        return _score_measured(settings, spark or get_session(settings), payloads, digest)
+
+
+def _score_measured(
+    settings: Settings, spark: SparkSession, payloads: dict[str, Any], digest: tuple[str, str]
+) -> dict[str, Any]:
+    """:func:`run_score_measured` once the models are read and the run locked."""
+    run_id = settings.measured.run_id
     check_run(spark, settings, run_id)
     started = time.perf_counter()
     warehouse = settings.paths.warehouse_dir

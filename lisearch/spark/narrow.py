@@ -13,16 +13,19 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lisearch.config import NarrowSettings, Settings
+from lisearch.config import NarrowSettings, Settings, limit_value
 from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.kernels import PARTNERS
+from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.models.loading import load_model
 from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
 from lisearch.plan import model_path
 from lisearch.records import record_job
+from lisearch.run_ids import check_run_id
 from lisearch.spark.catalog import (
+    check_tables_writable,
     is_delta_table,
     read_table,
     register_table,
@@ -69,6 +72,7 @@ def transform(candidates: DataFrame, cfg: NarrowSettings) -> DataFrame:
 
 def check_run(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Any]:
     """The `runs` row of a succeeded run; :class:`InputError` listing the known runs otherwise."""
+    check_run_id(run_id)
     warehouse = settings.paths.warehouse_dir
     runs = read_table(spark, warehouse, "runs") if is_delta_table(table_path(warehouse, "runs")) else None
     rows = runs.filter(F.col("run_id") == run_id).collect() if runs is not None else []
@@ -94,7 +98,15 @@ def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[st
         raise InputError(f"narrow.anion is {cfg.anion!r}: not an element symbol (use e.g. O or S).")
     if not 1 <= cfg.max_z <= 94:
         raise InputError(f"narrow.max_z is {cfg.max_z}: use an atomic number between 1 and 94 (36 = four rows).")
-    spark = spark or get_session(settings)
+    warehouse = settings.paths.warehouse_dir
+    check_tables_writable(warehouse, ("stable_oxides",))
+    with downstream_lock(settings.paths.home, cfg.run_id, "stable_oxides", "narrow"):
+        return _narrow(settings, spark or get_session(settings))
+
+
+def _narrow(settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """:func:`run_narrow` once its inputs are checked and the run locked."""
+    cfg = settings.narrow
     run = check_run(spark, settings, cfg.run_id)
     warehouse = settings.paths.warehouse_dir
     cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)  # extract
@@ -121,8 +133,9 @@ def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataF
     path = Path(run["model_path"]) if run["model_path"] else model_path(settings)
     model = load_model(path)
     return trace_table_iii(
-        model.decision_function, run["oxidation_list"], float(screen_cfg["max_cost_per_kg"]),
-        float(screen_cfg["max_mean_atomic_mass"]), found, int(screen_cfg["step"]), anion=cfg.anion, max_z=cfg.max_z,
+        model.decision_function, run["oxidation_list"], limit_value(float(screen_cfg["max_cost_per_kg"])),
+        limit_value(float(screen_cfg["max_mean_atomic_mass"])), found, int(screen_cfg["step"]), anion=cfg.anion,
+        max_z=cfg.max_z,
         stability=cfg.stability, max_formula_atoms=cfg.max_formula_atoms,
     )  # fmt: skip
 

@@ -47,6 +47,7 @@ from lisearch.elements import symbols
 from lisearch.errors import InputError
 from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
 from lisearch.kernels import STAT_COLUMNS
+from lisearch.locks import run_lock
 from lisearch.logs import get_logger
 from lisearch.plan import (
     RowEstimate,
@@ -60,6 +61,7 @@ from lisearch.plan import (
 from lisearch.records import record_job
 from lisearch.space import partition_blocks
 from lisearch.spark.catalog import (
+    check_tables_writable,
     check_writable,
     commit_run_files,
     ensure_table,
@@ -394,8 +396,15 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     seconds per step.
     """
     plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
+    with run_lock(settings.paths.home, plan.run_id, "screen", exclusive=True):  # a second screen of the id stops here
+        return _screen(settings, plan, spark)
+
+
+def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) -> dict[str, Any]:
+    """:func:`run_screen` once its plan is made and its run id locked."""
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
+    check_tables_writable(warehouse, ("candidates", "funnel_by_set", "funnel", "runs"))
     estimate, estimate_s = _expected_rows(plan, settings.screen.max_candidate_rows)  # too many rows stop here too
     staging = Staging(str(settings.paths.home / "tmp" / f"screen-{plan.run_id}"))
     resumed, abandoned = _start_staging(settings, plan, staging)  # a run that cannot resume stops here

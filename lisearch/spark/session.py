@@ -49,7 +49,9 @@ def configure_builder(builder: SparkSession.Builder, settings: Settings) -> Spar
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     log4j = default_conf_dir() / "log4j2.properties"
     if not submitted and log4j.is_file():
-        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
+        log_dir = settings.paths.home / "logs"  # the file appender's folder (Java traces, Spark's warnings)
+        options = f'"-Dlog4j.configurationFile={log4j}" "-Dlisearch.log.dir={log_dir}"'  # quoted: paths may hold spaces
+        builder = builder.config("spark.driver.extraJavaOptions", options)
     if not submitted:
         if spark.delta_source == "jars":
             builder = builder.config("spark.jars", ",".join(str(p) for p in find_jars(settings.paths.jars_dir)))

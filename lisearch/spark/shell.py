@@ -55,7 +55,8 @@ def spark_sql_command(settings: Settings, extra: list[str]) -> list[str]:
         cmd += ["--jars", ",".join(str(p) for p in find_jars(settings.paths.jars_dir))]
     log4j = Path(default_conf_dir()) / "log4j2.properties"
     if log4j.is_file():
-        cmd += ["--driver-java-options", f"-Dlog4j.configurationFile={log4j}"]
+        log_dir = settings.paths.home / "logs"
+        cmd += ["--driver-java-options", f'"-Dlog4j.configurationFile={log4j}" "-Dlisearch.log.dir={log_dir}"']
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, "-i", str(init), *extra]

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
+from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.models.measured import MODEL_FILES
 from lisearch.records import record_job
@@ -24,7 +25,7 @@ from lisearch.shortlisting import (
     to_markdown,
     write_shortlist,
 )
-from lisearch.spark.catalog import read_table, register_table, replace_run_rows, table_path
+from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.measured import measured_payloads, worker_models
 from lisearch.spark.narrow import check_run
 from lisearch.spark.session import get_session
@@ -64,7 +65,16 @@ def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict
     artifacts = settings.paths.artifacts_dir
     trained = all((artifacts / name).exists() for name in MODEL_FILES.values())
     payloads, digest = measured_payloads(artifacts) if trained else ({}, None)  # untrained: ranked by screen score
-    spark = spark or get_session(settings)
+    check_tables_writable(settings.paths.warehouse_dir, (TABLE,))
+    with downstream_lock(settings.paths.home, cfg.run_id, TABLE, "shortlist"):
+        return _shortlist(settings, spark or get_session(settings), payloads, digest)
+
+
+def _shortlist(
+    settings: Settings, spark: SparkSession, payloads: dict[str, Any], digest: tuple[str, str] | None
+) -> dict[str, Any]:
+    """:func:`run_shortlist` once the models are read and the run locked."""
+    cfg = settings.shortlist
     check_run(spark, settings, cfg.run_id)
     warehouse = settings.paths.warehouse_dir
     cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)

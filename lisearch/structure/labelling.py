@@ -110,11 +110,18 @@ def label_cifs(
     return out[[c.split()[0] for c in OUTPUT_DDL.split(", ")]]
 
 
-def read_cif_files(paths: list[str]) -> tuple[list[str], list[str | None]]:
-    """Texts of CIF files (undecodable bytes replaced) and, per file, None or why it could not be read."""
+def read_cif_files(paths: list[str], root: str | None = None) -> tuple[list[str], list[str | None]]:
+    """Texts of CIF files (undecodable bytes replaced) and, per file, None or why it could not be read. With
+    ``root``, a path that does not resolve inside that folder (an absolute path, ``..``, a link leading out) is not
+    read: its problem says so."""
     texts: list[str] = []
     problems: list[str | None] = []
+    base = Path(root).resolve() if root is not None else None
     for path in paths:
+        if base is not None and not _inside(Path(path), base):
+            texts.append("")
+            problems.append(f"refused: {path!r} does not lie inside the source folder {base}")
+            continue
         try:
             texts.append(Path(path).read_bytes().decode("utf-8", errors="replace"))
             problems.append(None)
@@ -124,11 +131,26 @@ def read_cif_files(paths: list[str]) -> tuple[list[str], list[str | None]]:
     return texts, problems
 
 
-def label_cif_files(batch: pd.DataFrame, partial_occupancy: str = "sample") -> pd.DataFrame:
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return False
+
+
+def label_cif_files(batch: pd.DataFrame, partial_occupancy: str = "sample", root: str | None = None) -> pd.DataFrame:
     """:func:`label_cifs` for a batch of ``material_id`` and ``path`` (a CIF file every worker can read, e.g. on
     shared storage): the files are read where the batch runs, so no CIF text travels with the task. A file that
-    cannot be read is an ``error`` row naming the file and the reason."""
-    texts, problems = read_cif_files(batch["path"].tolist())
+    cannot be read, or (with ``root``) does not resolve inside ``root``, is an ``error`` row naming the file and the
+    reason. An optional ``refused`` column (None or a reason) makes that row an ``error`` row without reading."""
+    paths = ["" if p is None else str(p) for p in batch["path"].tolist()]
+    refused = batch["refused"].tolist() if "refused" in batch.columns else [None] * len(batch)
+    readable = [i for i, r in enumerate(refused) if r is None or r != r]  # None or NaN: no refusal
+    texts = [""] * len(batch)
+    problems: list[str | None] = [str(r) for r in refused]
+    read_texts, read_problems = read_cif_files([paths[i] for i in readable], root)
+    for i, text, problem in zip(readable, read_texts, read_problems, strict=True):
+        texts[i], problems[i] = text, problem
     out = label_cifs(
         pd.DataFrame({"material_id": batch["material_id"], "cif": texts}), partial_occupancy=partial_occupancy
     )
