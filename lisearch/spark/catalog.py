@@ -90,13 +90,18 @@ def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
     return spark.read.format("delta").load(str(path))
 
 
+def _probe(folder: Path) -> None:
+    """Create and remove a hidden file in ``folder`` (Delta ignores names starting with a dot); OSError if it cannot."""
+    probe = folder / f".write-probe-{uuid.uuid4().hex}"
+    probe.touch()
+    probe.unlink()
+
+
 def check_writable(folder: Path) -> None:
     """Raise InputError unless a file can be created in ``folder`` (created if missing)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe-{uuid.uuid4().hex}"
-        probe.touch()
-        probe.unlink()
+        _probe(folder)
     except OSError as exc:
         raise InputError(
             f"Cannot write to {folder} ({exc.strerror}). Set paths.warehouse (or LISEARCH_HOME) to a writable folder."
@@ -110,12 +115,9 @@ def check_tables_writable(warehouse: Path, names: tuple[str, ...]) -> None:
     for name in names:
         path = table_path(warehouse, name)
         for folder in (path, path / "_delta_log"):
-            if not folder.is_dir():
-                continue
             try:
-                probe = folder / f".write-probe-{uuid.uuid4().hex}"
-                probe.touch()
-                probe.unlink()
+                if folder.is_dir():
+                    _probe(folder)
             except OSError as exc:
                 raise InputError(
                     f"The table `{name}` cannot be written: {folder} refuses new files ({exc.strerror}). Make the "
