@@ -23,7 +23,9 @@ the OS and fault them in again on every call (3-5x slower).
 A nonlinear model (atom2vec-esML, :class:`NetworkScorer`) has no closed form: the kernel then scores only the
 charge-neutral compositions and reports the ``conductive`` count of the whole space as -1 (not computed).
 
-Scores within about 1e-12 of zero can be counted differently by the closed form and by direct evaluation.
+Every decision that a count reports (score > 0, cost and mass within their limits) is the same on every machine:
+the float64 loops (:mod:`lisearch.exact`) flag the values within a proven rounding bound of their threshold, and those
+are decided again in rational arithmetic, in the closed-form count, the per-set counts and the emitted survivors alike.
 """
 
 from __future__ import annotations
@@ -35,11 +37,25 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from lisearch.exact import (
+    FALLING,
+    FLAT,
+    RISING,
+    SLACK,
+    band,
+    decimal,
+    exact_score_positive,
+    exact_sum,
+    exact_within,
+    group_decisions,
+    threshold_sums,
+)
 from lisearch.models.atom2vec import forward
 from lisearch.plausibility import PlausibilityRules, plausible_mask
 
@@ -50,6 +66,10 @@ STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok
 MAX_PARTNERS = 4
 #: The partner columns' numbers 1..MAX_PARTNERS.
 PARTNERS = tuple(range(1, MAX_PARTNERS + 1))
+
+
+#: The kernel's matrix products (BLAS). One name, so that a test can stand in for another machine's rounding.
+_matmul = np.matmul
 
 
 def partner_columns(sizes: tuple[int, ...]) -> int:
@@ -165,36 +185,66 @@ def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
 
 
 def _conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
-    k = sets.shape[1]
+    """:func:`conductive_counts` of one slice of sets. z at free part u (the last but one partner's units, the last
+    partner's then fixed) is A + slope * u for each choice of the leading parts; the float64 thresholds are counted
+    by :func:`lisearch.exact.threshold_sums`, and the few whose threshold lies within the rounding bound of an
+    integer (or, for a flat row, whose A lies within it of 0) are settled exactly (:func:`_settle_counts`)."""
+    B, k = sets.shape
     T = inputs.units
     lead_t, U, u_total = _lead_terms(T, k)
     w = inputs.weights[sets]  # (B, k)
-    d = (w[:, k - 2] - w[:, k - 1]) / T  # (B,): dz / du_{k-1}
-    # Rows in the order rising (d > 0), falling (d < 0), flat (d == 0): each kind is then a contiguous slice.
-    perm = np.argsort(np.where(d > 0, 0, np.where(d < 0, 1, 2)), kind="stable")
-    w, d = w[perm], d[perm]
-    n_rise, n_fall = int((d > 0).sum()), int((d < 0).sum())
-    w_lead = np.concatenate([np.full((len(sets), 1), inputs.li_weight), w[:, : k - 1]], axis=1)[:, : k - 1]
     w_fin = w[:, k - 1]
-    A = _scratch.get("counts", (len(sets), len(U)))  # z at u_{k-1} = 0, then the threshold on u_{k-1}
-    np.matmul(w_lead - w_fin[:, None], lead_t, out=A)
+    w_lead = np.concatenate([np.full((B, 1), inputs.li_weight), w[:, : k - 2]], axis=1)  # (B, k-1): Li, leading
+    slope = (w[:, k - 2] - w_fin) / T  # dz / du_{k-1}; its sign is exact (a float difference is 0 only for equals)
+    kind = np.where(slope > 0, RISING, np.where(slope < 0, FALLING, FLAT))
+    D = w_lead - w_fin[:, None]
+    A = _scratch.get("counts", (B, len(U)))  # z at u_{k-1} = 0, for every choice of the leading parts
+    _matmul(D, lead_t, out=A)
     A += (inputs.bias + w_fin)[:, None]
-    counts = np.empty(len(sets), np.int64)
-    flat = A[n_rise + n_fall :]
-    counts[n_rise + n_fall :] = ((flat > 0) * U[None, :]).sum(axis=1)
-    x = A[: n_rise + n_fall]
-    x /= -d[: n_rise + n_fall, None]  # the threshold x = -A/d on u_{k-1}
-    np.floor(x[:n_rise], out=x[:n_rise])  # rising: z > 0  <=>  u > x, so floor(x) values of u fail
-    np.ceil(x[n_rise:], out=x[n_rise:])  # falling: z > 0  <=>  u < x, so ceil(x) - 1 values pass
-    x[n_rise:] -= 1.0
-    np.maximum(x, 0.0, out=x)
-    np.minimum(x, U[None, :], out=x)
-    sums = x.sum(axis=1).astype(np.int64)
-    counts[:n_rise] = u_total - sums[:n_rise]
-    counts[n_rise : n_rise + n_fall] = sums[n_rise:]
-    out = np.empty_like(counts)
-    out[perm] = counts
-    return out
+    size = np.abs(D).sum(axis=1) + abs(inputs.bias) + np.abs(w_fin)  # the magnitudes summed into A, at most
+    with np.errstate(divide="ignore"):
+        scale = np.where(kind == FLAT, 0.0, -1.0 / slope)  # the threshold on u_{k-1} is x = A * scale
+    band = np.where(kind == FLAT, SLACK * size, SLACK * (size * np.abs(scale) + T + 1))
+    sums = np.empty(B, np.int64)
+    near = np.empty(B, np.int64)
+    threshold_sums(A, scale, kind, U, band, sums, near)
+    counts = np.where(kind == RISING, u_total - sums, sums)
+    for r in np.flatnonzero(near).tolist():
+        counts[r] += _settle_counts(inputs, k, w_lead[r], w[r], A[r], scale[r], int(kind[r]), band[r])
+    return counts
+
+
+def _settle_counts(
+    inputs: ScreenInputs, k: int, w_lead: np.ndarray, w: np.ndarray, A: np.ndarray, scale: float, kind: int,
+    band: float,
+) -> int:  # fmt: skip
+    """The correction of one set's conductive count from its columns (choices of the leading parts) whose float64
+    decision lies within ``band`` of its boundary (the columns :func:`lisearch.exact.threshold_sums` counted in
+    ``near``): each is decided again in rational arithmetic. ``w_lead`` (k-1,) Li's and the leading partners'
+    weights, ``w`` (k,) the set's weights, ``A`` (P,) its float64 scores at free part 0."""
+    T = inputs.units
+    lead, U = leading_parts(T, k)
+    if kind == FLAT:
+        cols = np.flatnonzero(np.abs(A) <= band)
+        float_value = np.where(A[cols] > 0, U[cols], 0)
+    else:
+        x = A * scale  # the same products as the compiled loop: the same float64 values
+        cols = np.flatnonzero(np.abs(x - np.rint(x)) <= band)
+        xf = np.ceil(x[cols]) - 1 if kind == FALLING else np.floor(x[cols])
+        float_value = np.clip(xf, 0, U[cols]).astype(np.int64)
+    w_free, w_fin = Fraction(w[k - 2]), Fraction(w[k - 1])
+    change = 0
+    for col, fv in zip(cols.tolist(), float_value.tolist(), strict=True):
+        # T * z at free part 0: T * bias + sum of the leading parts' weighted units + w_fin * (T - leading units)
+        at_zero = exact_sum(Fraction(inputs.bias) * T + w_fin * (T - int(lead[col].sum())), w_lead, lead[col])
+        if kind == FLAT:
+            exact = int(U[col]) if at_zero > 0 else 0
+        else:
+            x_exact = -at_zero / (w_free - w_fin)  # T cancels
+            edge = math.ceil(x_exact) - 1 if kind == FALLING else math.floor(x_exact)
+            exact = min(max(edge, 0), int(U[col]))
+        change += exact - int(fv)
+    return -change if kind == RISING else change  # rising rows count the failing parts
 
 
 class ByteBoundedCache:
@@ -500,13 +550,13 @@ def state_ranks(states: tuple[tuple[int, ...], ...]) -> tuple[list[tuple[int, ..
 
 def _element_table(inputs: ScreenInputs) -> np.ndarray:
     """Per element (row 0: Li, then the space's elements): model weight, molar mass (g/mol), mass x price
-    (g/mol x USD/kg, 0 when the price is unknown) and 1.0 when the price is known; shape (m+1, 4)."""
+    (g/mol x USD/kg, 0 when the price is unknown), 1.0 when the price is known, and the price (USD/kg, 0 when
+    unknown); shape (m+1, 5)."""
     price = np.concatenate([[inputs.li_price], inputs.prices])
     mass = np.concatenate([[inputs.li_mass], inputs.masses])
     known = ~np.isnan(price)
-    return np.stack(
-        [np.concatenate([[inputs.li_weight], inputs.weights]), mass, mass * np.where(known, price, 0.0), known], axis=1
-    )
+    price = np.where(known, price, 0.0)
+    return np.stack([np.concatenate([[inputs.li_weight], inputs.weights]), mass, mass * price, known, price], axis=1)
 
 
 def _small_formulas(comp: np.ndarray, max_atoms: int) -> np.ndarray:
@@ -578,31 +628,64 @@ def _screen_group(
     idx = np.concatenate([np.zeros((G, 1), np.int64), cpos + 1], axis=1)  # rows of `table`, Li first
     coef = table[idx, :3].transpose(2, 0, 1).reshape(3 * G, idx.shape[1])  # (3G, k+1): weights; masses; m x p
     V = _scratch.get("values", (3 * G, n))  # one row per set and quantity: reductions run along contiguous rows
-    np.matmul(coef, units, out=V)
-    score, mass, cost = V[:G], V[G : 2 * G], V[2 * G :]
-    if inputs.network is None:
-        score /= T
-        score += inputs.bias
-    else:
+    _matmul(coef, units, out=V)
+    network = inputs.network
+    scored = network is not None
+    if network is not None:
         for j in range(G):
-            score[j] = inputs.network.score(units.T, cpos[j], T)
-    np.divide(cost, mass, out=cost)  # USD/kg
-    mass /= T  # mean atomic mass, g/mol
-    good = np.greater(score, 0.0, out=_scratch.get("good", (G, n), np.bool_))
-    stats["neutral_conductive"][rows] = np.count_nonzero(good, axis=1)
+            V[j] = network.score(units.T, cpos[j], T)
     priced = table[idx, 3].all(axis=1)  # (G,): every element of the set has a price
-    ok = np.less_equal(cost, inputs.max_cost_per_kg, out=_scratch.get("ok", (G, n), np.bool_))
-    ok &= good
-    ok &= priced[:, None]
-    stats["cost_ok"][rows] = np.count_nonzero(ok, axis=1)
-    ok &= mass <= inputs.max_mean_atomic_mass
-    kept = np.count_nonzero(ok, axis=1)
-    stats["survivors"][rows] = kept
+    # a network's score has no exact form: its sign is taken as computed (score band -1: never settled)
+    score_band = np.full(G, -1.0) if scored else SLACK * (abs(inputs.bias) + np.abs(coef[:G]).max(axis=1))
+    ok = _scratch.get("ok", (G, n), np.bool_)
+    counts = np.empty((G, 3), np.int64)
+    near = np.empty(G, np.int64)
+    cost_limit, mass_limit = inputs.max_cost_per_kg, inputs.max_mean_atomic_mass
+    group_decisions(V, G, float(T), inputs.bias, scored, priced, score_band, cost_limit, band(cost_limit),
+                    mass_limit, band(mass_limit), ok, counts, near)  # fmt: skip
+    for g in np.flatnonzero(near).tolist():
+        _settle_group(inputs, g, G, table[idx[g]], units, V, priced[g], score_band[g], ok, counts)
+    stats["neutral_conductive"][rows] = counts[:, 0]
+    stats["cost_ok"][rows] = counts[:, 1]
+    stats["survivors"][rows] = kept = counts[:, 2]
+    score, mass, cost = V[:G], V[G : 2 * G], V[2 * G :]
     if (inputs.emit or inputs.plausible_only) and kept.any():
         if group.small is not None:
             ok &= group.small  # the formula-size rule first: it needs no elements, and few compositions pass it
         s_, c_ = np.nonzero(ok)  # set (within the group) and composition of every survivor
         _emit(inputs, group, sets[rows], order[rows], (s_, c_), (score, cost, mass), rows, stats, parts)
+
+
+def _settle_group(
+    inputs: ScreenInputs, g: int, G: int, elements: np.ndarray, units: np.ndarray, V: np.ndarray, priced: bool,
+    score_band: float, ok: np.ndarray, counts: np.ndarray,
+) -> None:  # fmt: skip
+    """Decide again, in rational arithmetic, set ``g``'s compositions whose score, cost or mass
+    :func:`lisearch.exact.group_decisions` found within the rounding bound of its threshold; correct ``ok[g]`` and
+    ``counts[g]`` (conductive, ... cost, ... mass) where the exact answer differs. ``V`` holds the float64 score,
+    mean mass and cost the compiled loop wrote; ``elements`` (k+1, 5) the set's rows of :func:`_element_table`
+    (Li first). The score is exact in the model's binary weights; costs and masses in the decimal values of the
+    element table and the limits (:func:`lisearch.exact.decimal`)."""
+    T = inputs.units
+    cost_limit, mass_limit = inputs.max_cost_per_kg, inputs.max_mean_atomic_mass
+    score, mass, cost = V[g], V[G + g], V[2 * G + g]
+    good = score > 0
+    fine = good & priced & (cost <= cost_limit)
+    light = fine & (mass <= mass_limit)
+    unsure = np.abs(score) <= score_band  # the compiled loop's test, on the same values
+    unsure |= good & priced & (np.abs(cost - cost_limit) <= band(cost_limit))
+    unsure |= fine & (np.abs(mass - mass_limit) <= band(mass_limit))
+    masses = [decimal(m) for m in elements[:, 1].tolist()]
+    mass_price = [m * decimal(p) for m, p in zip(masses, elements[:, 4].tolist(), strict=True)]
+    for c in np.flatnonzero(unsure).tolist():
+        u = units[:, c].astype(np.int64).tolist()
+        is_good = bool(good[c]) if score_band < 0 else exact_score_positive(T, inputs.bias, elements[:, 0], units[:, c])
+        total_mass = sum((m * n for m, n in zip(masses, u, strict=True)), Fraction(0))
+        total_cost = sum((mp * n for mp, n in zip(mass_price, u, strict=True)), Fraction(0))
+        is_fine = is_good and priced and exact_within(cost_limit, total_cost, total_mass)
+        is_light = is_fine and exact_within(mass_limit, total_mass, Fraction(T))
+        counts[g] += (int(is_good) - int(good[c]), int(is_fine) - int(fine[c]), int(is_light) - int(light[c]))
+        ok[g, c] = is_light
 
 
 def _emit(
