@@ -114,8 +114,8 @@ def screen(
     """Screen the composition space on Spark into ``candidates``, ``funnel``, ``funnel_by_set`` and ``runs``.
 
     ``elements``: partners of Li (``"all"`` or symbols); ``step``: percent; ``model``: artifact name or path;
-    ``oxidation_list``: one of :data:`lisearch.elements.OXIDATION_LISTS`; ``limits``: (USD/kg, g/mol per atom);
-    ``sizes``: partner counts (2, 3, and 4 for quinaries, whose runs write only the plausible survivors:
+    ``oxidation_list``: one of :data:`lisearch.chemistry.elements.OXIDATION_LISTS`; ``limits``: (USD/kg, g/mol per
+    atom); ``sizes``: partner counts (2, 3, and 4 for quinaries, whose runs write only the plausible survivors:
     ``screen.plausible_only``); ``run_id``: re-using one replaces that run. A run predicted to write more rows than
     ``screen.max_candidate_rows`` stops before Spark starts. Returns the run's summary with ``funnel`` (a DataFrame
     of exact counts per stage) and ``candidate_rows`` (written, and as predicted). Same as ``lisearch screen``.
@@ -161,15 +161,15 @@ def shortlist(
 def paper_study(
     sample: int = 400_000, seed: int = 0, output: str | Path | None = None, settings: Settings | None = None
 ) -> Any:
-    """The sweep of the paper's open choices (:mod:`lisearch.study`) on a fixed sample of ``sample``
+    """The sweep of the paper's open choices (:mod:`lisearch.downstream.study`) on a fixed sample of ``sample``
     compositions; writes ``paper_study.{md,json,csv,png}`` to ``output`` (default ``<home>/reports``) and returns the
-    :class:`~lisearch.study.StudyResult` (``.paths`` added). Same as ``lisearch paper-study``."""
-    from lisearch.elements import DESCRIPTORS
+    :class:`~lisearch.downstream.study.StudyResult` (``.paths`` added). Same as ``lisearch paper-study``."""
+    from lisearch.chemistry.elements import DESCRIPTORS
+    from lisearch.downstream.study import run_study, write_study
     from lisearch.errors import InputError
     from lisearch.models.artifact import load_artifact
     from lisearch.models.training import mp_set
     from lisearch.spark.models import read_structures
-    from lisearch.study import run_study, write_study
 
     s = settings or load_settings()
     eml_path = s.paths.artifacts_dir / "eml.json"

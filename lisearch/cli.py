@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lisearch import __version__
 from lisearch.config import Settings, load_settings
 from lisearch.errors import InputError, LisearchError
+from lisearch.version import __version__
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -264,7 +264,8 @@ def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
 def cmd_train_measured(args: argparse.Namespace) -> int:
     """`lisearch train-measured`: the measured-conductivity models on OBELiX into the artifacts."""
     settings = _settings(args)
-    from lisearch.models.measured import MODEL_FILES, model_params, train_measured
+    from lisearch.measured.models import MODEL_FILES, model_params
+    from lisearch.measured.training import train_measured
 
     meta = train_measured(settings.paths.artifacts_dir, model_params(settings), settings.measured.group_min_fraction)
     print(
@@ -308,7 +309,7 @@ def cmd_score_measured(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """`lisearch validate`: every model on OBELiX (official split and leave-system-out CV)."""
     settings = _settings(args)
-    from lisearch.validation import run_validation, to_markdown
+    from lisearch.measured.validation import run_validation, to_markdown
 
     report, paths = run_validation(settings, Path(args.output) if args.output else None, with_sml=not args.no_sml)
     print(to_markdown(report))
@@ -333,11 +334,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = write_report(report, folder)
     print(to_markdown(report))
     print("written: " + ", ".join(str(p) for p in paths.values()))
-    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
+    from lisearch.measured.models import MODEL_FILES as MEASURED_FILES
 
     if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
-        from lisearch.validation import run_validation
-        from lisearch.validation import to_markdown as measured_markdown
+        from lisearch.measured.validation import run_validation
+        from lisearch.measured.validation import to_markdown as measured_markdown
 
         measured, measured_paths = run_validation(settings, folder)
         print("\n" + measured_markdown(measured))
@@ -400,7 +401,7 @@ def _screen_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_screen(args: argparse.Namespace) -> int:
     """`lisearch screen`: the composition screen into `candidates`, `funnel`, `funnel_by_set`, `runs`."""
     settings = load_settings(args.profile, _screen_overrides(args))
-    from lisearch.plan import plan_from_settings
+    from lisearch.screening.plan import plan_from_settings
 
     plan_from_settings(settings)  # validate before importing and starting Spark
     from lisearch.spark.screen import run_screen
@@ -423,7 +424,7 @@ def cmd_narrow(args: argparse.Namespace) -> int:
 def cmd_paper_study(args: argparse.Namespace) -> int:
     """Sweep the paper's open choices on a fixed sample; report the `paper` profile's choice and the Table III trace."""
     from lisearch.api import paper_study
-    from lisearch.study import profile_mismatches, profile_settings, to_markdown
+    from lisearch.downstream.study import profile_mismatches, profile_settings, to_markdown
 
     result = paper_study(args.sample, args.seed, args.output, _settings(args))
     print(to_markdown(result))
@@ -443,8 +444,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile, overrides)
     from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.plan import plan_from_settings
     from lisearch.report import table_one, to_markdown, write_report
+    from lisearch.screening.plan import plan_from_settings
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
     from lisearch.spark.narrow import format_narrow, run_narrow
@@ -461,8 +462,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from lisearch.models.atom2vec_train import train_atom2vec
 
         train_atom2vec(structures, artifacts)  # atom2vec-esML (JAX, about 30 s)
-    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
-    from lisearch.models.measured import model_params, train_measured
+    from lisearch.measured.models import MODEL_FILES as MEASURED_FILES
+    from lisearch.measured.models import model_params
+    from lisearch.measured.training import train_measured
 
     if not all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
         train_measured(artifacts, model_params(settings), settings.measured.group_min_fraction)  # measured (OBELiX)
@@ -481,9 +483,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_funnel(screen))
     print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
     print(format_narrow(narrow))
+    from lisearch.measured.validation import run_validation
+    from lisearch.measured.validation import to_markdown as measured_markdown
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
-    from lisearch.validation import run_validation
-    from lisearch.validation import to_markdown as measured_markdown
 
     shortlist = run_shortlist(load_settings(args.profile, [*overrides, f"shortlist.run_id={settings.screen.run_id}"]))
     measured, measured_paths = run_validation(settings, None)  # 6. every model on measured conductivities

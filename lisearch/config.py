@@ -152,7 +152,7 @@ class ScreenSettings:
     ``elements``: ``"all"`` (Z <= 94 except Li) or comma-separated symbols; ``exclude``: symbols to drop;
     ``step``: percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in
     the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
-    :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
+    :data:`lisearch.chemistry.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
     (g/mol per atom): limits for the candidates, 0 for no limit (NaN and infinity are refused); ``sets_per_block``:
     element sets per kernel call (a block, the unit of the per-set counts); ``partitions``: Spark partitions, each a
     balanced share of the blocks (0: two per core of the session); ``run_id``: empty for a new id (re-using an id
@@ -180,7 +180,7 @@ class ScreenSettings:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from lisearch.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
+        from lisearch.chemistry.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
 
         if self.plausible_only not in ("auto", "true", "false"):
             raise ConfigError(
@@ -221,7 +221,7 @@ class ScreenSettings:
     @functools.cached_property
     def partners(self) -> tuple[str, ...]:
         """The partner elements of Li: ``elements`` ("all": Z <= 94 except Li) without ``exclude``, as written."""
-        from lisearch.space import default_elements
+        from lisearch.chemistry.elements import default_elements
 
         chosen = default_elements() if self.elements.strip().lower() == "all" else _symbols(self.elements, "elements")
         excluded = set(_symbols(self.exclude, "exclude"))
@@ -255,7 +255,7 @@ def limit_text(value: float) -> str:
 
 
 def _symbols(text: str, what: str) -> tuple[str, ...]:
-    from lisearch.elements import symbols
+    from lisearch.chemistry.elements import symbols
 
     items = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in items if s not in symbols()]
@@ -363,7 +363,7 @@ class MeasuredSettings:
 class ShortlistSettings:
     """The shortlist (``lisearch shortlist``): ``run_id`` (the screen run), ``min_state_frequency`` (an oxidation
     state counts when it is at least this share of the element's non-zero ICSD reports) and ``max_formula_atoms``
-    (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.plausibility`; ``top_per_family``
+    (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.chemistry.plausibility`; ``top_per_family``
     (rows per chemical family), ``max_rows`` (rows in all), ``in_domain_only`` (with the measured models, keep only
     rows inside their applicability domain), ``show`` (rows printed)."""
 

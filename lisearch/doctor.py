@@ -9,11 +9,11 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lisearch import __version__
 from lisearch.config import Settings
 from lisearch.errors import LisearchError
 from lisearch.jars import find_jars
 from lisearch.runtime import check_java
+from lisearch.version import __version__
 
 
 def _pkg(name: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lisearch.errors import InputError, LisearchError
-from lisearch.plan import plan_from_settings, screen_in_process
+from lisearch.screening.plan import plan_from_settings, screen_in_process
 from tests.conftest import save_small_esml, settings_for, small_screen_settings
 
 pytestmark = pytest.mark.spark
@@ -30,7 +30,8 @@ def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-unty
 
 
 def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
-    from lisearch.spark.screen import CANDIDATE_STATS_COLUMNS, run_screen
+    from lisearch.schema import CANDIDATE_STATS_COLUMNS
+    from lisearch.spark.screen import run_screen
 
     settings = _settings(home, artifacts, "screen.run_id=r1")
     summary = run_screen(settings, spark=spark)
@@ -61,8 +62,8 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     assert file_stats and all(set(st["nullCount"]) == set(no_z4) for st in file_stats)
 
     # The whole per-set table equals the in-process kernel's counts, set by set and column by column.
-    from lisearch.elements import symbols
-    from lisearch.kernels import STAT_COLUMNS
+    from lisearch.chemistry.elements import symbols
+    from lisearch.schema import STAT_COLUMNS
 
     by_set = spark.read.format("delta").load(f"{wh}/funnel_by_set").toPandas()
     want = stats.copy()
@@ -94,7 +95,7 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     """A warehouse written before quinaries (candidates and funnel_by_set with three partners): a quinary run adds
     the fourth partner's columns (Delta schema evolution), its rows equal the in-process kernel's in every column,
     and the older run's rows stay, with nulls in the new columns."""
-    from lisearch.kernels import PARTNERS
+    from lisearch.schema import PARTNERS
     from lisearch.spark.screen import run_screen
 
     wh = home / "warehouse"
@@ -142,7 +143,7 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
     import subprocess
     import time
 
-    from lisearch.candidate_files import Staging
+    from lisearch.screening.files import Staging
     from lisearch.spark.screen import run_screen
     from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
 
@@ -198,7 +199,7 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
 def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """Without ``screen.resume`` a stopped run's staging is dropped: its uncommitted files are deleted, the files of
     committed runs stay, and the run is screened from the start."""
-    from lisearch.candidate_files import Staging, partition_file_name
+    from lisearch.screening.files import Staging, partition_file_name
     from lisearch.spark.screen import run_screen
 
     settings = _settings(home, artifacts, "screen.run_id=a", "screen.sizes=2")
@@ -254,7 +255,7 @@ def test_bad_output_settings_stop_when_loading(home: Path, artifacts: Path, extr
 
 
 def test_row_estimate_is_exact_for_small_spaces_and_brackets_the_count_when_sampled(home: Path, artifacts: Path):
-    from lisearch.plan import estimate_rows
+    from lisearch.screening.plan import estimate_rows
 
     small = plan_from_settings(_settings(home, artifacts, "screen.elements=N,O,Na,P,S", "screen.sizes=2,3,4"))
     assert small.inputs.plausible_only  # "auto": a run with quinaries applies the plausibility rules
@@ -294,7 +295,7 @@ def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Pat
 
 
 def test_funnel_frame_shares():
-    from lisearch.funnel import funnel_frame, rows_written
+    from lisearch.screening.funnel import funnel_frame, rows_written
 
     totals = {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}
     frame = funnel_frame({**totals, "plausible": None})
@@ -306,7 +307,7 @@ def test_funnel_frame_shares():
 
 
 def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
-    from lisearch.narrowing import TABLE_III, composition_flags
+    from lisearch.downstream.narrowing import TABLE_III, composition_flags
     from lisearch.spark.narrow import format_narrow, run_narrow
     from lisearch.spark.screen import run_screen
 
@@ -327,7 +328,7 @@ def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: i
     assert trace.loc[trace["found"], "removed_by"].isna().all()
     assert "Table III of the paper" in format_narrow(summary)
     # The flags of the whole kernel path equal the one-by-one flags (formula only where every stage passes).
-    from lisearch.narrowing import stability_flags
+    from lisearch.downstream.narrowing import stability_flags
 
     cand = spark.sql("SELECT * FROM candidates WHERE run_id = 'n1' AND max_z <= 36").toPandas().head(300)
     fast = stability_flags(cand)

@@ -22,8 +22,9 @@ def _frame(spark, rows: pd.DataFrame, ddl: str):  # type: ignore[no-untyped-def]
 
 def test_narrow_transform_equals_the_pandas_kernel(spark):  # type: ignore[no-untyped-def]
     from lisearch.config import NarrowSettings
-    from lisearch.narrowing import passes_all, stability_flags
-    from lisearch.spark.narrow import CANDIDATE_COLUMNS, OUTPUT_DDL, transform
+    from lisearch.downstream.narrowing import passes_all, stability_flags
+    from lisearch.schema import STABLE_OXIDE_CANDIDATE_COLUMNS as CANDIDATE_COLUMNS
+    from lisearch.spark.narrow import OUTPUT_DDL, transform
 
     cand = pd.DataFrame(
         {"element_1": ["Mg", "Na", "C", "P", "Ge", "Mg"], "element_2": ["O", "O", "O", "O", "O", "Al"],
@@ -66,8 +67,8 @@ def test_label_transform_equals_the_pandas_kernel(spark, cif_folder: Path):  # t
 def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The Spark kernel stage writes, partition by partition, the same candidate rows and per-set counts as the
     kernel run in this process (ternaries to quinaries)."""
-    from lisearch.candidate_files import Staging, candidate_table
-    from lisearch.plan import plan_from_settings, screen_in_process
+    from lisearch.screening.files import Staging, candidate_table
+    from lisearch.screening.plan import plan_from_settings, screen_in_process
     from lisearch.spark.screen import default_partitions, output_spec, partition_ids, transform
 
     save_small_esml(tmp_path / "artifacts")

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
 from lisearch.models.atom2vec import REDUCTIONS, Atom2VecModel, forward, network_head, reduce_vectors
 
 jax.config.update("jax_enable_x64", True)

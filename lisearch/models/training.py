@@ -28,10 +28,10 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from lisearch.composition import fractions_from_lists, parse_formulas
+from lisearch.chemistry.composition import fractions_from_lists, parse_formulas
+from lisearch.chemistry.elements import DESCRIPTORS
 from lisearch.config import TrainSettings
 from lisearch.datasets import dft_random20, exp40, sendek2017_candidates21
-from lisearch.elements import DESCRIPTORS
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
 

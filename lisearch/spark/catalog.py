@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lisearch.errors import InputError
 from lisearch.run_ids import check_run_id, run_predicate
+from lisearch.schema import all_partner_columns
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -153,15 +154,7 @@ def with_partner_columns(candidates: DataFrame) -> DataFrame:
     a table written before quinaries (up to three partners) gets its missing ones as nulls."""
     from pyspark.sql import functions as F
 
-    from lisearch.candidate_files import PARTNER_TYPES
-    from lisearch.kernels import PARTNERS
-
-    missing = {
-        name.format(j): t
-        for j in PARTNERS
-        for name, t in PARTNER_TYPES.items()
-        if name.format(j) not in candidates.columns
-    }
+    missing = {name: kind for name, kind in all_partner_columns().items() if name not in candidates.columns}
     return candidates.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}) if missing else candidates
 
 

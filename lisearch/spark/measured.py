@@ -1,6 +1,6 @@
 """Re-scoring a screen run's `candidates` with the measured-conductivity models, on Spark.
 
-Extract: the run's `candidates` rows. Transform: :func:`lisearch.models.measured.score_candidates` inside
+Extract: the run's `candidates` rows. Transform: :func:`lisearch.measured.scoring.score_candidates` inside
 ``mapInPandas`` (the models travel as their plain-data payloads in a broadcast and are rebuilt once per Python
 worker). Load: the Delta table `measured_candidates` (the `candidates` columns plus the measured columns),
 partitioned by run id, this run's rows replaced in one commit.
@@ -20,9 +20,11 @@ from pyspark.sql import functions as F
 from lisearch.config import Settings
 from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
+from lisearch.measured.models import KIND, MODEL_FILES, MeasuredModel, check_pair
+from lisearch.measured.scoring import score_candidates
 from lisearch.models.artifact import load_artifact
-from lisearch.models.measured import CANDIDATE_SCORE_DDL, KIND, MODEL_FILES, MeasuredModel, check_pair, score_candidates
 from lisearch.records import record_job
+from lisearch.schema import MEASURED_DDL
 from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.narrow import check_run
 from lisearch.spark.session import get_session
@@ -54,9 +56,9 @@ def _kernel(shared: Any, digest: tuple[str, str]) -> Callable[[Iterator[pd.DataF
 
 
 def transform(candidates: DataFrame, shared: Any, digest: tuple[str, str]) -> DataFrame:
-    """`candidates` rows -> the same rows with the measured columns (``CANDIDATE_SCORE_DDL``)."""
+    """`candidates` rows -> the same rows with the measured columns (``MEASURED_DDL``)."""
     schema = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in candidates.schema.fields)
-    return candidates.mapInPandas(_kernel(shared, digest), f"{schema}, {CANDIDATE_SCORE_DDL}")
+    return candidates.mapInPandas(_kernel(shared, digest), f"{schema}, {MEASURED_DDL}")
 
 
 def measured_payloads(artifacts: Path) -> tuple[dict[str, Any], tuple[str, str]]:

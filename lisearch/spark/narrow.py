@@ -1,5 +1,5 @@
 """Narrowing a screen run to stable oxides on Spark: ``candidates`` of one run -> first four rows, oxides,
-stability proxies (:mod:`lisearch.narrowing`, inside ``mapInPandas``) -> the Delta table ``stable_oxides``
+stability proxies (:mod:`lisearch.downstream.narrowing`, inside ``mapInPandas``) -> the Delta table ``stable_oxides``
 (replaced for the run id in one commit), plus the comparison with the paper's Table III.
 """
 
@@ -13,17 +13,17 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lisearch.chemistry.elements import symbols
 from lisearch.config import NarrowSettings, Settings, limit_value
-from lisearch.elements import symbols
+from lisearch.downstream.narrowing import passes_all, stability_flags, trace_table_iii
 from lisearch.errors import InputError
-from lisearch.kernels import PARTNERS
 from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.models.loading import load_model
-from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
-from lisearch.plan import model_path
 from lisearch.records import record_job
 from lisearch.run_ids import check_run_id
+from lisearch.schema import PARTNERS, STABLE_OXIDE_CANDIDATE_COLUMNS, ddl, stable_oxides_columns
+from lisearch.screening.plan import model_path
 from lisearch.spark.catalog import (
     check_tables_writable,
     is_delta_table,
@@ -36,16 +36,8 @@ from lisearch.spark.catalog import (
 from lisearch.spark.session import get_session
 
 log = get_logger("lisearch.narrow")
-CANDIDATE_COLUMNS = (*[f"element_{j}" for j in PARTNERS], "pct_li", *[f"pct_{j}" for j in PARTNERS], "score",
-                     "cost_per_kg", "mean_atomic_mass", "max_z")  # fmt: skip
-OUTPUT_DDL = (
-    ", ".join(f"element_{j} string" for j in PARTNERS)
-    + ", pct_li smallint, "
-    + ", ".join(f"pct_{j} smallint" for j in PARTNERS)
-    + ", score float, cost_per_kg float, mean_atomic_mass float, max_z smallint, formula string, "
-    + ", ".join(f"{s} boolean" for s in NARROW_STAGES)
-    + ", known_in_mp boolean"
-)
+#: The `stable_oxides` rows the kernel yields (without ``run_id``).
+OUTPUT_DDL = ddl(stable_oxides_columns())
 
 
 def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -62,11 +54,11 @@ def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[
 def transform(candidates: DataFrame, cfg: NarrowSettings) -> DataFrame:
     """`candidates` rows of one run -> `stable_oxides` rows (:data:`OUTPUT_DDL` plus ``run_id``): Z <= ``max_z`` and
     the anion present, filtered in Spark SQL; then the stability proxies and the size rule of ``cfg`` in
-    ``mapInPandas`` (:func:`lisearch.narrowing.stability_flags`). No session, no I/O."""
+    ``mapInPandas`` (:func:`lisearch.downstream.narrowing.stability_flags`). No session, no I/O."""
     candidates = with_partner_columns(candidates)
     elements = F.array(*[f"element_{j}" for j in PARTNERS])
     cand = candidates.filter((F.col("max_z") <= cfg.max_z) & F.array_contains(elements, cfg.anion))
-    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
+    flagged = cand.select(*STABLE_OXIDE_CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
     return flagged.withColumn("run_id", F.lit(cfg.run_id))
 
 

@@ -10,7 +10,7 @@ themselves, then Delta tables:
 
 Each table is replaced for the run id in one Delta commit: re-running an id leaves no duplicates, and readers never
 see half of a table's rows for a run. Each kernel task writes its partition's candidates as one Parquet file (pyarrow)
-into the `candidates` folder and its per-set counts into the run's staging folder (:mod:`lisearch.candidate_files`;
+into the `candidates` folder and its per-set counts into the run's staging folder (:mod:`lisearch.screening.files`;
 ``<home>/tmp``, which must be shared storage on a cluster, like the warehouse); the driver then adds the files to
 `candidates` in one Delta commit and writes `funnel_by_set` and `funnel` from the counts. A stopped run resumes
 from its staging folder (``screen.resume``) without screening its finished partitions again.
@@ -33,23 +33,23 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch import paper
-from lisearch.candidate_files import (
+from lisearch.chemistry.elements import symbols
+from lisearch.config import Settings
+from lisearch.errors import InputError
+from lisearch.locks import run_lock
+from lisearch.logs import get_logger
+from lisearch.records import record_job
+from lisearch.schema import FUNNEL_DDL, RUNS_DDL, STAT_COLUMNS, candidates_ddl, stats_columns
+from lisearch.screening.files import (
     Staging,
-    candidates_ddl,
     code_sha256,
     plan_fingerprint,
     remove_uncommitted,
     resume_error,
     screen_partition,
 )
-from lisearch.config import Settings
-from lisearch.elements import symbols
-from lisearch.errors import InputError
-from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
-from lisearch.kernels import STAT_COLUMNS
-from lisearch.locks import run_lock
-from lisearch.logs import get_logger
-from lisearch.plan import (
+from lisearch.screening.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
+from lisearch.screening.plan import (
     RowEstimate,
     ScreenPlan,
     check_candidate_rows,
@@ -58,8 +58,7 @@ from lisearch.plan import (
     plan_to_dict,
     space_from_dict,
 )
-from lisearch.records import record_job
-from lisearch.space import partition_blocks
+from lisearch.screening.space import partition_blocks
 from lisearch.spark.catalog import (
     check_tables_writable,
     check_writable,
@@ -72,6 +71,7 @@ from lisearch.spark.catalog import (
     table_path,
 )
 from lisearch.spark.session import get_session
+from lisearch.version import __version__
 
 log = get_logger("lisearch.screen")
 
@@ -158,19 +158,6 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
     )
 
 
-#: Columns of `candidates` with Delta min/max statistics (``delta.dataSkippingStatsColumns``, set when the table is
-#: created): the numbers users filter and sort on. Not the element symbols: string min/max cost ~15 % of the full
-#: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
-#: spans nearly the whole table and would skip nothing (the atomic numbers z1..z4 and max_z are there instead).
-CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "z4", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
-
-
-def stats_columns(columns: int) -> str:
-    """The table property ``delta.dataSkippingStatsColumns`` of a `candidates` table first written by a run with
-    ``columns`` partner columns (z4 only when it exists)."""
-    return ",".join(c for c in CANDIDATE_STATS_COLUMNS if c != "z4" or columns >= 4)
-
-
 class _Progress(threading.Thread):
     """Logs partitions done / total, compositions per second and time left while the kernel stage runs."""
 
@@ -223,16 +210,6 @@ def _runs_row(
             }
         ]
     )
-
-
-FUNNEL_DDL = (
-    "stage_order bigint, stage string, description string, count bigint, fraction_of_total double, "
-    "fraction_of_previous double, run_id string"
-)
-RUNS_DDL = (
-    "run_id string, status string, started_at timestamp, ended_at timestamp, model_path string, "
-    "model_sha256 string, oxidation_list string, compositions bigint, settings_json string, summary_json string"
-)
 
 
 def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, status: str, started: datetime,
@@ -335,8 +312,6 @@ def _record_failure(spark: SparkSession, settings: Settings, plan: ScreenPlan, s
 
 
 def _fingerprint(plan: ScreenPlan) -> str:
-    from lisearch import __version__
-
     extra = (plan.run_id, plan.model_sha256, plan.oxidation_list, __version__, code_sha256())
     return plan_fingerprint(plan_to_dict(plan), *extra)
 

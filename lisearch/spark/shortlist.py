@@ -1,6 +1,6 @@
 """The shortlist on Spark: a screen run's `candidates` -> plausibility rules, measured scores and nearest known
-compound inside ``mapInPandas`` (:func:`lisearch.shortlisting.shortlist_batch`) -> the best rows of every chemical
-family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
+compound inside ``mapInPandas`` (:func:`lisearch.downstream.shortlisting.shortlist_batch`) -> the best rows of every
+chemical family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
 the report files (CSV, Markdown, HTML)."""
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.locks import downstream_lock
-from lisearch.logs import get_logger
-from lisearch.models.measured import MODEL_FILES
-from lisearch.records import record_job
-from lisearch.shortlisting import (
-    SHORTLIST_DDL,
+from lisearch.downstream.shortlisting import (
     finish_shortlist,
     shortlist_batch,
     table_iii_plausibility,
     to_markdown,
     write_shortlist,
 )
+from lisearch.locks import downstream_lock
+from lisearch.logs import get_logger
+from lisearch.measured.models import MODEL_FILES
+from lisearch.records import record_job
+from lisearch.schema import SHORTLIST_COLUMNS, SHORTLIST_DDL
 from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.measured import measured_payloads, worker_models
 from lisearch.spark.narrow import check_run
@@ -55,8 +55,8 @@ def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.Da
 _STRINGS = ("family", "cations", "anions", "formula", "nearest_known", "known_source", "ranked_by", "removed_by")
 
 
-#: The columns the kernel adds, in :data:`SHORTLIST_DDL` order.
-ADDED = [part.strip().split(" ")[0] for part in SHORTLIST_DDL.split(",")]
+#: The columns the kernel adds, in :data:`lisearch.schema.SHORTLIST_COLUMNS` order.
+ADDED = list(SHORTLIST_COLUMNS)
 
 
 def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:

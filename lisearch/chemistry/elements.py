@@ -79,8 +79,32 @@ def _raw() -> pd.DataFrame:
 
 
 def symbols() -> tuple[str, ...]:
-    """Element symbols with Z <= 94, by atomic number."""
+    """Element symbols with Z <= 94, by atomic number: ``symbols()[Z - 1]`` is element Z."""
     return tuple(_raw().index)
+
+
+#: Atomic number of lithium, the element every composition lisearch screens contains.
+LI_Z = 3
+
+
+def n_elements() -> int:
+    """How many elements lisearch knows (Z = 1..94): the width of a fraction matrix, whose column Z - 1 is element Z."""
+    return MAX_Z
+
+
+def atomic_number(symbol: str) -> int:
+    """Z of an element symbol (KeyError naming the symbol when lisearch does not know it)."""
+    return _atomic_numbers()[symbol]
+
+
+@functools.lru_cache(maxsize=1)
+def _atomic_numbers() -> dict[str, int]:
+    return {s: z for z, s in enumerate(symbols(), start=1)}
+
+
+def default_elements() -> tuple[str, ...]:
+    """Li's partners in the default composition space: every element with Z <= 94 except Li (93)."""
+    return tuple(s for s in symbols() if s != "Li")
 
 
 @functools.lru_cache(maxsize=1)

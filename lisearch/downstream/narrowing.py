@@ -26,15 +26,13 @@ import numpy as np
 import pandas as pd
 
 from lisearch import paper
+from lisearch.chemistry.elements import descriptor_table, oxidation_states
 from lisearch.datasets import mp_known
-from lisearch.elements import descriptor_table, oxidation_states
 from lisearch.errors import InputError
-from lisearch.kernels import PARTNERS
+from lisearch.schema import NARROW_STAGES, PARTNERS
 
 #: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter (:mod:`lisearch.paper`).
 TABLE_III = paper.TABLE_III
-
-NARROW_STAGES = ("first_four_rows", "anion_present", "common_states", "single_anion", "electronegativity_order")
 
 
 def reduced_formula(amounts: dict[str, int]) -> str:
@@ -158,8 +156,8 @@ def trace_table_iii(
     function on a fraction matrix (n, 94); ``stability`` and ``max_formula_atoms`` as in :func:`passes_all`."""
     from pymatgen.core import Composition
 
-    from lisearch.chemistry import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
-    from lisearch.composition import parse_formula
+    from lisearch.chemistry.composition import parse_formula
+    from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 
     states = oxidation_states(oxidation_list)
     rows = []

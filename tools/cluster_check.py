@@ -3,7 +3,7 @@
 compared with the same plan run in one local process; then the same screen again while one worker is killed
 mid-stage, compared again, and the `candidates` rows checked for duplicates.
 
-    python -m lisearch.spark.cluster_check [--elements all] [--sizes 2,3] [--kill-after-partitions 2]
+    python -m tools.cluster_check [--elements all] [--sizes 2,3] [--kill-after-partitions 2]
         [--output report.json]
 
 ``--elements z36 --sizes 4`` runs the Z <= 36 quinary job (197 G compositions) instead of the paper's space. A
@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-from lisearch.candidate_files import Staging
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
-from lisearch.plan import plan_from_settings, screen_in_process
 from lisearch.run_ids import run_predicate
+from lisearch.screening.files import Staging
+from lisearch.screening.plan import plan_from_settings, screen_in_process
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
     args = _parse(argv)
     if args.elements == "z36":
-        from lisearch.elements import symbols
+        from lisearch.chemistry.elements import symbols
 
         args.elements = ",".join(e for e in symbols()[:36] if e != "Li")
     screen_args = ["--elements", args.elements, "--sizes", args.sizes]

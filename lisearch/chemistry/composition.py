@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 
 _TOKEN = re.compile(r"[A-Z][a-z]?")

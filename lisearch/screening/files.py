@@ -34,58 +34,38 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 from lisearch.run_ids import partition_folder, partition_uri
-
-#: Spark SQL type of the columns of partner j (symbol, atomic number, percent, oxidation state), by name pattern.
-PARTNER_TYPES = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
-
-
-def candidate_columns(columns: int) -> dict[str, str]:
-    """Column -> Spark SQL type of the `candidates` table (without the ``run_id`` partition column) for a run
-    with ``columns`` partner columns (3, or 4 with quinaries); the columns of an absent partner are null."""
-
-    def partners(name: str) -> dict[str, str]:
-        return {name.format(j): PARTNER_TYPES[name] for j in range(1, columns + 1)}
-
-    return {
-        "n_elements": "tinyint", **partners("element_{}"), **partners("z{}"), "max_z": "smallint",
-        "pct_li": "smallint", **partners("pct_{}"), **partners("ox_{}"),
-        "score": "float", "cost_per_kg": "float", "mean_atomic_mass": "float",
-    }  # fmt: skip
-
-
-def candidates_ddl(columns: int) -> str:
-    """Spark schema (DDL) of `candidates` rows: ``run_id`` then :func:`candidate_columns`."""
-    return ", ".join(["run_id string", *(f"{c} {t}" for c, t in candidate_columns(columns).items())])
+from lisearch.schema import VALUE_TYPES, candidate_columns, numpy_type
 
 
 def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
-    """Kernel survivors (n rows, :func:`lisearch.kernels.survivor_dtypes`) -> a ``pyarrow.Table`` of n
-    `candidates` rows: element symbols (dictionary-encoded), atomic numbers, percents and oxidation states of the
-    partners that are present (null for an absent one: z = 0), ``n_elements`` (Li included), ``max_z``, score,
-    cost (USD/kg) and mean atomic mass (g/mol per atom)."""
+    """Kernel survivors (n rows, :func:`lisearch.schema.survivor_dtypes`) -> a ``pyarrow.Table`` of n `candidates`
+    rows (:func:`lisearch.schema.candidate_columns`, in their types): element symbols (dictionary-encoded), atomic
+    numbers, percents and oxidation states of the partners that are present (null for an absent one: z = 0),
+    ``n_elements`` (Li included), ``max_z``, score, cost (USD/kg) and mean atomic mass (g/mol per atom)."""
     import pyarrow as pa
 
-    from lisearch.elements import symbols
-
+    kinds = candidate_columns(columns)
     js = range(1, columns + 1)
-    z = {j: survivors[f"z{j}"].to_numpy(np.int16) for j in js}
+    z = {j: survivors[f"z{j}"].to_numpy(numpy_type(kinds[f"z{j}"])) for j in js}
     absent = {j: z[j] <= 0 for j in js}
     names = pa.array(["", *symbols()], pa.string())
-    n_elements = 1 + sum((~absent[j]).astype(np.int8) for j in js)
-    arrays: dict[str, Any] = {"n_elements": pa.array(np.asarray(n_elements, np.int8))}
+    n_elements = 1 + sum((~absent[j]).astype(np.int64) for j in js)
+    arrays: dict[str, Any] = {"n_elements": pa.array(np.asarray(n_elements, numpy_type(kinds["n_elements"])))}
     for j in js:
         arrays[f"element_{j}"] = pa.DictionaryArray.from_arrays(pa.array(z[j], mask=absent[j]), names)
     for j in js:
         arrays[f"z{j}"] = pa.array(z[j], mask=absent[j])
-    arrays["max_z"] = pa.array(np.max(np.stack([z[j] for j in js]), axis=0).astype(np.int16))
-    arrays["pct_li"] = pa.array(survivors["pct_li"].to_numpy(np.int16))
-    for name, dtype in (("pct", np.int16), ("ox", np.int8)):
+    arrays["max_z"] = pa.array(np.max(np.stack([z[j] for j in js]), axis=0).astype(numpy_type(kinds["max_z"])))
+    arrays["pct_li"] = pa.array(survivors["pct_li"].to_numpy(numpy_type(kinds["pct_li"])))
+    for name in ("pct", "ox"):
         for j in js:
-            arrays[f"{name}_{j}"] = pa.array(survivors[f"{name}_{j}"].to_numpy(dtype), mask=absent[j])
-    for name in ("score", "cost_per_kg", "mean_atomic_mass"):
-        arrays[name] = pa.array(survivors[name].to_numpy(np.float32))
+            column = f"{name}_{j}"
+            arrays[column] = pa.array(survivors[column].to_numpy(numpy_type(kinds[column])), mask=absent[j])
+    for name in VALUE_TYPES:
+        arrays[name] = pa.array(survivors[name].to_numpy(numpy_type(kinds[name])))
     return pa.table(arrays)
 
 
@@ -270,7 +250,7 @@ def code_sha256(root: Path | None = None) -> str:
     """sha256 of the Python sources of the lisearch package (``root``: its folder by default), names and bytes in
     name order: a resumed run must be finished by the code that screened its first partitions, and a version
     number does not change while the code is edited."""
-    root = root or Path(__file__).resolve().parent
+    root = root or Path(__file__).resolve().parents[1]  # lisearch/, above this subpackage
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
@@ -296,10 +276,11 @@ def partition_file_name(part: int, token: str) -> str:
 
 
 def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space: Any = None) -> int:
-    """What one kernel task does for partition ``part`` of a plan in plain form (:func:`lisearch.plan.plan_to_dict`
-    with an ``output`` entry, see :func:`lisearch.spark.screen.output_spec`): screen its blocks, write their
-    survivors as one candidate file and their per-set counts to the staging folder; returns the rows written."""
-    from lisearch.plan import inputs_from_dict, run_blocks, space_from_dict
+    """What one kernel task does for partition ``part`` of a plan in plain form
+    (:func:`lisearch.screening.plan.plan_to_dict` with an ``output`` entry, see
+    :func:`lisearch.spark.screen.output_spec`): screen its blocks, write their survivors as one candidate file and
+    their per-set counts to the staging folder; returns the rows written."""
+    from lisearch.screening.plan import inputs_from_dict, run_blocks, space_from_dict
 
     out = data["output"]
     inputs = inputs or inputs_from_dict(data)

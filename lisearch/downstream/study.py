@@ -32,14 +32,14 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from lisearch import paper
-from lisearch.chemistry import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
+from lisearch.chemistry.elements import OXIDATION_LISTS, default_elements, oxidation_states, symbols
+from lisearch.chemistry.neutrality import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.config import limit_text
-from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
+from lisearch.downstream.narrowing import TABLE_III, composition_flags
 from lisearch.errors import InputError
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.training import LabelledSet, holdout_split
-from lisearch.narrowing import TABLE_III, composition_flags
-from lisearch.space import CompositionSpace, default_elements
+from lisearch.screening.space import CompositionSpace
 
 #: The paper's funnel (Cubuk et al. 2019): shares of the space conductive and neutral, and of the neutral conductive.
 PAPER_FUNNEL = paper.FUNNEL
@@ -133,7 +133,7 @@ def sample_space(space: CompositionSpace, n: int, seed: int = 0) -> tuple[np.nda
 
 def probe_arrays(formulas: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """z (n, 4) with Li first and integer amounts (n, 4) of formulas of Li and up to three other elements."""
-    from lisearch.plausibility import formula_arrays
+    from lisearch.chemistry.plausibility import formula_arrays
 
     zf, af, errors = formula_arrays(list(formulas))
     bad = [f"{f}: {e}" for f, e in zip(formulas, errors, strict=True) if e]
@@ -353,7 +353,7 @@ def needed_choices(grid: pd.DataFrame, chosen: pd.Series, names: tuple[str, ...]
 def default_pipeline_trace(sample: StudySample, default_row: pd.Series) -> list[str | None]:
     """The default pipeline's trace: the study's stages, then the shortlist's plausibility rules (default settings)
     for probes the study's stages keep."""
-    from lisearch.plausibility import plausibility
+    from lisearch.chemistry.plausibility import plausibility
 
     probes = np.flatnonzero(sample.probe)
     rules = plausibility(sample.z[probes], sample.amounts[probes])
