@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lisearch.chemistry.elements import (
+    OXIDATION_LISTS,  # lazily: elements reads the data tables
+    default_elements,
+    symbols,
+)
 from lisearch.errors import ConfigError
 from lisearch.run_ids import check_run_id
 
@@ -180,8 +185,6 @@ class ScreenSettings:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from lisearch.chemistry.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
-
         if self.plausible_only not in ("auto", "true", "false"):
             raise ConfigError(
                 f"screen.plausible_only is {self.plausible_only!r}; use auto (for quinary runs), true or false."
@@ -221,8 +224,6 @@ class ScreenSettings:
     @functools.cached_property
     def partners(self) -> tuple[str, ...]:
         """The partner elements of Li: ``elements`` ("all": Z <= 94 except Li) without ``exclude``, as written."""
-        from lisearch.chemistry.elements import default_elements
-
         chosen = default_elements() if self.elements.strip().lower() == "all" else _symbols(self.elements, "elements")
         excluded = set(_symbols(self.exclude, "exclude"))
         return tuple(e for e in chosen if e not in excluded)
@@ -255,8 +256,6 @@ def limit_text(value: float) -> str:
 
 
 def _symbols(text: str, what: str) -> tuple[str, ...]:
-    from lisearch.chemistry.elements import symbols
-
     items = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in items if s not in symbols()]
     if unknown:

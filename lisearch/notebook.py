@@ -32,9 +32,9 @@ def _sql(settings: Settings, query: str) -> pd.DataFrame:
 
 
 def _pyplot() -> Any:
-    from lisearch.report import _pyplot
+    from lisearch.figures import pyplot
 
-    return _pyplot()
+    return pyplot()
 
 
 def _once(fig: Any) -> Any:

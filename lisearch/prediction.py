@@ -17,6 +17,7 @@ from lisearch.chemistry.composition import parse_formulas
 from lisearch.chemistry.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 from lisearch.errors import InputError
+from lisearch.measured.models import load_measured
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.loading import load_atom2vec, load_models
@@ -31,8 +32,6 @@ def predict_with_artifacts(
     """:func:`predict_formulas` with the models trained into ``artifacts_dir``. ``models``: names from
     :data:`PREDICT_MODELS`; None = every trained one (atom2vec and measured only when trained); naming a model that is
     not trained is an :class:`InputError` that says which command trains it."""
-    from lisearch.measured.models import load_measured
-
     names = list(PREDICT_MODELS if models is None else models)
     unknown = [n for n in names if n not in PREDICT_MODELS]
     if unknown or not names:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from lisearch.chemistry.elements import LI_Z, n_elements
 from lisearch.run_ids import RUN_COLUMN
@@ -34,8 +35,6 @@ def numpy_type(spark_type: str) -> Any:
 
 def arrow_type(spark_type: str) -> Any:
     """The Arrow type of a Spark SQL type name (pyarrow is imported when asked)."""
-    import pyarrow as pa
-
     return pa.string() if spark_type == "string" else pa.from_numpy_dtype(np.dtype(_NUMPY[spark_type]))
 
 

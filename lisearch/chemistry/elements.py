@@ -109,7 +109,7 @@ def default_elements() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=1)
 def _descriptors_and_fills() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from pymatgen.core import Element
+    from pymatgen.core import Element  # noqa: PLC0415 (slow import, needed here only)
 
     raw = _raw()
     table = pd.DataFrame({name: raw[col].astype(float) for name, col in _MENDELEEV_COLUMNS.items()})
@@ -189,7 +189,7 @@ def oxidation_states(list_name: str) -> dict[str, tuple[int, ...]]:
                 sym, *states = line.split()
                 out[sym] = tuple(sorted(int(s) for s in states))
     else:
-        from pymatgen.core import Element
+        from pymatgen.core import Element  # noqa: PLC0415 (slow import, needed here only)
 
         attr = {
             "pymatgen_common": "common_oxidation_states",

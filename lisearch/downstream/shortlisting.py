@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 
 from lisearch.chemistry.elements import symbols
-from lisearch.chemistry.plausibility import PlausibilityRules, nearest_known, plausibility
+from lisearch.chemistry.plausibility import PlausibilityRules, formula_arrays, nearest_known, plausibility
 from lisearch.config import ShortlistSettings
+from lisearch.downstream.narrowing import TABLE_III
+from lisearch.figures import pyplot
+from lisearch.measured.scoring import score_candidates
 from lisearch.schema import MEASURED_COLUMNS, PARTNERS, SHORTLIST_COLUMNS, decode_candidates, numpy_type
 
 
@@ -76,8 +79,6 @@ def shortlist_batch(
         out[column] = np.full(n, np.nan, numpy_type(MEASURED_COLUMNS[column]))
     out["measured_in_domain"] = pd.array([None] * n, dtype="boolean")
     if measured and n:
-        from lisearch.measured.scoring import score_candidates
-
         scored = score_candidates(out, measured["classifier"], measured["regressor"])
         for column in values:
             out[column] = scored[column].to_numpy()
@@ -128,7 +129,7 @@ def _reasons(row: Any) -> str:
 def finish_shortlist(top: pd.DataFrame, settings: ShortlistSettings) -> pd.DataFrame:
     """The best ``top_per_family`` rows per family (already cut by Spark or not), at most ``max_rows`` in all,
     ranked by ``rank_score``, with pymatgen's reduced formula and the ``reasons`` column."""
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     ranked = top.sort_values(["rank_score", "state_probability"], ascending=False, kind="stable")
     ranked = ranked.groupby("family", sort=False).head(settings.top_per_family).head(settings.max_rows)
@@ -161,9 +162,7 @@ def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
 
 def shortlist_figure(shortlist: pd.DataFrame) -> Any:
     """Rank score against cost (colour: distance to the nearest known compound), and rows per anion set."""
-    from lisearch.report import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     known = shortlist["known_distance"].fillna(1.0)
     points = axes[0].scatter(shortlist["cost_per_kg"], shortlist["rank_score"], c=known, cmap="viridis", s=18)
@@ -189,9 +188,7 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
     if len(shortlist):
         fig = shortlist_figure(shortlist)
         fig.savefig(buffer, format="png", dpi=100)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        pyplot().close(fig)
     image = base64.b64encode(buffer.getvalue()).decode()
     table = shortlist[[*SHOWN, "reasons"]].to_html(index=False, escape=True, float_format=lambda v: f"{v:.2f}")
     page = (
@@ -210,9 +207,6 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
 def table_iii_plausibility(settings: ShortlistSettings) -> pd.DataFrame:
     """The paper's Table III compositions under the plausibility rules: table_iii, plausible, reason (the first rule
     that removes it), probability of the most likely assignment."""
-    from lisearch.chemistry.plausibility import formula_arrays
-    from lisearch.downstream.narrowing import TABLE_III
-
     z, amounts, _ = formula_arrays(list(TABLE_III))
     checks = plausibility(z, amounts, rules_of(settings))
     return pd.DataFrame(

@@ -43,8 +43,10 @@ from lisearch.chemistry.descriptors import feature_names as descriptor_feature_n
 from lisearch.chemistry.elements import descriptor_table_hash, symbols
 from lisearch.errors import InputError
 from lisearch.measured.trees import AGGREGATES, TreeEnsemble
+from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import Atom2VecModel, forward, reduce_vectors
 from lisearch.models.linear import ElementalLinearModel
+from lisearch.models.loading import load_atom2vec, load_models
 
 KIND = "measured-extra-trees"
 TASKS = ("classifier", "regressor")
@@ -219,7 +221,7 @@ class MeasuredModel:
 
     def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None) -> Self:
         """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound)."""
-        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor  # noqa: PLC0415 (slow import, needed here only)
 
         X = measured_features(fractions, transfer)
         common = {"n_estimators": self.n_trees, "max_features": 1.0, "random_state": self.seed, "n_jobs": 1}
@@ -327,8 +329,6 @@ MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_
 
 def load_transfer(artifacts_dir: Path) -> Transfer:
     """esML and atom2vec-esML from the artifacts folder (both are needed by the measured models)."""
-    from lisearch.models.loading import load_atom2vec, load_models
-
     atom2vec = load_atom2vec(artifacts_dir)
     if atom2vec is None:
         raise InputError(
@@ -340,8 +340,6 @@ def load_transfer(artifacts_dir: Path) -> Transfer:
 
 def load_measured(artifacts_dir: Path, required: bool = False) -> dict[str, MeasuredModel]:
     """The measured models by task ({} when not trained yet and not ``required``; invalid files always raise)."""
-    from lisearch.models.artifact import load_artifact
-
     out = {}
     for task, name in MODEL_FILES.items():
         path = artifacts_dir / name

@@ -33,13 +33,17 @@ from sklearn.metrics import (
     matthews_corrcoef,
     mean_absolute_error,
     roc_auc_score,
+    roc_curve,
 )
 from sklearn.model_selection import GroupKFold
 
 from lisearch.datasets import OBELIX_CIFS, iter_cifs
 from lisearch.errors import InputError
-from lisearch.measured.models import Transfer, fit_pair
+from lisearch.figures import pyplot
+from lisearch.measured.models import Transfer, fit_pair, load_transfer, model_params
 from lisearch.measured.obelix import MeasuredSet, measured_set
+from lisearch.models.loading import load_models
+from lisearch.structure.labelling import label_cifs
 
 #: Published figures to put beside lisearch's (see docs/science.md for the sources).
 PUBLISHED = {
@@ -150,8 +154,6 @@ def cross_predict(
 def sml_on_obelix(partial_occupancy: str = "sample") -> pd.DataFrame:
     """sML (published coefficients) on the bundled OBELiX CIFs: id, p_superionic, label (-1 when not
     featurized), status, reason."""
-    from lisearch.structure.labelling import label_cifs
-
     items = list(iter_cifs(OBELIX_CIFS))
     batch = pd.DataFrame({"material_id": [i for i, _ in items], "cif": [c for _, c in items]})
     out = label_cifs(batch, partial_occupancy=partial_occupancy)
@@ -308,11 +310,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 def validation_figure(pred: pd.DataFrame) -> Any:
     """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor), from the
     per-material predictions of :func:`validate` (``measured_predictions.csv``)."""
-    from sklearn.metrics import roc_curve
-
-    from lisearch.report import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     curves = {"eML": "eML_score", "esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
     for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
@@ -356,9 +354,7 @@ def plot_validation(report: dict[str, Any], path: Path) -> None:
     """The validation figure (ROC curves, predicted vs measured) saved to ``path``."""
     fig = validation_figure(report["predictions"])
     fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
@@ -381,9 +377,6 @@ def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 def run_validation(settings: Any, output: Path | None = None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
     """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
     ``<home>/reports``) and returns (report, paths written)."""
-    from lisearch.measured.models import load_transfer, model_params
-    from lisearch.models.loading import load_models
-
     m = settings.measured
     artifacts = settings.paths.artifacts_dir
     transfer = load_transfer(artifacts)  # esML and atom2vec-esML, read once for both roles

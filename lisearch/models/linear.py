@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from lisearch.chemistry.descriptors import check_choice, composition_features, feature_names
-from lisearch.chemistry.elements import DESCRIPTORS, descriptor_table_hash, symbols
+from lisearch.chemistry.elements import DESCRIPTORS, descriptor_table, descriptor_table_hash, symbols
 from lisearch.config import class_weight_value
 from lisearch.errors import InputError
 
@@ -94,7 +94,6 @@ class ElementalLinearModel(ClassifierMixin, BaseEstimator):
         self._check()
         if tuple(self.reductions) != ("mean",):
             raise InputError("element_weights exists only for mean-reduction models (linear in the fractions).")
-        from lisearch.chemistry.elements import descriptor_table
 
         table = descriptor_table()[list(self.descriptors)].to_numpy(dtype=np.float64)
         w = self.coef_ / self.scale_

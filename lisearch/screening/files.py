@@ -33,11 +33,15 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 from lisearch.run_ids import partition_folder, partition_uri
 from lisearch.schema import VALUE_TYPES, candidate_columns, numpy_type
+from lisearch.screening.plan import inputs_from_dict, run_blocks, space_from_dict
 
 
 def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
@@ -45,8 +49,6 @@ def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
     rows (:func:`lisearch.schema.candidate_columns`, in their types): element symbols (dictionary-encoded), atomic
     numbers, percents and oxidation states of the partners that are present (null for an absent one: z = 0),
     ``n_elements`` (Li included), ``max_z``, score, cost (USD/kg) and mean atomic mass (g/mol per atom)."""
-    import pyarrow as pa
-
     kinds = candidate_columns(columns)
     js = range(1, columns + 1)
     z = {j: survivors[f"z{j}"].to_numpy(numpy_type(kinds[f"z{j}"])) for j in js}
@@ -77,8 +79,6 @@ def file_stats(tables: Iterable[Any], columns: Iterable[str]) -> dict[str, Any]:
     """Delta file statistics of the rows of ``tables`` (``pyarrow.Table``): ``numRecords`` and, for each of
     ``columns``, ``nullCount`` and (when a value is present) ``minValues`` / ``maxValues``, as Spark's Delta writer
     records them for data skipping."""
-    import pyarrow.compute as pc
-
     columns = list(columns)
     rows, nulls = 0, dict.fromkeys(columns, 0)
     lows: dict[str, Any] = {}
@@ -125,9 +125,6 @@ class CandidateFile:
                 self._flush()
 
     def _flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not self.pending:
             return
         table = pa.concat_tables(self.pending)
@@ -219,9 +216,6 @@ class Staging:
     def finish_partition(self, part: int, stats: pd.DataFrame, add: dict[str, Any] | None) -> None:
         """Record a finished partition: its per-set counts, then (last: the mark of a finished partition) its
         candidate file's ``add`` fields."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         table = pa.Table.from_pandas(stats, preserve_index=False)
         _write_atomic(self.stats_path(part), lambda tmp: pq.write_table(table, tmp))
         done = json.dumps({"partition": part, "add": add})
@@ -280,8 +274,6 @@ def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space:
     (:func:`lisearch.screening.plan.plan_to_dict` with an ``output`` entry, see
     :func:`lisearch.spark.screen.output_spec`): screen its blocks, write their survivors as one candidate file and
     their per-set counts to the staging folder; returns the rows written."""
-    from lisearch.screening.plan import inputs_from_dict, run_blocks, space_from_dict
-
     out = data["output"]
     inputs = inputs or inputs_from_dict(data)
     space = space or space_from_dict(data)

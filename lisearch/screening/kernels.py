@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from math import comb
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -757,6 +758,4 @@ def empty_survivors(columns: int = 3) -> pd.DataFrame:
 
 
 def _n_fractions(units: int, k: int) -> int:
-    from math import comb
-
     return comb(units - 1, k)

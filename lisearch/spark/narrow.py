@@ -5,6 +5,7 @@ stability proxies (:mod:`lisearch.downstream.narrowing`, inside ``mapInPandas``)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,6 @@ def _narrow(settings: Settings, spark: SparkSession) -> dict[str, Any]:
 
 
 def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataFrame:
-    import json
-
     cfg = settings.narrow
     screen_cfg = json.loads(run["settings_json"])
     path = Path(run["model_path"]) if run["model_path"] else model_path(settings)

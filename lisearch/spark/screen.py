@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import threading
 import time
@@ -98,8 +99,6 @@ def _freeze_worker_objects() -> None:
     per worker process (:func:`gc.freeze`, meant for pre-fork servers) takes them out of every later collection;
     objects created afterwards are collected as usual. Once per process through the cache: asking
     ``gc.get_freeze_count()`` instead walks the ~160,000 frozen objects (~15 ms), too slow for every task."""
-    import gc
-
     gc.collect()
     gc.freeze()
 
