@@ -80,6 +80,23 @@ def all_partner_columns() -> dict[str, str]:
     return {name.format(j): kind for j in PARTNERS for name, kind in PARTNER_TYPES.items()}
 
 
+def partner_of(column: str) -> int | None:
+    """The partner number j of a partner column (``element_2`` -> 2, ``z3`` -> 3), None for other columns."""
+    for pattern in PARTNER_TYPES:
+        head = pattern.split("{}")[0]
+        if column.startswith(head) and column[len(head) :].isdigit():
+            return int(column[len(head) :])
+    return None
+
+
+def derived_columns(survivors: Any, columns: int) -> dict[str, np.ndarray]:
+    """The `candidates` columns computed from the screen kernel's survivors (a frame with the columns of
+    :func:`survivor_dtypes`) rather than by it: ``n_elements`` (Li included) and ``max_z``. A new column of
+    `candidates` that follows from the composition is declared in :func:`candidate_columns` and derived here."""
+    z = np.stack([survivors[f"z{j}"].to_numpy() for j in range(1, columns + 1)])
+    return {"n_elements": 1 + (z > 0).sum(axis=0), "max_z": z.max(axis=0)}
+
+
 def survivor_dtypes(columns: int = 3) -> dict[str, Any]:
     """Column -> numpy dtype of the screen kernel's survivors (one row per surviving composition): the partners'
     z, Li's and the partners' percents, the oxidation states and the values; 0 for an absent partner."""
@@ -181,6 +198,7 @@ __all__ = [
     "CANDIDATE_STATS_COLUMNS", "FUNNEL_DDL", "MAX_PARTNERS", "MEASURED_COLUMNS", "MEASURED_DDL", "NARROW_STAGES",
     "PARTNERS", "PARTNER_TYPES", "RUNS_DDL", "SHORTLIST_COLUMNS", "SHORTLIST_DDL", "STABLE_OXIDE_CANDIDATE_COLUMNS",
     "STAT_COLUMNS", "VALUE_TYPES", "all_partner_columns", "arrow_type", "candidate_columns", "candidate_fractions",
-    "candidates_ddl", "ddl", "decode_candidates", "numpy_type", "partner_columns", "stable_oxides_columns",
+    "candidates_ddl", "ddl", "decode_candidates", "derived_columns", "numpy_type", "partner_columns", "partner_of",
+    "stable_oxides_columns",
     "stats_columns", "survivor_dtypes",
 ]  # fmt: skip

@@ -172,7 +172,7 @@ def test_spark_screen_with_atom2vec_equals_in_process(spark, trained: tuple[Path
     from lisearch.spark.screen import run_screen
 
     folder, _ = trained
-    settings = _screen_settings(home, folder, "screen.run_id=a2v")
+    settings = _screen_settings(home, folder, "run.id=a2v")
     summary = run_screen(settings, spark=spark)
     funnel, _, survivors = screen_in_process(plan_from_settings(settings))
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}

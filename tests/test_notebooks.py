@@ -34,12 +34,12 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     settings = settings_for(
         home,
         "label.limit=500",
-        "screen.run_id=default",
+        "run.id=default",
         "screen.elements=B,N,O,Na,Mg,Al,Si,P,S,Cl,K,Ca",
         "screen.step=5",
         "screen.sets_per_block=50",
-        "narrow.run_id=default",
-        "shortlist.run_id=default",
+        "run.id=default",
+        "run.id=default",
     )
     run_label_job(settings, spark=spark)
     structures = read_structures(settings)

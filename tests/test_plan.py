@@ -91,7 +91,7 @@ def test_plain_refuses_unsupported_fields():
         ("screen.exclude=Xx", r"screen\.exclude names unknown element\(s\) Xx"),
         ("screen.sizes=2,three", r"screen\.sizes is '2,three'"),
         ("screen.oxidation_list=oxides", r"screen\.oxidation_list is 'oxides'; use one of pymatgen_common"),
-        ("screen.run_id=bad id!", r"screen\.run_id is 'bad id!': a run id is 1 to 64 letters"),
+        ("run.id=bad id!", r"run\.id is 'bad id!': a run id is 1 to 64 letters"),
     ],
 )
 def test_screen_settings_are_parsed_when_loaded(override: str, message: str):

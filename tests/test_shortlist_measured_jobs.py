@@ -49,7 +49,7 @@ def run_home(spark, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-untyped-def]
-    run = ("screen.run_id=j1", "measured.run_id=j1", "shortlist.run_id=j1")
+    run = ("run.id=j1",)
     return small_screen_settings(home, artifacts, "screen.elements=N,O,Na,Mg,P,S,Cl,K", *run, *extra)
 
 
@@ -113,7 +113,7 @@ def test_jobs_stop_before_spark_on_bad_input(spark, run_home: Path, artifacts: P
     with pytest.raises(InputError, match="No model artifact"):
         run_score_measured(_settings(run_home, tmp_path / "no-artifacts"), spark=spark)
     with pytest.raises(InputError, match="'nope' does not exist"):
-        run_shortlist(_settings(run_home, artifacts, "shortlist.run_id=nope"), spark=spark)
+        run_shortlist(_settings(run_home, artifacts, "run.id=nope"), spark=spark)
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("measured_classifier.json", "measured_regressor.json"):

@@ -182,8 +182,8 @@ def test_paper_profile_extends_local_and_sets_its_own_names():
     paper, local = load_settings("paper"), load_settings("local")
     assert paper.spark == local.spark  # from `extends = "local"`
     assert paper.train.esml_name == paper.screen.model == "esml_paper"
-    assert paper.screen.run_id == paper.narrow.run_id == paper.shortlist.run_id == "paper"
-    assert local.train.esml_name == "esml" and local.screen.run_id == ""
+    assert paper.run.id == "paper"
+    assert local.train.esml_name == "esml" and local.run.id == ""
 
 
 def test_extends_errors(tmp_path: Path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -30,8 +31,9 @@ from lisearch.chemistry.elements import default_elements
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
 from lisearch.errors import LisearchError
-from lisearch.screening.files import Staging, screen_partition
+from lisearch.screening.files import Staging
 from lisearch.screening.funnel import rows_written
+from lisearch.screening.task import output_of, screen_partition, task_payload
 from lisearch.structure.labelling import label_cifs
 
 
@@ -108,7 +110,7 @@ class _ScreenBench:
             return time.perf_counter() - t0
 
     @contextlib.contextmanager
-    def scratch_output(self, plan: Any, parts: list[list[int]]) -> Iterator[dict[str, Any]]:
+    def scratch_output(self, plan: Any, parts: list[list[int]]) -> Iterator[Any]:
         """Where a kernel run writes its candidate files and counts (a fresh staging folder and table folder),
         removed afterwards."""
         from lisearch.spark.screen import output_spec
@@ -121,14 +123,14 @@ class _ScreenBench:
             yield output
         finally:
             staging.remove()
-            shutil.rmtree(output["table"], ignore_errors=True)
+            shutil.rmtree(output.table, ignore_errors=True)
 
     def kernel(self, emit: str) -> tuple[Any, dict[str, Any]]:
         """Best of ``rounds`` interleaved runs: one numpy process, ``cores`` numpy processes, the Spark kernel job."""
         from lisearch.screening.plan import plan_from_settings, screen_in_process
         from lisearch.spark.screen import default_partitions
 
-        plan = plan_from_settings(self.settings(f"screen.emit={emit}", "screen.run_id=kernel"))
+        plan = plan_from_settings(self.settings(f"screen.emit={emit}", "run.id=kernel"))
         parts = default_partitions(self.spark, plan)
         with threadpool_limits(1):
             screen_in_process(plan)  # warm this process's caches, as Spark's workers are warm below
@@ -166,7 +168,7 @@ class _ScreenBench:
         """The whole counts-only screen command, best of ``rounds`` (the first run creates the tables)."""
         from lisearch.spark.screen import run_screen
 
-        counts_only = self.settings("screen.emit=false", "screen.run_id=kernel")
+        counts_only = self.settings("screen.emit=false", "run.id=kernel")
         jobs = [run_screen(counts_only, spark=self.spark) for _ in range(self.rounds + 1)][1:]
         job = min(jobs, key=lambda j: j["job_seconds_with_final_record"])
         return {
@@ -184,9 +186,7 @@ class _ScreenBench:
         rows = []
         for m in (20, 40, 60, 93):
             elements = ",".join(default_elements()[:m])
-            sized_settings = self.settings(
-                f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}"
-            )
+            sized_settings = self.settings(f"screen.elements={elements}", "screen.emit=false", f"run.id=scale{m}")
             s = min((run_screen(sized_settings, spark=self.spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
             rows.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
             sized = plan_from_settings(sized_settings)
@@ -200,8 +200,8 @@ class _ScreenBench:
         is the difference of two job times, each varying by a second from run to run here)."""
         from lisearch.spark.screen import run_screen
 
-        cold = run_screen(self.settings("screen.run_id=full"), spark=self.spark)
-        warms = [run_screen(self.settings("screen.run_id=full"), spark=self.spark) for _ in range(warm_rounds)]
+        cold = run_screen(self.settings("run.id=full"), spark=self.spark)
+        warms = [run_screen(self.settings("run.id=full"), spark=self.spark) for _ in range(warm_rounds)]
         warm = min(warms, key=lambda w: w["wall_seconds"])
         return {
             "compositions": warm["compositions"],
@@ -308,13 +308,15 @@ def _blocks_worker(args: tuple[dict[str, Any], list[int], int]) -> float:
         run_blocks(data, ids)  # warm this process's caches, like a warm Spark worker
         t0 = time.perf_counter()
         if "output" in data:
-            screen_partition({**data, "output": {**data["output"], "partitions": {part: ids}}}, part)
+            output = output_of(data)
+            mine = tuple(tuple(ids) if p == part else () for p in range(max(part + 1, len(output.partitions))))
+            screen_partition(data, part, output=dataclasses.replace(output, partitions=mine))
         else:
             run_blocks(data, ids)
         return time.perf_counter() - t0
 
 
-def _numpy_processes(plan: Any, processes: int, output: dict[str, Any] | None = None) -> float:
+def _numpy_processes(plan: Any, processes: int, output: Any = None) -> float:
     """Wall seconds of the kernel over the whole plan split across ``processes`` plain numpy processes (no
     Spark): what this machine's cores deliver together, shared caches and memory bandwidth included. With
     ``output`` (:func:`lisearch.spark.screen.output_spec`) each process also writes its candidate file and counts
@@ -323,7 +325,7 @@ def _numpy_processes(plan: Any, processes: int, output: dict[str, Any] | None = 
 
     from lisearch.screening.plan import plan_to_dict
 
-    data = {**plan_to_dict(plan), **({"output": output} if output else {})}
+    data = task_payload(plan_to_dict(plan), output) if output else plan_to_dict(plan)
     n = len(plan.blocks)
     shares = [(data, list(range(i, n, processes)), i) for i in range(processes)]
     with get_context("fork").Pool(processes) as pool:
@@ -445,7 +447,7 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
                     f"paths.artifacts={base.paths.artifacts_dir}",
                     "screen.model=atom2vec",
                     "screen.exclude=Eu,Tb,Yb",
-                    "screen.run_id=atom2vec",
+                    "run.id=atom2vec",
                 ],
             )
             summary = run_screen(settings, spark=get_session(settings, register=False))
@@ -650,7 +652,7 @@ def bench_quinary(full: bool = False) -> dict[str, Any]:
             z36 = ",".join(e for e in symbols()[:36] if e != "Li")
             settings = load_settings(None, [
                 f"paths.home={home}", f"paths.jars={base.paths.jars_dir}", artifacts, "screen.sizes=4",
-                f"screen.elements={z36}", "screen.sets_per_block=200", "screen.partitions=32", "screen.run_id=q36",
+                f"screen.elements={z36}", "screen.sets_per_block=200", "screen.partitions=32", "run.id=q36",
             ])  # fmt: skip
             t0 = time.perf_counter()
             summary = run_screen(settings)

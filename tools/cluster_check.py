@@ -88,7 +88,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _local_funnel(elements: str, sizes: str) -> tuple[dict[str, int | None], float]:
     """The funnel of one local process (the kernel in this process, no Spark) and its seconds."""
-    overrides = [f"screen.elements={elements}", f"screen.sizes={sizes}", "screen.run_id=local"]
+    overrides = [f"screen.elements={elements}", f"screen.sizes={sizes}", "run.id=local"]
     local = plan_from_settings(load_settings(None, overrides))
     t0 = time.time()
     funnel, _, _ = screen_in_process(local)

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import numpy as np
@@ -40,8 +40,8 @@ import pyarrow.parquet as pq
 from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 from lisearch.run_ids import partition_folder, partition_uri
-from lisearch.schema import VALUE_TYPES, candidate_columns, numpy_type
-from lisearch.screening.plan import inputs_from_dict, run_blocks, space_from_dict
+from lisearch.schema import candidate_columns, derived_columns, numpy_type, partner_of
+from lisearch.screening.records import Manifest
 
 
 def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
@@ -49,25 +49,19 @@ def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
     rows (:func:`lisearch.schema.candidate_columns`, in their types): element symbols (dictionary-encoded), atomic
     numbers, percents and oxidation states of the partners that are present (null for an absent one: z = 0),
     ``n_elements`` (Li included), ``max_z``, score, cost (USD/kg) and mean atomic mass (g/mol per atom)."""
-    kinds = candidate_columns(columns)
-    js = range(1, columns + 1)
-    z = {j: survivors[f"z{j}"].to_numpy(numpy_type(kinds[f"z{j}"])) for j in js}
-    absent = {j: z[j] <= 0 for j in js}
+    z = {j: survivors[f"z{j}"].to_numpy() for j in range(1, columns + 1)}
+    absent = {j: values <= 0 for j, values in z.items()}
+    derived = derived_columns(survivors, columns)
     names = pa.array(["", *symbols()], pa.string())
-    n_elements = 1 + sum((~absent[j]).astype(np.int64) for j in js)
-    arrays: dict[str, Any] = {"n_elements": pa.array(np.asarray(n_elements, numpy_type(kinds["n_elements"])))}
-    for j in js:
-        arrays[f"element_{j}"] = pa.DictionaryArray.from_arrays(pa.array(z[j], mask=absent[j]), names)
-    for j in js:
-        arrays[f"z{j}"] = pa.array(z[j], mask=absent[j])
-    arrays["max_z"] = pa.array(np.max(np.stack([z[j] for j in js]), axis=0).astype(numpy_type(kinds["max_z"])))
-    arrays["pct_li"] = pa.array(survivors["pct_li"].to_numpy(numpy_type(kinds["pct_li"])))
-    for name in ("pct", "ox"):
-        for j in js:
-            column = f"{name}_{j}"
-            arrays[column] = pa.array(survivors[column].to_numpy(numpy_type(kinds[column])), mask=absent[j])
-    for name in VALUE_TYPES:
-        arrays[name] = pa.array(survivors[name].to_numpy(numpy_type(kinds[name])))
+    arrays: dict[str, Any] = {}
+    for column, kind in candidate_columns(columns).items():
+        j = partner_of(column)
+        mask = None if j is None else absent[j]
+        if kind == "string" and j is not None:  # the partner's symbol, dictionary-encoded from its atomic number
+            arrays[column] = pa.DictionaryArray.from_arrays(pa.array(z[j].astype(np.int16), mask=mask), names)
+            continue
+        values = survivors[column].to_numpy() if column in survivors else derived[column]
+        arrays[column] = pa.array(np.asarray(values, numpy_type(kind)), mask=mask)
     return pa.table(arrays)
 
 
@@ -193,18 +187,18 @@ class Staging:
         manifest = self.read_manifest()
         return None if manifest is None else Staging(self.root, str(manifest["token"]))
 
-    def read_manifest(self) -> dict[str, Any] | None:
+    def read_manifest(self) -> Manifest | None:
         """The manifest, or None when there is no readable one (no staged run, or one stopped while starting)."""
         try:
-            return dict(json.loads(self.manifest_path().read_text()))
+            return cast(Manifest, json.loads(self.manifest_path().read_text()))
         except (OSError, ValueError):
             return None
 
-    def start(self, fingerprint: str, partitions: list[list[int]]) -> dict[str, Any]:
+    def start(self, fingerprint: str, partitions: list[list[int]]) -> Manifest:
         """A new staged run (an older staging folder is removed first): its manifest with a new file token (the
         records of the run are then those of ``Staging(root, manifest["token"])``)."""
         self.remove()
-        manifest = {"fingerprint": fingerprint, "token": uuid.uuid4().hex, "partitions": partitions,
+        manifest: Manifest = {"fingerprint": fingerprint, "token": uuid.uuid4().hex, "partitions": partitions,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
         _write_atomic(str(self.manifest_path()), lambda tmp: Path(tmp).write_text(json.dumps(manifest)))
         return manifest
@@ -267,30 +261,6 @@ def resume_error(run_id: str, why: str) -> InputError:
 def partition_file_name(part: int, token: str) -> str:
     """Name of partition ``part``'s candidate file in a run with file token ``token`` (Spark's naming)."""
     return f"part-{part:05d}-{token}.c000.snappy.parquet"
-
-
-def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space: Any = None) -> int:
-    """What one kernel task does for partition ``part`` of a plan in plain form
-    (:func:`lisearch.screening.plan.plan_to_dict` with an ``output`` entry, see
-    :func:`lisearch.spark.screen.output_spec`): screen its blocks, write their survivors as one candidate file and
-    their per-set counts to the staging folder; returns the rows written."""
-    out = data["output"]
-    inputs = inputs or inputs_from_dict(data)
-    space = space or space_from_dict(data)
-    name = partition_file_name(part, out["token"])
-    file = CandidateFile(out["table"], out["run_id"], name, inputs.columns, out["stats_columns"])
-    counts = []
-    try:
-        for block_id in out["partitions"][part]:
-            stats, survivors = run_blocks(data, [block_id], inputs, space)
-            counts.append(stats)
-            file.write(survivors)
-        add = file.close()
-    except BaseException:
-        file.abort()
-        raise
-    Staging(out["staging"], out["token"]).finish_partition(part, pd.concat(counts, ignore_index=True), add)
-    return 0 if add is None else int(json.loads(str(add["stats"]))["numRecords"])
 
 
 def remove_uncommitted(table_dir: str, run_id: str, token: str, committed: set[str]) -> list[str]:

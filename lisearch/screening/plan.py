@@ -156,7 +156,7 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
     """
     cfg = settings.screen
     space = CompositionSpace(cfg.partners, cfg.step, cfg.size_tuple)
-    run_id = cfg.run_id or new_run_id()
+    run_id = settings.run.id or new_run_id()
     path = model_path(settings)
     model, sha = load_screen_model(path)
     rules = PlausibilityRules(settings.shortlist.min_state_frequency, settings.shortlist.max_formula_atoms)

@@ -18,7 +18,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.measured.models import KIND, MODEL_FILES, MeasuredModel, check_pair
 from lisearch.measured.scoring import score_candidates
@@ -26,8 +25,7 @@ from lisearch.models.artifact import load_artifact
 from lisearch.records import record_job
 from lisearch.schema import MEASURED_DDL
 from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
-from lisearch.spark.narrow import check_run
-from lisearch.spark.session import get_session
+from lisearch.spark.runs import check_run, downstream_run
 
 log = get_logger("lisearch.measured")
 TABLE = "measured_candidates"
@@ -72,19 +70,18 @@ def measured_payloads(artifacts: Path) -> tuple[dict[str, Any], tuple[str, str]]
 
 
 def run_score_measured(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Score every `candidates` row of run ``measured.run_id`` into `measured_candidates`; returns a summary."""
-    run_id = settings.measured.run_id
+    """Score every `candidates` row of the screen run ``run.id`` (the last succeeded one when not set) into
+    `measured_candidates`; returns a summary."""
     payloads, digest = measured_payloads(settings.paths.artifacts_dir)
     check_tables_writable(settings.paths.warehouse_dir, (TABLE,))
-    with downstream_lock(settings.paths.home, run_id, TABLE, "score-measured"):
-        return _score_measured(settings, spark or get_session(settings), payloads, digest)
+    with downstream_run(settings, spark, TABLE, "score-measured") as (session, run_id):
+        return _score_measured(settings, session, run_id, payloads, digest)
 
 
 def _score_measured(
-    settings: Settings, spark: SparkSession, payloads: dict[str, Any], digest: tuple[str, str]
+    settings: Settings, spark: SparkSession, run_id: str, payloads: dict[str, Any], digest: tuple[str, str]
 ) -> dict[str, Any]:
     """:func:`run_score_measured` once the models are read and the run locked."""
-    run_id = settings.measured.run_id
     check_run(spark, settings, run_id)
     started = time.perf_counter()
     warehouse = settings.paths.warehouse_dir

@@ -24,7 +24,7 @@ import gc
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +47,6 @@ from lisearch.screening.files import (
     plan_fingerprint,
     remove_uncommitted,
     resume_error,
-    screen_partition,
 )
 from lisearch.screening.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
 from lisearch.screening.plan import (
@@ -59,7 +58,9 @@ from lisearch.screening.plan import (
     plan_to_dict,
     space_from_dict,
 )
+from lisearch.screening.records import Manifest, ScreenSummary
 from lisearch.screening.space import partition_blocks
+from lisearch.screening.task import OutputSpec, output_of, screen_partition, task_payload
 from lisearch.spark.catalog import (
     check_tables_writable,
     check_writable,
@@ -81,12 +82,12 @@ def _kernel(shared: Any) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataF
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """Spark partitions to screen: each writes its candidate file and counts, and yields (partition, rows)."""
         _freeze_worker_objects()
-        plan = shared.value  # the broadcast plan, fetched once per executor
-        inputs, space = inputs_from_dict(plan), space_from_dict(plan)  # rebuilt once per partition
+        payload = shared.value  # the broadcast plan and output spec, fetched once per executor
+        inputs, space, output = inputs_from_dict(payload), space_from_dict(payload), output_of(payload)
         for batch in batches:
             for i in batch["id"].astype(int).tolist():
-                part = plan["output"]["todo"][i]
-                rows = screen_partition(plan, part, inputs, space)
+                part = output.todo[i]
+                rows = screen_partition(payload, part, inputs, space, output)
                 yield pd.DataFrame({"partition": [part], "rows": [rows]})
 
     return run
@@ -124,23 +125,23 @@ def partition_ids(spark: SparkSession, n: int) -> DataFrame:
 KERNEL_DDL = "partition int, rows bigint"
 
 
-def transform(ids: DataFrame, plan: ScreenPlan, output: dict[str, Any]) -> DataFrame:
+def transform(ids: DataFrame, plan: ScreenPlan, output: OutputSpec) -> DataFrame:
     """Partition ids (:func:`partition_ids`, one per partition still to screen) -> one row per screened partition:
     its number and the candidate rows it wrote. ``output`` says where (:func:`output_spec`). The plan travels as a
     broadcast of plain data; no session is created here."""
-    shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "output": output})
+    shared = ids.sparkSession.sparkContext.broadcast(task_payload(plan_to_dict(plan), output))
     return ids.mapInPandas(_kernel(shared), KERNEL_DDL)
 
 
-def output_spec(plan: ScreenPlan, staging: Staging, candidates: str, manifest: dict[str, Any],
-                todo: list[int]) -> dict[str, Any]:  # fmt: skip
+def output_spec(plan: ScreenPlan, staging: Staging, candidates: str, manifest: Manifest,
+                todo: list[int]) -> OutputSpec:  # fmt: skip
     """Where the kernel tasks write: the staging folder, the `candidates` table folder and the run's partition,
     the file token, the statistics columns, the partitions (block ids) and those still to screen."""
-    return {
-        "staging": staging.root, "table": candidates, "run_id": plan.run_id, "token": manifest["token"],
-        "stats_columns": stats_columns(plan.inputs.columns).split(","), "partitions": manifest["partitions"],
-        "todo": todo,
-    }  # fmt: skip
+    return OutputSpec(
+        staging=staging.root, table=candidates, run_id=plan.run_id, token=manifest["token"],
+        stats_columns=tuple(stats_columns(plan.inputs.columns).split(",")),
+        partitions=tuple(tuple(p) for p in manifest["partitions"]), todo=tuple(todo),
+    )  # fmt: skip
 
 
 def _symbol_of(column: str) -> Any:
@@ -191,7 +192,7 @@ class _Progress(threading.Thread):
 
 
 def _runs_row(
-    plan: ScreenPlan, settings: Settings, status: str, started: datetime, extra: dict[str, Any]
+    plan: ScreenPlan, settings: Settings, status: str, started: datetime, extra: Mapping[str, Any]
 ) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -212,16 +213,16 @@ def _runs_row(
 
 
 def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, status: str, started: datetime,
-                extra: dict[str, Any]) -> None:  # fmt: skip
+                extra: Mapping[str, Any]) -> None:  # fmt: skip
     path = str(table_path(settings.paths.warehouse_dir, "runs"))
     frame = spark.createDataFrame(_runs_row(plan, settings, status, started, extra), RUNS_DDL)
     replace_run_rows(frame, path, plan.run_id, partitioned=True)
 
 
-def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: dict[str, Any]) -> float:
-    """Screen the partitions still to do (``output["todo"]``); returns the seconds it took."""
+def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: OutputSpec) -> float:
+    """Screen the partitions still to do (``output.todo``); returns the seconds it took."""
     t0 = time.time()
-    todo = output["todo"]
+    todo = list(output.todo)
     if todo:
         screened = transform(partition_ids(spark, len(todo)), plan, output).collect()
         if sorted(r["partition"] for r in screened) != sorted(todo):
@@ -251,9 +252,7 @@ def _commit_tables(
     return totals, commits
 
 
-def _start_staging(
-    settings: Settings, plan: ScreenPlan, staging: Staging
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _start_staging(settings: Settings, plan: ScreenPlan, staging: Staging) -> tuple[Manifest | None, Manifest | None]:
     """(the manifest to resume, the manifest of an abandoned staged run to clean up): with ``screen.resume`` the
     staged run must have this plan's fingerprint (InputError otherwise, before Spark starts)."""
     manifest = staging.read_manifest()
@@ -268,9 +267,9 @@ def _start_staging(
 
 
 def _staged_run(
-    spark: SparkSession, settings: Settings, plan: ScreenPlan, staging: Staging, resumed: dict[str, Any] | None,
-    abandoned: dict[str, Any] | None, candidates: str,
-) -> tuple[dict[str, Any], dict[int, Any]]:  # fmt: skip
+    spark: SparkSession, settings: Settings, plan: ScreenPlan, staging: Staging, resumed: Manifest | None,
+    abandoned: Manifest | None, candidates: str,
+) -> tuple[Manifest, dict[int, Any]]:  # fmt: skip
     """(the run's manifest, its finished partitions): the resumed staging, or a new one once an abandoned run's
     uncommitted candidate files are deleted. InputError when `candidates` is not partitioned by run id."""
     if partition_columns(spark, candidates) not in (None, ["run_id"]):
@@ -317,7 +316,7 @@ def _fingerprint(plan: ScreenPlan) -> str:
 
 def _summary(
     plan: ScreenPlan, totals: dict[str, int | None], parts: int, wall: float, kernel_s: float
-) -> dict[str, Any]:
+) -> ScreenSummary:
     """The run's summary: funnel counts and shares beside the paper's, limits, model, blocks, timings."""
     return {
         "job": "screen",
@@ -358,8 +357,9 @@ def _expected_rows(plan: ScreenPlan, limit: int) -> tuple[RowEstimate | None, fl
     return estimate, time.time() - mark
 
 
-def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
+def run_screen(settings: Settings, spark: SparkSession | None = None, plan: ScreenPlan | None = None) -> ScreenSummary:
+    """Plan (validating everything; or take ``plan``, :func:`lisearch.screening.plan.plan_from_settings` of the same
+    settings, made once by the caller), screen the space on Spark, write the four tables; return the summary.
 
     Bookkeeping overlaps the work: the ``running`` record of `runs` and the `candidates` table's creation (or
     schema evolution) are committed while the kernel stage runs; `candidates`, `funnel_by_set` and `funnel` are
@@ -369,12 +369,12 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     screen --resume``) finishes it without screening its finished partitions again. ``summary["timings"]`` holds
     seconds per step.
     """
-    plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
+    plan = plan or plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
     with run_lock(settings.paths.home, plan.run_id, "screen", exclusive=True):  # a second screen of the id stops here
         return _screen(settings, plan, spark)
 
 
-def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) -> dict[str, Any]:
+def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) -> ScreenSummary:
     """:func:`run_screen` once its plan is made and its run id locked."""
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
@@ -431,19 +431,20 @@ def _share(part: int | None, whole: int | None) -> float | None:
     return None if part is None or not whole else part / whole
 
 
-def format_funnel(summary: dict[str, Any]) -> str:
+def format_funnel(summary: ScreenSummary) -> str:
     """The screen's funnel as printed lines beside the paper's."""
-    f, total = summary["funnel"], summary["funnel"]["total"]
+    f, total = summary["funnel"], int(summary["funnel"]["total"] or 0)
     rate = summary["compositions_per_second"] / 1e9
     lines = [
         f"screen {summary['run_id']}: {total:,} compositions in {summary['wall_seconds']} s ({rate:.2f} G/s), "
         f"oxidation states: {summary['oxidation_list']}"
     ]
     for stage, text in FUNNEL_STAGES:
-        if f[stage] is None:
+        count = f[stage]
+        if count is None:
             lines.append(f"  {'n/a':>16}  {'':>11}  {text} ({NOT_COMPUTED.get(stage, 'not computed')})")
         else:
-            lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
+            lines.append(f"  {count:>16,}  {100 * count / total:9.5f} %  {text}")
     lines.append(f"  {rows_written(f):>16,}  {'':>11}  rows of `candidates`")
     fr, paper = summary["fractions"], summary["paper"]
     c_of_n = fr["conductive_of_neutral"]
@@ -451,7 +452,7 @@ def format_funnel(summary: dict[str, Any]) -> str:
         f"  paper: {100 * paper['conductive_of_all']:.0f} % conductive, about {100 * paper['neutral_of_all']:.0f} % "
         f"neutral, {100 * paper['conductive_of_neutral']:.0f} % of neutral conductive; here: "
         + ("n/a" if fr["conductive_of_all"] is None else f"{100 * fr['conductive_of_all']:.1f} %")
-        + f", {100 * fr['neutral_of_all']:.2f} %, "
+        + f", {100 * (fr['neutral_of_all'] or 0):.2f} %, "
         + (f"{100 * c_of_n:.1f} %" if c_of_n is not None else "n/a")
     )
     return "\n".join(lines)
