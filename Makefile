@@ -39,24 +39,24 @@ run: setup
 	$(BIN)/lisearch run
 
 test: setup
-	$(BIN)/ruff check lisearch jobs tests
-	$(BIN)/ruff format --check lisearch jobs tests
+	$(BIN)/ruff check lisearch jobs tests tools
+	$(BIN)/ruff format --check lisearch jobs tests tools
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check lisearch jobs tests
-	$(BIN)/ruff format --check lisearch jobs tests
+	$(BIN)/ruff check lisearch jobs tests tools
+	$(BIN)/ruff format --check lisearch jobs tests tools
 	$(BIN)/mypy
 
 # BENCH_ARGS: which benchmarks and how, e.g. make bench BENCH_ARGS="quinary --full" (the Z <= 36 quinary job)
 bench: setup
-	$(BIN)/python -m lisearch.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 # Two-worker standalone cluster on 127.0.0.1: screen + narrow via spark-submit, then a run with a worker killed;
 # funnel counts compared with one local process (needs the models of `make run`; about 6 minutes).
 cluster-check: setup
-	$(BIN)/python -m lisearch.spark.cluster_check --output var/reports/cluster_check.json
+	$(BIN)/python -m tools.cluster_check --output var/reports/cluster_check.json
 
 doctor: setup
 	$(BIN)/lisearch doctor

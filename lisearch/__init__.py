@@ -17,13 +17,6 @@ Importing :mod:`lisearch` or any kernel module never imports pyspark; Spark glue
 :mod:`lisearch.spark` and is imported only by jobs and the functions that run Spark, when called.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("lisearch")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 from lisearch.api import (
     featurize,
     label,
@@ -36,6 +29,7 @@ from lisearch.api import (
     table,
     train,
 )
+from lisearch.version import __version__
 
 __all__ = [
     "__version__", "featurize", "label", "narrow", "paper_study", "predict", "screen", "settings", "shortlist",

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from lisearch.config import Settings, load_settings
+from lisearch.screening.records import ScreenSummary
 
 
 def settings(profile: str | None = None, home: str | Path | None = None, **overrides: Any) -> Settings:
@@ -110,24 +111,27 @@ def screen(
     oxidation_list: str | None = None, limits: tuple[float, float] | None = None,
     sizes: Sequence[int] | None = None, exclude: str | Sequence[str] | None = None, run_id: str | None = None,
     settings: Settings | None = None, spark: Any = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> ScreenSummary:  # fmt: skip
     """Screen the composition space on Spark into ``candidates``, ``funnel``, ``funnel_by_set`` and ``runs``.
 
     ``elements``: partners of Li (``"all"`` or symbols); ``step``: percent; ``model``: artifact name or path;
-    ``oxidation_list``: one of :data:`lisearch.elements.OXIDATION_LISTS`; ``limits``: (USD/kg, g/mol per atom);
-    ``sizes``: partner counts (2, 3, and 4 for quinaries, whose runs write only the plausible survivors:
-    ``screen.plausible_only``); ``run_id``: re-using one replaces that run. A run predicted to write more rows than
-    ``screen.max_candidate_rows`` stops before Spark starts. Returns the run's summary with ``funnel`` (a DataFrame
-    of exact counts per stage) and ``candidate_rows`` (written, and as predicted). Same as ``lisearch screen``.
+    ``oxidation_list``: one of :data:`lisearch.chemistry.elements.OXIDATION_LISTS`; ``limits``: (USD/kg, g/mol per
+    atom); ``sizes``: partner counts (2, 3, and 4 for quinaries, whose runs write only the plausible survivors:
+    ``screen.plausible_only``); ``run_id`` (``run.id``): re-using one replaces that run, none mints a new one. A run
+    predicted to write more rows than ``screen.max_candidate_rows`` stops before Spark starts. Returns the run's
+    summary with ``run_id``, ``funnel`` (a dict: stage -> exact count, None where not computed) and
+    ``candidate_rows`` (written, and as predicted). Same as ``lisearch screen``.
     """
     from lisearch.spark.screen import run_screen
 
     cost, mass = limits if limits is not None else (None, None)
     s = _with(
         settings, "screen", elements=_joined(elements), step=step, model=model, oxidation_list=oxidation_list,
-        max_cost_per_kg=cost, max_mean_atomic_mass=mass, sizes=_joined(sizes), exclude=_joined(exclude), run_id=run_id,
+        max_cost_per_kg=cost, max_mean_atomic_mass=mass, sizes=_joined(sizes), exclude=_joined(exclude),
     )  # fmt: skip
-    return run_screen(s, spark=spark)  # plans first: bad input stops there, before Spark starts
+    return run_screen(
+        _with(s, "run", id=run_id), spark=spark
+    )  # plans first: bad input stops there, before Spark starts
 
 
 def narrow(
@@ -136,13 +140,12 @@ def narrow(
 ) -> dict[str, Any]:  # fmt: skip
     """Narrow a screen run to stable oxides (``stable_oxides``): Z <= ``max_z``, the ``anion`` present, the stability
     proxies when ``stability``, at most ``max_formula_atoms`` atoms (0: any). Returns ``stable`` (distinct
-    compositions), ``top`` and ``table_iii`` (the first stage that removes each Table III composition). Same as
-    ``lisearch narrow``."""
+    compositions), ``top`` and ``table_iii`` (the first stage that removes each Table III composition). ``run_id``
+    (``run.id``): the screen run, by default the last that succeeded. Same as ``lisearch narrow``."""
     from lisearch.spark.narrow import run_narrow
 
-    values = {"run_id": run_id, "anion": anion, "max_z": max_z, "stability": stability,
-              "max_formula_atoms": max_formula_atoms}  # fmt: skip
-    return run_narrow(_with(settings, "narrow", **values), spark=spark)
+    values = {"anion": anion, "max_z": max_z, "stability": stability, "max_formula_atoms": max_formula_atoms}
+    return run_narrow(_with(_with(settings, "narrow", **values), "run", id=run_id), spark=spark)
 
 
 def shortlist(
@@ -151,25 +154,25 @@ def shortlist(
 ) -> dict[str, Any]:  # fmt: skip
     """The plausible candidates of a screen run, best per chemical family with their reasons (the ``shortlist``
     table and ``<home>/reports/shortlist_<run>.{csv,md,html}``). Returns ``shortlist`` (a DataFrame) and ``funnel``.
-    Same as ``lisearch shortlist``."""
+    ``run_id`` (``run.id``): the screen run, by default the last that succeeded. Same as ``lisearch shortlist``."""
     from lisearch.spark.shortlist import run_shortlist
 
-    s = _with(settings, "shortlist", run_id=run_id, top_per_family=top_per_family, max_rows=max_rows)
-    return run_shortlist(s, spark=spark)
+    s = _with(settings, "shortlist", top_per_family=top_per_family, max_rows=max_rows)
+    return run_shortlist(_with(s, "run", id=run_id), spark=spark)
 
 
 def paper_study(
     sample: int = 400_000, seed: int = 0, output: str | Path | None = None, settings: Settings | None = None
 ) -> Any:
-    """The sweep of the paper's open choices (:mod:`lisearch.study`) on a fixed sample of ``sample``
+    """The sweep of the paper's open choices (:mod:`lisearch.downstream.study`) on a fixed sample of ``sample``
     compositions; writes ``paper_study.{md,json,csv,png}`` to ``output`` (default ``<home>/reports``) and returns the
-    :class:`~lisearch.study.StudyResult` (``.paths`` added). Same as ``lisearch paper-study``."""
-    from lisearch.elements import DESCRIPTORS
+    :class:`~lisearch.downstream.study.StudyResult` (``.paths`` added). Same as ``lisearch paper-study``."""
+    from lisearch.chemistry.elements import DESCRIPTORS
+    from lisearch.downstream.study import run_study, write_study
     from lisearch.errors import InputError
     from lisearch.models.artifact import load_artifact
     from lisearch.models.training import mp_set
     from lisearch.spark.models import read_structures
-    from lisearch.study import run_study, write_study
 
     s = settings or load_settings()
     eml_path = s.paths.artifacts_dir / "eml.json"

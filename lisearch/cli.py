@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lisearch import __version__
 from lisearch.config import Settings, load_settings
 from lisearch.errors import InputError, LisearchError
+from lisearch.version import __version__
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -264,7 +264,8 @@ def cmd_atom2vec_contributions(args: argparse.Namespace) -> int:
 def cmd_train_measured(args: argparse.Namespace) -> int:
     """`lisearch train-measured`: the measured-conductivity models on OBELiX into the artifacts."""
     settings = _settings(args)
-    from lisearch.models.measured import MODEL_FILES, model_params, train_measured
+    from lisearch.measured.models import MODEL_FILES, model_params
+    from lisearch.measured.training import train_measured
 
     meta = train_measured(settings.paths.artifacts_dir, model_params(settings), settings.measured.group_min_fraction)
     print(
@@ -278,12 +279,13 @@ def cmd_train_measured(args: argparse.Namespace) -> int:
 
 
 def _section_settings(args: argparse.Namespace, section: str, options: tuple[str, ...]) -> Settings:
-    """Settings with the command's options written as ``section.option=value`` overrides (after any --set)."""
+    """Settings with the command's options written as ``section.option=value`` overrides (after any --set); the
+    ``run_id`` option sets ``run.id``, the one run id of every job."""
     overrides = list(args.set or [])
     for option in options:
         value = getattr(args, option, None)
         if value is not None:
-            overrides.append(f"{section}.{option}={value}")
+            overrides.append(f"run.id={value}" if option == "run_id" else f"{section}.{option}={value}")
     return load_settings(args.profile, overrides)
 
 
@@ -308,7 +310,7 @@ def cmd_score_measured(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """`lisearch validate`: every model on OBELiX (official split and leave-system-out CV)."""
     settings = _settings(args)
-    from lisearch.validation import run_validation, to_markdown
+    from lisearch.measured.validation import run_validation, to_markdown
 
     report, paths = run_validation(settings, Path(args.output) if args.output else None, with_sml=not args.no_sml)
     print(to_markdown(report))
@@ -333,11 +335,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = write_report(report, folder)
     print(to_markdown(report))
     print("written: " + ", ".join(str(p) for p in paths.values()))
-    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
+    from lisearch.measured.models import MODEL_FILES as MEASURED_FILES
 
     if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
-        from lisearch.validation import run_validation
-        from lisearch.validation import to_markdown as measured_markdown
+        from lisearch.measured.validation import run_validation
+        from lisearch.measured.validation import to_markdown as measured_markdown
 
         measured, measured_paths = run_validation(settings, folder)
         print("\n" + measured_markdown(measured))
@@ -384,10 +386,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- screen
 def _screen_overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.set or [])
-    for option in ("elements", "exclude", "step", "sizes", "model", "oxidation_list", "run_id"):
+    for option in ("elements", "exclude", "step", "sizes", "model", "oxidation_list"):
         value = getattr(args, option, None)
         if value is not None:
             overrides.append(f"screen.{option}={value}")
+    if args.run_id is not None:
+        overrides.append(f"run.id={args.run_id}")
     if args.max_cost is not None:
         overrides.append(f"screen.max_cost_per_kg={args.max_cost}")
     if args.max_mass is not None:
@@ -400,12 +404,12 @@ def _screen_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_screen(args: argparse.Namespace) -> int:
     """`lisearch screen`: the composition screen into `candidates`, `funnel`, `funnel_by_set`, `runs`."""
     settings = load_settings(args.profile, _screen_overrides(args))
-    from lisearch.plan import plan_from_settings
+    from lisearch.screening.plan import plan_from_settings
 
-    plan_from_settings(settings)  # validate before importing and starting Spark
+    plan = plan_from_settings(settings)  # the one plan: every bad input stops here, before Spark is imported
     from lisearch.spark.screen import run_screen
 
-    summary = run_screen(settings)  # logs the funnel
+    summary = run_screen(settings, plan=plan)  # logs the funnel
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2, default=str))
     return 0
@@ -423,7 +427,7 @@ def cmd_narrow(args: argparse.Namespace) -> int:
 def cmd_paper_study(args: argparse.Namespace) -> int:
     """Sweep the paper's open choices on a fixed sample; report the `paper` profile's choice and the Table III trace."""
     from lisearch.api import paper_study
-    from lisearch.study import profile_mismatches, profile_settings, to_markdown
+    from lisearch.downstream.study import profile_mismatches, profile_settings, to_markdown
 
     result = paper_study(args.sample, args.seed, args.output, _settings(args))
     print(to_markdown(result))
@@ -438,13 +442,13 @@ def cmd_paper_study(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
     overrides = list(args.set or [])
-    if not load_settings(args.profile, overrides).screen.run_id:
-        overrides.append("screen.run_id=default")  # the paper profile names its own run ("paper")
+    if not load_settings(args.profile, overrides).run.id:
+        overrides.append("run.id=default")  # the paper profile names its own run ("paper")
     settings = load_settings(args.profile, overrides)
     from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.plan import plan_from_settings
     from lisearch.report import table_one, to_markdown, write_report
+    from lisearch.screening.plan import plan_from_settings
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
     from lisearch.spark.narrow import format_narrow, run_narrow
@@ -461,16 +465,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from lisearch.models.atom2vec_train import train_atom2vec
 
         train_atom2vec(structures, artifacts)  # atom2vec-esML (JAX, about 30 s)
-    from lisearch.models.measured import MODEL_FILES as MEASURED_FILES
-    from lisearch.models.measured import model_params, train_measured
+    from lisearch.measured.models import MODEL_FILES as MEASURED_FILES
+    from lisearch.measured.models import model_params
+    from lisearch.measured.training import train_measured
 
     if not all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
         train_measured(artifacts, model_params(settings), settings.measured.group_min_fraction)  # measured (OBELiX)
     report = table_one(structures, artifacts, settings.label.partial_occupancy)
     paths = write_report(report, settings.paths.home / "reports")
-    plan_from_settings(settings)  # 3. the composition screen; run id "default" is replaced each time
-    screen = run_screen(settings)
-    narrow = run_narrow(load_settings(args.profile, [*overrides, f"narrow.run_id={settings.screen.run_id}"]))
+    screen = run_screen(settings, plan=plan_from_settings(settings))  # 3. the screen; run "default" is replaced
+    narrow = run_narrow(settings)
     print("\n== lisearch run: summary ==\n")
     print("1. sML labels of the structure set")
     print(format_summary(label))
@@ -481,11 +485,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_funnel(screen))
     print("\n4. Stable oxides (first four rows, oxides, stability proxies)")
     print(format_narrow(narrow))
+    from lisearch.measured.validation import run_validation
+    from lisearch.measured.validation import to_markdown as measured_markdown
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
-    from lisearch.validation import run_validation
-    from lisearch.validation import to_markdown as measured_markdown
 
-    shortlist = run_shortlist(load_settings(args.profile, [*overrides, f"shortlist.run_id={settings.screen.run_id}"]))
+    shortlist = run_shortlist(settings)
     measured, measured_paths = run_validation(settings, None)  # 6. every model on measured conductivities
     print("\n5. The shortlist: plausible candidates, best per chemical family")
     print(format_shortlist(shortlist))
@@ -584,13 +588,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sml", dest="no_sml", action="store_true", help="skip sML on the OBELiX structures (~20 s)")
 
     p = add("shortlist", cmd_shortlist, "the best plausible candidates per chemical family, with reasons (Spark)")
-    p.add_argument("--run-id", dest="run_id", help="screen run (default: default)")
+    p.add_argument("--run-id", dest="run_id", help="screen run (run.id; default: the last that succeeded)")
     p.add_argument("--top-per-family", dest="top_per_family", type=int, help="rows per chemical family (default 3)")
     p.add_argument("--max-rows", dest="max_rows", type=int, help="rows in all (default 200)")
     p.add_argument("--show", type=int, help="rows to print (default 15)")
 
     p = add("score-measured", cmd_score_measured, "score a screen run's candidates with the measured models (Spark)")
-    p.add_argument("--run-id", dest="run_id", help="screen run (default: default)")
+    p.add_argument("--run-id", dest="run_id", help="screen run (run.id; default: the last that succeeded)")
 
     p = add("predict", cmd_predict, "score formulas with the trained models (no Spark)")
     p.add_argument("formulas", nargs="*")
@@ -612,14 +616,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-cost", type=float, help="USD/kg")
     p.add_argument("--max-mass", type=float, help="mean atomic mass, g/mol")
-    p.add_argument("--run-id", dest="run_id", help="re-use an id to replace that run")
+    p.add_argument(
+        "--run-id", dest="run_id", help="run id (run.id; default: a new one); re-using one replaces that run"
+    )
     p.add_argument(
         "--resume", action="store_true", help="go on with a stopped run of this id from the partitions it finished"
     )
     p.add_argument("--summary-json", metavar="PATH")
 
     p = add("narrow", cmd_narrow, "narrow a screen run to stable oxides (`stable_oxides`) and compare with Table III")
-    p.add_argument("--run-id", dest="run_id", help="screen run to narrow (default: default)")
+    p.add_argument("--run-id", dest="run_id", help="screen run to narrow (run.id; default: the last that succeeded)")
     p.add_argument("--anion", help="element every candidate must contain (default O)")
     p.add_argument("--max-z", dest="max_z", type=int, help="largest atomic number (default 36)")
     p.add_argument("--top", type=int, help="rows to print")

@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lisearch.chemistry.elements import (
+    OXIDATION_LISTS,  # lazily: elements reads the data tables
+    default_elements,
+    symbols,
+)
 from lisearch.errors import ConfigError
 from lisearch.run_ids import check_run_id
 
@@ -149,18 +154,18 @@ class LabelSettings:
 class ScreenSettings:
     """The composition screen (``lisearch screen``).
 
-    ``elements``: ``"all"`` (Z <= 94 except Li) or comma-separated symbols; ``exclude``: symbols to drop;
-    ``step``: percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in
-    the artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
-    :data:`lisearch.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
+    ``elements``: ``"all"`` (Z <= 94 except Li) or comma-separated symbols; ``exclude``: symbols to drop; ``step``:
+    percent (divides 100); ``sizes``: ``"2,3"`` (ternaries and quaternaries); ``model``: a model name in the
+    artifacts folder (``esml``) or a path to an artifact; ``oxidation_list``: one of
+    :data:`lisearch.chemistry.elements.OXIDATION_LISTS`; ``max_cost_per_kg`` (USD/kg) and ``max_mean_atomic_mass``
     (g/mol per atom): limits for the candidates, 0 for no limit (NaN and infinity are refused); ``sets_per_block``:
     element sets per kernel call (a block, the unit of the per-set counts); ``partitions``: Spark partitions, each a
-    balanced share of the blocks (0: two per core of the session); ``run_id``: empty for a new id (re-using an id
-    replaces that run's rows); ``emit``: write candidates; ``plausible_only``: ``"auto"`` (for runs with quinaries),
-    ``"true"`` or ``"false"``: candidates must also pass the plausibility rules (thresholds from ``[shortlist]``);
-    ``max_candidate_rows``: a run whose predicted row count (from a sample of element sets) exceeds it stops before
-    Spark work (0: no limit); ``resume``: go on with a stopped run of the same ``run_id`` (same settings and model)
-    from the partitions it finished, instead of screening it from the start.
+    balanced share of the blocks (0: two per core of the session); ``emit``: write candidates; ``plausible_only``:
+    ``"auto"`` (for runs with quinaries), ``"true"`` or ``"false"``: candidates must also pass the plausibility
+    rules (thresholds from ``[shortlist]``); ``max_candidate_rows``: a run whose predicted row count (from a sample
+    of element sets) exceeds it stops before Spark work (0: no limit); ``resume``: go on with a stopped run of the
+    same ``run.id`` (same settings and model) from the partitions it finished, instead of screening it from the
+    start.
     """
 
     elements: str = "all"
@@ -173,15 +178,12 @@ class ScreenSettings:
     max_mean_atomic_mass: float = 30.0
     sets_per_block: int = 1000
     partitions: int = 0
-    run_id: str = ""
     emit: bool = True
     plausible_only: str = "auto"
     max_candidate_rows: int = 200_000_000
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from lisearch.elements import OXIDATION_LISTS  # lazily: elements reads the data tables
-
         if self.plausible_only not in ("auto", "true", "false"):
             raise ConfigError(
                 f"screen.plausible_only is {self.plausible_only!r}; use auto (for quinary runs), true or false."
@@ -197,8 +199,6 @@ class ScreenSettings:
             raise ConfigError(
                 f"screen.oxidation_list is {self.oxidation_list!r}; use one of {', '.join(OXIDATION_LISTS)}."
             )
-        if self.run_id:
-            check_run_id(self.run_id, "screen.run_id", ConfigError)
         if self.sets_per_block < 1:
             raise ConfigError(f"screen.sets_per_block is {self.sets_per_block}; use a positive integer such as 1000.")
         if self.partitions < 0:
@@ -221,8 +221,6 @@ class ScreenSettings:
     @functools.cached_property
     def partners(self) -> tuple[str, ...]:
         """The partner elements of Li: ``elements`` ("all": Z <= 94 except Li) without ``exclude``, as written."""
-        from lisearch.space import default_elements
-
         chosen = default_elements() if self.elements.strip().lower() == "all" else _symbols(self.elements, "elements")
         excluded = set(_symbols(self.exclude, "exclude"))
         return tuple(e for e in chosen if e not in excluded)
@@ -255,8 +253,6 @@ def limit_text(value: float) -> str:
 
 
 def _symbols(text: str, what: str) -> tuple[str, ...]:
-    from lisearch.elements import symbols
-
     items = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in items if s not in symbols()]
     if unknown:
@@ -302,12 +298,11 @@ def class_weight_value(text: str) -> str | dict[int, float] | None:
 
 @dataclass(frozen=True)
 class NarrowSettings:
-    """Narrowing a screen run to stable oxides (``lisearch narrow``): ``run_id`` of the screen, ``anion`` that
+    """Narrowing a screen run (``run.id``) to stable oxides (``lisearch narrow``): ``anion`` that
     must be present (``O``: oxides), ``max_z`` (36: the first four rows), ``top`` rows to print, ``stability``:
     also require the three stability proxies (common states, single anion, electronegativity order; the paper's
     narrowing is only the first two filters), ``max_formula_atoms``: atoms in the reduced formula (0: no limit)."""
 
-    run_id: str = "default"
     anion: str = "O"
     max_z: int = 36
     top: int = 25
@@ -315,7 +310,6 @@ class NarrowSettings:
     max_formula_atoms: int = 0
 
     def __post_init__(self) -> None:
-        check_run_id(self.run_id, "narrow.run_id", ConfigError)
         if self.max_formula_atoms < 0 or self.max_formula_atoms == 1:
             raise ConfigError(
                 f"narrow.max_formula_atoms is {self.max_formula_atoms}; use 0 (no limit) or at least 2 (e.g. 10)."
@@ -344,11 +338,9 @@ class MeasuredSettings:
     group_min_fraction: float = 0.05
     ad_quantile: float = 0.95
     seed: int = 0
-    run_id: str = "default"
     regressor_aggregate: str = "mean"
 
     def __post_init__(self) -> None:
-        check_run_id(self.run_id, "measured.run_id", ConfigError)
         if self.regressor_aggregate not in ("mean", "median"):
             raise ConfigError(f'measured.regressor_aggregate is {self.regressor_aggregate!r}; use "mean" or "median".')
         if not self.threshold > 0:
@@ -361,13 +353,12 @@ class MeasuredSettings:
 
 @dataclass(frozen=True)
 class ShortlistSettings:
-    """The shortlist (``lisearch shortlist``): ``run_id`` (the screen run), ``min_state_frequency`` (an oxidation
+    """The shortlist (``lisearch shortlist``) of the screen run ``run.id``: ``min_state_frequency`` (an oxidation
     state counts when it is at least this share of the element's non-zero ICSD reports) and ``max_formula_atoms``
-    (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.plausibility`; ``top_per_family``
+    (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.chemistry.plausibility`; ``top_per_family``
     (rows per chemical family), ``max_rows`` (rows in all), ``in_domain_only`` (with the measured models, keep only
     rows inside their applicability domain), ``show`` (rows printed)."""
 
-    run_id: str = "default"
     min_state_frequency: float = 0.05
     max_formula_atoms: int = 30
     top_per_family: int = 3
@@ -376,7 +367,6 @@ class ShortlistSettings:
     show: int = 15
 
     def __post_init__(self) -> None:
-        check_run_id(self.run_id, "shortlist.run_id", ConfigError)
         if not 0 <= self.min_state_frequency < 1:
             raise ConfigError(
                 f"shortlist.min_state_frequency is {self.min_state_frequency}; use a share in [0, 1), e.g. 0.05."
@@ -385,6 +375,21 @@ class ShortlistSettings:
             raise ConfigError(f"shortlist.max_formula_atoms is {self.max_formula_atoms}; use at least 2 (e.g. 30).")
         if self.top_per_family < 1 or self.max_rows < 1:
             raise ConfigError("shortlist.top_per_family and shortlist.max_rows must be at least 1.")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run a job works on, one setting for every job (``--run-id`` of each command): ``id``. The screen writes the
+    run ``id`` (empty: a new id from :func:`lisearch.run_ids.new_run_id`; an existing id is replaced); the jobs that
+    read a screen run (narrow, shortlist, score-measured) take run ``id`` (empty: the last screen run that succeeded).
+    ``lisearch run`` uses ``default`` unless the profile names a run. The old per-section keys (``screen.run_id``,
+    ``narrow.run_id``, ``measured.run_id``, ``shortlist.run_id``) still set it."""
+
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.id:
+            check_run_id(self.id, "run.id", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -400,6 +405,7 @@ class Settings:
     narrow: NarrowSettings = field(default_factory=NarrowSettings)
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
+    run: RunSettings = field(default_factory=RunSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (recorded next to job outputs)."""
@@ -412,7 +418,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen", "train", "narrow", "measured", "shortlist"):
+        for section in ("spark", "paths", "label", "screen", "train", "narrow", "measured", "shortlist", "run"):
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -432,7 +438,10 @@ _SECTIONS: dict[str, type] = {
     "narrow": NarrowSettings,
     "measured": MeasuredSettings,
     "shortlist": ShortlistSettings,
+    "run": RunSettings,
 }
+#: Keys of earlier lisearch versions that now set ``run.id`` (one run id for every job).
+_RUN_ID_ALIASES = {("screen", "run_id"), ("narrow", "run_id"), ("measured", "run_id"), ("shortlist", "run_id")}
 
 
 def available_profiles(conf_dir: Path | None = None) -> list[str]:
@@ -524,6 +533,9 @@ def _apply(raw: dict[str, Any], source: str, into: dict[str, dict[str, Any]]) ->
             raise ConfigError(f"[{section}] in {source} must be a table of settings.")
         hints = typing.get_type_hints(_SECTIONS[section])
         for key, value in values.items():
+            if (section, key) in _RUN_ID_ALIASES:
+                into.setdefault("run", {})["id"] = _coerce("run", "id", value, str)
+                continue
             if key not in hints:
                 raise ConfigError(f"Unknown setting {section}.{key} in {source}; known: {', '.join(sorted(hints))}.")
             into.setdefault(section, {})[key] = _coerce(section, key, value, hints[key])
@@ -580,6 +592,7 @@ def load_settings(
             narrow=NarrowSettings(**merged.get("narrow", {})),
             measured=MeasuredSettings(**merged.get("measured", {})),
             shortlist=ShortlistSettings(**merged.get("shortlist", {})),
+            run=RunSettings(**merged.get("run", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above
         raise ConfigError(f"Invalid settings: {exc}") from exc

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lisearch.errors import InputError
@@ -276,8 +277,6 @@ def parse_conductivities(values: Sequence[Any], ids: Sequence[str], source: str 
     A number is a measurement; ``"<1E-10"`` is an upper bound: ``sigma`` holds the bound and ``censored`` is True.
     Raises :class:`InputError` naming the row and the value when one is neither (or not positive).
     """
-    import numpy as np
-
     sigma = np.empty(len(values))
     censored = np.zeros(len(values), dtype=bool)
     for i, (value, row_id) in enumerate(zip(values, ids, strict=True)):
@@ -307,8 +306,6 @@ def obelix(path: Path | None = None) -> pd.DataFrame:
     ``path``: another CSV with OBELiX's columns (at least ID, Reduced Composition and Ionic conductivity);
     its rows get the split "none" unless their ids are in the official split files.
     """
-    import numpy as np
-
     source = Path(path) if path is not None else OBELIX_DIR / "all.csv"
     if not source.is_file():
         raise InputError(f"No OBELiX table at {source}. Give an existing CSV with OBELiX's columns.")

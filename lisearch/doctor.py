@@ -9,11 +9,12 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lisearch import __version__
 from lisearch.config import Settings
+from lisearch.datasets import check_bundled_data
 from lisearch.errors import LisearchError
 from lisearch.jars import find_jars
 from lisearch.runtime import check_java
+from lisearch.version import __version__
 
 
 def _pkg(name: str) -> str:
@@ -31,13 +32,11 @@ def _writable(path: Path) -> str:
 
 
 def _bundled_data() -> str:
-    from lisearch.datasets import check_bundled_data
-
     return check_bundled_data()
 
 
 def _delta_probe(settings: Settings) -> str:
-    from lisearch.spark.session import get_session
+    from lisearch.spark.session import get_session  # noqa: PLC0415 (slow import, needed here only)
 
     spark = get_session(settings, register=False)
     probe_root = settings.paths.home / "tmp"

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch.chemistry.elements import symbols
 from lisearch.config import Settings, load_settings
-from lisearch.elements import symbols
 from lisearch.errors import InputError
-from lisearch.kernels import PARTNERS
 from lisearch.run_ids import check_run_id, run_predicate
+from lisearch.schema import PARTNERS
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -32,9 +32,9 @@ def _sql(settings: Settings, query: str) -> pd.DataFrame:
 
 
 def _pyplot() -> Any:
-    from lisearch.report import _pyplot
+    from lisearch.figures import pyplot
 
-    return _pyplot()
+    return pyplot()
 
 
 def _once(fig: Any) -> Any:
@@ -189,14 +189,14 @@ def shortlist(run_id: str = "default", settings: Settings | None = None) -> pd.D
 def plot_shortlist(frame: pd.DataFrame) -> Any:
     """Rank score against cost (colour: share of atoms differing from the nearest known compound) and the
     families by anion set."""
-    from lisearch.shortlisting import shortlist_figure
+    from lisearch.downstream.shortlisting import shortlist_figure
 
     return _once(shortlist_figure(frame))
 
 
 def table_iii_plausibility(settings: Settings | None = None) -> pd.DataFrame:
     """The paper's Table III under the plausibility rules of the shortlist: the first rule that removes each."""
-    from lisearch.shortlisting import table_iii_plausibility as trace
+    from lisearch.downstream.shortlisting import table_iii_plausibility as trace
 
     return trace(_settings(settings).shortlist)
 
@@ -241,7 +241,7 @@ def measured_validation(settings: Settings | None = None) -> tuple[pd.DataFrame,
     ``measured_predictions.csv``): every model on OBELiX, official split and leave-system-out CV."""
     import json
 
-    from lisearch.validation import to_markdown, validation_figure
+    from lisearch.measured.validation import to_markdown, validation_figure
 
     settings = _settings(settings)
     path = settings.paths.home / "reports" / "measured.json"
@@ -255,6 +255,6 @@ def measured_validation(settings: Settings | None = None) -> tuple[pd.DataFrame,
 
 def measured_ablation(rows: pd.DataFrame) -> pd.DataFrame:
     """The measured models with and without the transfer features (columns True / False), per metric and scope."""
-    from lisearch.validation import ablation
+    from lisearch.measured.validation import ablation
 
     return ablation(rows)

@@ -5,7 +5,7 @@ plain form, with no hand-written serialiser to keep in step. Supported field typ
 ``str``, ``np.ndarray`` (stored with its dtype and shape), nested dataclasses, ``X | None`` and tuples of these
 (``tuple[int, ...]`` or fixed ``tuple[A, B]``).
 
->>> from lisearch.space import Block
+>>> from lisearch.screening.space import Block
 >>> to_plain(Block(3, 0, 10))
 {'k': 3, 'start': 0, 'stop': 10}
 >>> from_plain(Block, {'k': 3, 'start': 0, 'stop': 10})

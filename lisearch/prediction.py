@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lisearch.chemistry import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
-from lisearch.composition import parse_formulas
-from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
+from lisearch.chemistry.composition import parse_formulas
+from lisearch.chemistry.elements import OXIDATION_LISTS, oxidation_states, symbols
+from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 from lisearch.errors import InputError
+from lisearch.measured.models import load_measured
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.loading import load_atom2vec, load_models
+from lisearch.schema import MEASURED_COLUMNS, numpy_type
 
 PREDICT_MODELS = ("esml", "eml", "atom2vec", "measured")
 
@@ -30,8 +32,6 @@ def predict_with_artifacts(
     """:func:`predict_formulas` with the models trained into ``artifacts_dir``. ``models``: names from
     :data:`PREDICT_MODELS`; None = every trained one (atom2vec and measured only when trained); naming a model that is
     not trained is an :class:`InputError` that says which command trains it."""
-    from lisearch.models.measured import load_measured
-
     names = list(PREDICT_MODELS if models is None else models)
     unknown = [n for n in names if n not in PREDICT_MODELS]
     if unknown or not names:
@@ -120,10 +120,11 @@ def _predict_batch(
 
 
 def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndarray, measured: dict[str, Any]) -> None:
-    """Add the measured models' columns to a :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere):
-    measured_p_fast (classifier probability of sigma >= its threshold), measured_label (1 / 0, -1 for failed rows),
-    measured_log10_sigma (regressor, S/cm), measured_ad_distance (to the nearest measured training composition,
-    standardised features) and measured_in_domain (distance <= the model's cutoff)."""
+    """Add the measured models' columns (:data:`lisearch.schema.MEASURED_COLUMNS`, in their types) to a
+    :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere): measured_p_fast (classifier probability of sigma
+    >= its threshold), measured_label (1 / 0, -1 for failed rows, as the other models' labels), measured_log10_sigma
+    (regressor, S/cm), measured_ad_distance (to the nearest measured training composition, standardised features)
+    and measured_in_domain (distance <= the model's cutoff; null for failed rows)."""
     p = np.full(len(frame), np.nan)
     log10 = np.full(len(frame), np.nan)
     dist = np.full(len(frame), np.nan)
@@ -135,10 +136,12 @@ def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndar
         cutoff = classifier.domain_.cutoff_
     else:
         cutoff = np.inf
-    frame["measured_p_fast"] = p
-    frame["measured_label"] = pd.array(np.where(ok, (p >= 0.5).astype(int), -1), dtype="Int8")
-    frame["measured_log10_sigma"] = log10
-    frame["measured_ad_distance"] = dist
+    kinds = {column: numpy_type(kind) for column, kind in MEASURED_COLUMNS.items()}
+    frame["measured_p_fast"] = p.astype(kinds["measured_p_fast"])
+    label = np.where(ok, (p >= 0.5).astype(int), -1).astype(kinds["measured_label"])
+    frame["measured_label"] = pd.array(label, dtype=pd.api.types.pandas_dtype(label.dtype.name.capitalize()))
+    frame["measured_log10_sigma"] = log10.astype(kinds["measured_log10_sigma"])
+    frame["measured_ad_distance"] = dist.astype(kinds["measured_ad_distance"])
     inside = [None if not o else bool(d <= cutoff) for o, d in zip(ok, dist, strict=True)]
     frame["measured_in_domain"] = pd.array(inside, dtype="boolean")
 

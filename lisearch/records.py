@@ -8,6 +8,7 @@ the exact settings that made it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record_job(settings: Settings, job: str, run_id: str, summary: dict[str, Any]) -> Path:
+def record_job(settings: Settings, job: str, run_id: str, summary: Mapping[str, Any]) -> Path:
     """Write the record of one job run (see the module docstring); returns its path."""
     folder = settings.paths.home / "runs"
     folder.mkdir(parents=True, exist_ok=True)

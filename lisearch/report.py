@@ -7,7 +7,6 @@ Spark-free: takes the ``structures`` table as pandas and the trained artifacts. 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lisearch import paper
+from lisearch.figures import pyplot
 from lisearch.models.artifact import load_artifact
 from lisearch.models.loading import MODEL_FILES, load_atom2vec, load_models
 from lisearch.models.training import (
@@ -176,7 +176,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: Path | None = None) -> Any:
     """Bar charts of Table I beside the paper; saved (and closed) when ``path`` is given, else returned."""
-    plt = _pyplot()
+    plt = pyplot()
 
     models = list(report["table"])
     sets = ("exp40", "mp", "dft")
@@ -211,19 +211,9 @@ def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 
 
 # ------------------------------------------------------------------------------------------------ atom2vec
-def _pyplot() -> Any:
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:
-        matplotlib.use("Agg")  # files only, outside notebooks
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_dim_sweep(sweep: pd.DataFrame, path: Path | None = None) -> Any:
     """Hold-out accuracy against D_atom (mean and spread over initialisations); returns the figure."""
-    plt = _pyplot()
+    plt = pyplot()
     stats = sweep.groupby("dim")[["holdout_accuracy", "holdout_balanced_accuracy"]].agg(["mean", "std"])
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for column, label in (("holdout_accuracy", "accuracy"), ("holdout_balanced_accuracy", "balanced accuracy")):
@@ -245,7 +235,7 @@ def plot_dim_sweep(sweep: pd.DataFrame, path: Path | None = None) -> Any:
 
 def plot_contributions(summary: pd.DataFrame, path: Path | None = None, top: int = 40) -> Any:
     """Mean and spread of each element's contribution (best and worst ``top // 2``); returns the figure."""
-    plt = _pyplot()
+    plt = pyplot()
     frame = summary if len(summary) <= top else pd.concat([summary.head(top // 2), summary.tail(top // 2)])
     fig, ax = plt.subplots(figsize=(max(8, 0.28 * len(frame)), 3.8))
     x = np.arange(len(frame))

@@ -61,7 +61,7 @@ def save_small_esml(folder: Path, reductions: tuple[str, ...] = ("mean",), name:
     """A small esML-like model trained on 16 formulas (any valid artifact serves a screen) saved in ``folder``."""
     import numpy as np
 
-    from lisearch.composition import parse_formulas
+    from lisearch.chemistry.composition import parse_formulas
     from lisearch.models.artifact import save_artifact
     from lisearch.models.linear import KIND, ElementalLinearModel
 

@@ -14,8 +14,8 @@ import pytest
 from lisearch.errors import InputError
 from lisearch.models.artifact import load_artifact, make_artifact, save_artifact
 from lisearch.models.atom2vec import KIND, Atom2VecModel
-from lisearch.plan import plan_from_settings, screen_in_process
-from lisearch.space import CompositionSpace
+from lisearch.screening.plan import plan_from_settings, screen_in_process
+from lisearch.screening.space import CompositionSpace
 from tests.conftest import cli_env, lisearch_cmd, settings_for
 
 POOL = ["B", "N", "O", "F", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Zr"]
@@ -100,7 +100,7 @@ def test_artifact_errors(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
     model = Atom2VecModel.from_payload(payload)
     with pytest.raises(InputError, match="no vector for Xe"):
         model.vectors(["Li", "O", "Xe"])
-    from lisearch.composition import parse_formulas
+    from lisearch.chemistry.composition import parse_formulas
 
     fractions, _, _ = parse_formulas(["LiXeO3"])
     with pytest.raises(InputError, match="no vector for Xe"):
@@ -122,8 +122,8 @@ def _screen_settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[
 
 def test_screen_kernel_with_network_equals_direct_scoring(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
     """Every neutral composition of a small space scored by the model directly (brute force) vs the kernel."""
-    from lisearch.chemistry import is_charge_neutral
-    from lisearch.elements import oxidation_states, symbols
+    from lisearch.chemistry.elements import oxidation_states, symbols
+    from lisearch.chemistry.neutrality import is_charge_neutral
 
     folder, _ = trained
     plan = plan_from_settings(_screen_settings(tmp_path, folder))
@@ -172,7 +172,7 @@ def test_spark_screen_with_atom2vec_equals_in_process(spark, trained: tuple[Path
     from lisearch.spark.screen import run_screen
 
     folder, _ = trained
-    settings = _screen_settings(home, folder, "screen.run_id=a2v")
+    settings = _screen_settings(home, folder, "run.id=a2v")
     summary = run_screen(settings, spark=spark)
     funnel, _, survivors = screen_in_process(plan_from_settings(settings))
     want = {s: (None if pd.isna(c) else int(c)) for s, c in zip(funnel["stage"], funnel["count"], strict=True)}

@@ -98,7 +98,7 @@ def test_a_run_id_with_a_trailing_newline_is_refused_and_candidates_stay_readabl
 @pytest.mark.parametrize("job", ["narrow", "shortlist", "score-measured"])
 def test_an_injected_run_id_reaches_no_job(spark, warehouse, capsys, job: str):  # type: ignore[no-untyped-def]
     _refused(spark, warehouse, capsys, job, "--run-id", "zz' OR run_id <> '", *_flags(warehouse),
-             message="run_id is \"zz' OR run_id <> '\"")  # fmt: skip
+             message="run.id is \"zz' OR run_id <> '\"")  # fmt: skip
 
 
 def test_a_crafted_runs_row_opens_nothing(spark, warehouse, tmp_path):  # type: ignore[no-untyped-def]

@@ -11,18 +11,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lisearch.candidate_files import (
+from lisearch.chemistry.elements import symbols
+from lisearch.schema import candidate_columns, survivor_dtypes
+from lisearch.screening.files import (
     CandidateFile,
     Staging,
-    candidate_columns,
     candidate_table,
     code_sha256,
     file_stats,
     plan_fingerprint,
     remove_uncommitted,
 )
-from lisearch.elements import symbols
-from lisearch.kernels import survivor_dtypes
 
 
 def _survivors(n: int, columns: int, seed: int = 0) -> pd.DataFrame:

@@ -61,8 +61,8 @@ def test_wrong_java_is_one_paragraph(home: Path, tmp_path: Path):
 
 
 def test_bench_without_models_says_what_to_run(monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    from lisearch import bench
     from lisearch.errors import InputError
+    from tools import bench
 
     def no_model(full: bool = False) -> dict[str, object]:
         raise InputError("No model artifact at var/artifacts/esml.json. Train the models with `lisearch train`.")

@@ -7,10 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from lisearch.chemistry import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
-from lisearch.composition import element_index, parse_formula, parse_formulas
-from lisearch.descriptors import composition_features, feature_names
-from lisearch.elements import (
+from lisearch.chemistry.composition import element_index, parse_formula, parse_formulas
+from lisearch.chemistry.descriptors import composition_features, feature_names
+from lisearch.chemistry.elements import (
     DESCRIPTORS,
     OXIDATION_LISTS,
     atomic_masses,
@@ -19,6 +18,7 @@ from lisearch.elements import (
     oxidation_states,
     prices_per_kg,
 )
+from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, is_charge_neutral, mean_atomic_mass
 from lisearch.errors import InputError
 
 

@@ -7,8 +7,9 @@ binary representation errors, so every charge-neutral composition scores exactly
 and many thresholds of the closed-form count fall on integers. All prices are 10 USD/kg but one, so the cost of most
 compositions is exactly the 10 USD/kg limit in decimal; the mass limit is set to a mean mass many compositions have
 exactly. The oracle decides everything in :class:`fractions.Fraction`: the weights as binary numbers, the masses,
-prices and limits as the decimals they are written as (``lisearch.exact``'s rule). "Another machine" is simulated by
-moving every result of the kernel's matrix products by up to two ulps (within the proven error bound), by other
+prices and limits as the decimals they are written as (``lisearch.screening.exact``'s rule). "Another machine" is
+simulated by moving every result of the kernel's matrix products by up to two ulps (within the proven error bound), by
+other
 block sizes and set orders, and by more than one BLAS thread.
 """
 
@@ -22,10 +23,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-import lisearch.kernels as kernels
-from lisearch.elements import atomic_masses
-from lisearch.kernels import STAT_COLUMNS, ScreenInputs, conductive_counts, screen_sets
-from lisearch.space import CompositionSpace
+import lisearch.screening.kernels as kernels
+from lisearch.chemistry.elements import atomic_masses
+from lisearch.schema import STAT_COLUMNS
+from lisearch.screening.kernels import ScreenInputs, conductive_counts, screen_sets
+from lisearch.screening.space import CompositionSpace
 
 ELEMENTS = ("N", "O", "F", "Na", "Mg", "Al", "P", "S", "Cl")
 STATES = {"N": -3, "O": -2, "F": -1, "Na": 1, "Mg": 2, "Al": 3, "P": 5, "S": -2, "Cl": -1}

@@ -14,14 +14,11 @@ import pytest
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 from sklearn.metrics import balanced_accuracy_score
 
-from lisearch.composition import parse_formulas
+from lisearch.chemistry.composition import parse_formulas
+from lisearch.chemistry.elements import symbols
 from lisearch.datasets import obelix, parse_conductivities
-from lisearch.elements import symbols
 from lisearch.errors import InputError
-from lisearch.models.artifact import load_artifact, make_artifact, save_artifact
-from lisearch.models.atom2vec import Atom2VecModel
-from lisearch.models.linear import ElementalLinearModel
-from lisearch.models.measured import (
+from lisearch.measured.models import (
     KIND,
     MODEL_FILES,
     MeasuredModel,
@@ -31,8 +28,8 @@ from lisearch.models.measured import (
     load_measured,
     measured_features,
 )
-from lisearch.models.trees import TreeEnsemble
-from lisearch.validation import (
+from lisearch.measured.trees import TreeEnsemble
+from lisearch.measured.validation import (
     bootstrap_intervals,
     classification_metrics,
     measured_set,
@@ -42,6 +39,9 @@ from lisearch.validation import (
     validate,
     write_validation,
 )
+from lisearch.models.artifact import load_artifact, make_artifact, save_artifact
+from lisearch.models.atom2vec import Atom2VecModel
+from lisearch.models.linear import ElementalLinearModel
 from tests.conftest import cli_env, lisearch_cmd
 
 PARAMS = {"threshold": 1e-4, "n_trees": 12, "seed": 0, "ad_quantile": 0.95}

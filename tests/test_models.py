@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.composition import parse_formulas
+from lisearch.chemistry.composition import parse_formulas
 from lisearch.errors import InputError
 from lisearch.models.artifact import FORMAT_VERSION, load_artifact, save_artifact
 from lisearch.models.linear import KIND, ElementalLinearModel

@@ -34,12 +34,12 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     settings = settings_for(
         home,
         "label.limit=500",
-        "screen.run_id=default",
+        "run.id=default",
         "screen.elements=B,N,O,Na,Mg,Al,Si,P,S,Cl,K,Ca",
         "screen.step=5",
         "screen.sets_per_block=50",
-        "narrow.run_id=default",
-        "shortlist.run_id=default",
+        "run.id=default",
+        "run.id=default",
     )
     run_label_job(settings, spark=spark)
     structures = read_structures(settings)
@@ -55,17 +55,17 @@ def small_home(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type
     reports.mkdir(exist_ok=True)
     dim_sweep(structures, (1, 2, 3), seeds=1, cfg=cfg).to_csv(reports / "atom2vec_dim_sweep.csv", index=False)
     element_contributions(structures, 2, cfg)[1].to_csv(reports / "atom2vec_contributions.csv", index=False)
+    from lisearch.measured.models import load_transfer
+    from lisearch.measured.validation import measured_set, validate, write_validation
     from lisearch.models.loading import load_models
-    from lisearch.models.measured import load_transfer
-    from lisearch.validation import measured_set, validate, write_validation
 
     transfer = load_transfer(settings.paths.artifacts_dir)
     fixed = {"eML": load_models(settings.paths.artifacts_dir)["eml"], "esML": transfer.esml}
     params = {"threshold": 1e-4, "n_trees": 10, "seed": 0, "ad_quantile": 0.95}
     write_validation(validate(measured_set(), fixed, transfer, params, folds=3), reports)
-    from lisearch.elements import DESCRIPTORS
+    from lisearch.chemistry.elements import DESCRIPTORS
+    from lisearch.downstream.study import StudyChoices, run_study, write_study
     from lisearch.models.training import mp_set
-    from lisearch.study import StudyChoices, run_study, write_study
 
     choices = StudyChoices(class_weight=("balanced", "none"), C=(1.0,), reductions=(("mean",),),
                            limits=((30.0, 30.0),), max_formula_atoms=(0, 10))  # fmt: skip

@@ -9,15 +9,15 @@ import pytest
 
 from lisearch.config import load_settings
 from lisearch.errors import ConfigError, InputError
-from lisearch.kernels import NetworkScorer, ScreenInputs, screen_sets
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.plain import from_plain, to_plain
-from lisearch.plan import ScreenPlan, inputs_from_dict, plan_screen, plan_to_dict, space_from_dict
-from lisearch.space import Block, CompositionSpace
+from lisearch.screening.kernels import NetworkScorer, ScreenInputs, screen_sets
+from lisearch.screening.plan import ScreenPlan, inputs_from_dict, plan_screen, plan_to_dict, space_from_dict
+from lisearch.screening.space import Block, CompositionSpace
 
 
 def _model() -> ElementalLinearModel:
-    from lisearch.composition import parse_formulas
+    from lisearch.chemistry.composition import parse_formulas
 
     fractions, _, _ = parse_formulas(["Li3PS4", "Li2S", "Li3N", "LiCl", "LiF", "Li3PO4"])
     return ElementalLinearModel(class_weight="balanced").fit(fractions, np.array([1, 1, 1, 0, 0, 0]))
@@ -45,7 +45,7 @@ def test_plan_screen_is_pure_and_aligns_the_weights_with_the_space():
     model = _model()
     inputs = plan_screen(space, model, oxidation_list="pymatgen_common", max_cost_per_kg=60.0)
     bias, weights = model.element_weights()
-    from lisearch.elements import symbols
+    from lisearch.chemistry.elements import symbols
 
     index = {s: i for i, s in enumerate(symbols())}
     assert inputs.bias == bias and inputs.li_weight == weights[index["Li"]]
@@ -91,7 +91,7 @@ def test_plain_refuses_unsupported_fields():
         ("screen.exclude=Xx", r"screen\.exclude names unknown element\(s\) Xx"),
         ("screen.sizes=2,three", r"screen\.sizes is '2,three'"),
         ("screen.oxidation_list=oxides", r"screen\.oxidation_list is 'oxides'; use one of pymatgen_common"),
-        ("screen.run_id=bad id!", r"screen\.run_id is 'bad id!': a run id is 1 to 64 letters"),
+        ("run.id=bad id!", r"run\.id is 'bad id!': a run id is 1 to 64 letters"),
     ],
 )
 def test_screen_settings_are_parsed_when_loaded(override: str, message: str):
@@ -110,8 +110,8 @@ def test_blocks_grouped_by_state_lists_screen_like_lexicographic_blocks():
     counts and survivors that lexicographic blocks give it."""
     from dataclasses import replace
 
-    from lisearch.kernels import state_ranks
-    from lisearch.plan import run_blocks
+    from lisearch.screening.kernels import state_ranks
+    from lisearch.screening.plan import run_blocks
 
     space = CompositionSpace(("O", "S", "P", "F", "Cl", "Na", "K", "Mg", "Ca"), 10, (2, 3, 4))
     inputs = plan_screen(space, _model(), oxidation_list="pymatgen_icsd", max_cost_per_kg=1e9)
@@ -138,8 +138,8 @@ def test_blocks_grouped_by_state_lists_screen_like_lexicographic_blocks():
 def test_the_run_time_is_extrapolated_from_sampled_blocks(monkeypatch: pytest.MonkeyPatch):
     """bench's extrapolation: the mean block time x blocks / cores, inside its 95 % interval. The kernel is replaced
     by one that advances a fake clock by a known time per block (10 s x (1 + the sum of the set's positions))."""
-    import lisearch.bench as bench
-    import lisearch.kernels as kernels
+    import lisearch.screening.kernels as kernels
+    import tools.bench as bench
 
     clock = [0.0]
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])

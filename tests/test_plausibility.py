@@ -9,8 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from lisearch.errors import ConfigError
-from lisearch.plausibility import (
+from lisearch.chemistry.plausibility import (
     PlausibilityRules,
     _electronegativity,
     formula_arrays,
@@ -18,6 +17,7 @@ from lisearch.plausibility import (
     plausibility,
     state_frequencies,
 )
+from lisearch.errors import ConfigError
 
 KNOWN_CONDUCTORS = ["Li3PO4", "Li2SO4", "Li4SiO4", "Li7La3Zr2O12", "Li6PS5Cl", "Li10GeP2S12", "Li3N", "LiTi2(PO4)3"]
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from lisearch.errors import InputError, LisearchError
-from lisearch.plan import plan_from_settings, screen_in_process
+from lisearch.run_ids import is_run_id
+from lisearch.screening.plan import plan_from_settings, screen_in_process
 from tests.conftest import save_small_esml, settings_for, small_screen_settings
 
 pytestmark = pytest.mark.spark
@@ -30,9 +31,10 @@ def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-unty
 
 
 def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
-    from lisearch.spark.screen import CANDIDATE_STATS_COLUMNS, run_screen
+    from lisearch.schema import CANDIDATE_STATS_COLUMNS
+    from lisearch.spark.screen import run_screen
 
-    settings = _settings(home, artifacts, "screen.run_id=r1")
+    settings = _settings(home, artifacts, "run.id=r1")
     summary = run_screen(settings, spark=spark)
     funnel, stats, survivors = screen_in_process(plan_from_settings(settings))
     assert summary["funnel"] == {
@@ -61,8 +63,8 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     assert file_stats and all(set(st["nullCount"]) == set(no_z4) for st in file_stats)
 
     # The whole per-set table equals the in-process kernel's counts, set by set and column by column.
-    from lisearch.elements import symbols
-    from lisearch.kernels import STAT_COLUMNS
+    from lisearch.chemistry.elements import symbols
+    from lisearch.schema import STAT_COLUMNS
 
     by_set = spark.read.format("delta").load(f"{wh}/funnel_by_set").toPandas()
     want = stats.copy()
@@ -80,7 +82,7 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
 
     # The same run id again: its rows are replaced, not duplicated; another run id adds rows.
     run_screen(settings, spark=spark)
-    run_screen(_settings(home, artifacts, "screen.run_id=r2", "screen.sizes=2"), spark=spark)
+    run_screen(_settings(home, artifacts, "run.id=r2", "screen.sizes=2"), spark=spark)
     counts = (
         spark.sql("SELECT run_id, count(*) AS n FROM candidates GROUP BY run_id").toPandas().set_index("run_id")["n"]
     )
@@ -94,7 +96,7 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     """A warehouse written before quinaries (candidates and funnel_by_set with three partners): a quinary run adds
     the fourth partner's columns (Delta schema evolution), its rows equal the in-process kernel's in every column,
     and the older run's rows stay, with nulls in the new columns."""
-    from lisearch.kernels import PARTNERS
+    from lisearch.schema import PARTNERS
     from lisearch.spark.screen import run_screen
 
     wh = home / "warehouse"
@@ -105,7 +107,7 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
         "ox_1 tinyint, ox_2 tinyint, ox_3 tinyint, score float, cost_per_kg float, mean_atomic_mass float",
     )
     old.write.format("delta").partitionBy("run_id").save(str(wh / "candidates"))
-    settings = _settings(home, artifacts, "screen.run_id=q", "screen.elements=N,O,Na,P,S", "screen.sizes=4")
+    settings = _settings(home, artifacts, "run.id=q", "screen.elements=N,O,Na,P,S", "screen.sizes=4")
     summary = run_screen(settings, spark=spark)
     _, _, survivors = screen_in_process(plan_from_settings(settings))
     cand = spark.read.format("delta").load(str(wh / "candidates")).toPandas()
@@ -120,9 +122,7 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
     kept = cand[cand["run_id"] == "old"]
     assert len(kept) == 1 and kept[["element_4", "z4", "pct_4", "ox_4"]].isna().all(axis=None)
     # A later run without quinaries writes three partner columns; Delta leaves the fourth null for its rows.
-    run_screen(
-        _settings(home, artifacts, "screen.run_id=t", "screen.elements=N,O,Na,P,S", "screen.sizes=2"), spark=spark
-    )
+    run_screen(_settings(home, artifacts, "run.id=t", "screen.elements=N,O,Na,P,S", "screen.sizes=2"), spark=spark)
     cand = spark.read.format("delta").load(str(wh / "candidates")).toPandas()
     ternary = cand[cand["run_id"] == "t"]
     assert len(ternary) > 0 and ternary[["element_4", "z4", "pct_4", "ox_4", "z3"]].isna().all(axis=None)
@@ -130,7 +130,7 @@ def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: P
 
 
 #: A quinary screen of many small partitions, long enough to be stopped in the middle.
-_RESUMABLE = ("screen.run_id=k", "screen.elements=N,O,F,Na,Mg,Al,Si,P,S,Cl", "screen.sizes=4", "screen.step=2",
+_RESUMABLE = ("run.id=k", "screen.elements=N,O,F,Na,Mg,Al,Si,P,S,Cl", "screen.sizes=4", "screen.step=2",
               "screen.partitions=24", "screen.sets_per_block=5")  # fmt: skip
 
 
@@ -142,7 +142,7 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
     import subprocess
     import time
 
-    from lisearch.candidate_files import Staging
+    from lisearch.screening.files import Staging
     from lisearch.spark.screen import run_screen
     from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
 
@@ -198,10 +198,10 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
 def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """Without ``screen.resume`` a stopped run's staging is dropped: its uncommitted files are deleted, the files of
     committed runs stay, and the run is screened from the start."""
-    from lisearch.candidate_files import Staging, partition_file_name
+    from lisearch.screening.files import Staging, partition_file_name
     from lisearch.spark.screen import run_screen
 
-    settings = _settings(home, artifacts, "screen.run_id=a", "screen.sizes=2")
+    settings = _settings(home, artifacts, "run.id=a", "screen.sizes=2")
     run_screen(settings, spark=spark)
     table = home / "warehouse" / "candidates"
     committed = sorted(p.name for p in (table / "run_id=a").iterdir())
@@ -222,7 +222,7 @@ def test_a_candidates_table_without_run_partitions_is_refused_before_the_kernel(
     path = str(home / "warehouse" / "candidates")
     spark.createDataFrame([("old", 8)], "run_id string, z1 smallint").write.format("delta").save(path)
     with pytest.raises(InputError, match="older than run-id partitioning"):
-        run_screen(_settings(home, artifacts, "screen.run_id=new", "screen.sizes=2"), spark=spark)
+        run_screen(_settings(home, artifacts, "run.id=new", "screen.sizes=2"), spark=spark)
     assert [tuple(r) for r in spark.read.format("delta").load(path).collect()] == [("old", 8)]
     assert not (home / "warehouse" / "candidates" / "run_id=new").exists()
 
@@ -236,7 +236,7 @@ def test_a_candidates_table_without_run_partitions_is_refused_before_the_kernel(
         (("screen.model=nonlinear",), "not linear in the fractions"),
         (("screen.model=missing",), "No model artifact"),
         (("screen.oxidation_list=oxides",), "oxidation_list"),
-        (("screen.run_id=bad id!",), "run id"),
+        (("run.id=bad id!",), "run id"),
     ],
 )
 def test_bad_screen_settings_stop_before_spark(home: Path, artifacts: Path, extra: tuple[str, ...], message: str):
@@ -254,7 +254,7 @@ def test_bad_output_settings_stop_when_loading(home: Path, artifacts: Path, extr
 
 
 def test_row_estimate_is_exact_for_small_spaces_and_brackets_the_count_when_sampled(home: Path, artifacts: Path):
-    from lisearch.plan import estimate_rows
+    from lisearch.screening.plan import estimate_rows
 
     small = plan_from_settings(_settings(home, artifacts, "screen.elements=N,O,Na,P,S", "screen.sizes=2,3,4"))
     assert small.inputs.plausible_only  # "auto": a run with quinaries applies the plausibility rules
@@ -294,7 +294,7 @@ def test_unwritable_warehouse_is_refused_before_spark(home: Path, artifacts: Pat
 
 
 def test_funnel_frame_shares():
-    from lisearch.funnel import funnel_frame, rows_written
+    from lisearch.screening.funnel import funnel_frame, rows_written
 
     totals = {"total": 100, "conductive": 60, "neutral": 10, "neutral_conductive": 7, "cost_ok": 5, "survivors": 2}
     frame = funnel_frame({**totals, "plausible": None})
@@ -306,13 +306,13 @@ def test_funnel_frame_shares():
 
 
 def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
-    from lisearch.narrowing import TABLE_III, composition_flags
+    from lisearch.downstream.narrowing import TABLE_III, composition_flags
     from lisearch.spark.narrow import format_narrow, run_narrow
     from lisearch.spark.screen import run_screen
 
-    settings = _settings(home, artifacts, "screen.run_id=n1", "screen.elements=N,O,Na,Mg,P,K,Ga")
+    settings = _settings(home, artifacts, "run.id=n1", "screen.elements=N,O,Na,Mg,P,K,Ga")
     run_screen(settings, spark=spark)
-    summary = run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=n1"), spark=spark)
+    summary = run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "run.id=n1"), spark=spark)
     stable = spark.sql("SELECT * FROM stable_oxides WHERE run_id = 'n1'").toPandas()
     assert len(stable) > 0 and stable["anion_present"].all() and (stable["max_z"] <= 36).all()
     # Every stored row passes every proxy when recomputed one by one.
@@ -327,7 +327,7 @@ def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: i
     assert trace.loc[trace["found"], "removed_by"].isna().all()
     assert "Table III of the paper" in format_narrow(summary)
     # The flags of the whole kernel path equal the one-by-one flags (formula only where every stage passes).
-    from lisearch.narrowing import stability_flags
+    from lisearch.downstream.narrowing import stability_flags
 
     cand = spark.sql("SELECT * FROM candidates WHERE run_id = 'n1' AND max_z <= 36").toPandas().head(300)
     fast = stability_flags(cand)
@@ -347,12 +347,29 @@ def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: i
 
     before = versions()
     with pytest.raises(InputError, match="not an element symbol"):
-        run_narrow(
-            settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=n1", "narrow.anion=Xx"), spark=spark
-        )
+        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "run.id=n1", "narrow.anion=Xx"), spark=spark)
     with pytest.raises(InputError, match="'missing' does not exist"):
-        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=missing"), spark=spark)
+        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "run.id=missing"), spark=spark)
     assert versions() == before
+
+
+def test_downstream_jobs_take_the_last_succeeded_run_when_none_is_named(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """`lisearch screen` then `lisearch narrow` chains: without a run id, narrow reads the screen run that succeeded
+    last (a failed run after it does not count); with none at all it says what to run."""
+    from lisearch.spark.narrow import run_narrow
+    from lisearch.spark.screen import run_screen
+
+    plain = settings_for(home, f"paths.artifacts={artifacts}", "narrow.stability=false")
+    with pytest.raises(InputError, match="No screen run has succeeded"):
+        run_narrow(plain, spark=spark)
+    for run in ("first", "second"):
+        run_screen(_settings(home, artifacts, f"run.id={run}", "screen.elements=N,O,Na,Mg"), spark=spark)
+    minted = run_screen(_settings(home, artifacts, "screen.elements=N,O,Na,Mg"), spark=spark)["run_id"]
+    assert minted not in ("first", "second") and is_run_id(minted)  # a new id when none is given
+    assert run_narrow(plain, spark=spark)["run_id"] == minted
+    assert (
+        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "run.id=first"), spark=spark)["run_id"] == "first"
+    )
 
 
 def test_narrow_errors(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
@@ -361,7 +378,7 @@ def test_narrow_errors(spark, home: Path, artifacts: Path):  # type: ignore[no-u
     with pytest.raises(InputError, match="not an element symbol"):
         run_narrow(settings_for(home, "narrow.anion=Qq"), spark=spark)
     with pytest.raises(InputError, match="'nope' does not exist"):
-        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "narrow.run_id=nope"), spark=spark)
+        run_narrow(settings_for(home, f"paths.artifacts={artifacts}", "run.id=nope"), spark=spark)
 
 
 def test_worker_objects_are_frozen_once_per_process():

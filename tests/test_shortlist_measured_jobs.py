@@ -9,14 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
+from lisearch.chemistry.plausibility import plausibility
+from lisearch.downstream.shortlisting import shortlist_batch
 from lisearch.errors import InputError
+from lisearch.measured.models import check_pair, load_measured
+from lisearch.measured.scoring import score_candidates
+from lisearch.measured.training import train_measured
 from lisearch.models.artifact import save_artifact
 from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
-from lisearch.models.measured import check_pair, load_measured, score_candidates, train_measured
-from lisearch.plausibility import plausibility
-from lisearch.shortlisting import candidate_arrays, shortlist_batch
+from lisearch.schema import decode_candidates
 from tests.conftest import save_small_esml, small_screen_settings
 
 pytestmark = pytest.mark.spark
@@ -46,7 +49,7 @@ def run_home(spark, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-untyped-def]
-    run = ("screen.run_id=j1", "measured.run_id=j1", "shortlist.run_id=j1")
+    run = ("run.id=j1",)
     return small_screen_settings(home, artifacts, "screen.elements=N,O,Na,Mg,P,S,Cl,K", *run, *extra)
 
 
@@ -79,7 +82,7 @@ def test_shortlist_keeps_only_plausible_rows_and_equals_the_pandas_kernel(spark,
     shortlist = summary["shortlist"]
     assert 0 < len(shortlist) <= 40 and shortlist["family"].value_counts().max() <= 2
     # every row re-checked on its own: plausible, no element at 0 or in a rare state
-    z, amounts = candidate_arrays(shortlist)
+    z, amounts = decode_candidates(shortlist)
     recheck = plausibility(z, amounts)
     assert recheck["plausible"].all()
     assert (shortlist[["state_li", "state_1", "state_2"]] != 0).all().all()
@@ -110,7 +113,7 @@ def test_jobs_stop_before_spark_on_bad_input(spark, run_home: Path, artifacts: P
     with pytest.raises(InputError, match="No model artifact"):
         run_score_measured(_settings(run_home, tmp_path / "no-artifacts"), spark=spark)
     with pytest.raises(InputError, match="'nope' does not exist"):
-        run_shortlist(_settings(run_home, artifacts, "shortlist.run_id=nope"), spark=spark)
+        run_shortlist(_settings(run_home, artifacts, "run.id=nope"), spark=spark)
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("measured_classifier.json", "measured_regressor.json"):

@@ -13,19 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg
+from lisearch.chemistry.elements import atomic_masses, default_elements, oxidation_states, prices_per_kg
+from lisearch.chemistry.plausibility import PlausibilityRules, plausibility
 from lisearch.errors import InputError
-from lisearch.kernels import (
-    PARTNERS,
-    STAT_COLUMNS,
-    ScreenInputs,
-    conductive_counts,
-    neutral_compositions,
-    partner_columns,
-    screen_sets,
-)
-from lisearch.plausibility import PlausibilityRules, plausibility
-from lisearch.space import CompositionSpace, default_elements, rank_subset, unrank_subset
+from lisearch.schema import PARTNERS, STAT_COLUMNS, partner_columns
+from lisearch.screening.kernels import ScreenInputs, conductive_counts, neutral_compositions, screen_sets
+from lisearch.screening.space import CompositionSpace, rank_subset, unrank_subset
 
 
 def test_default_space_count_matches_closed_form():
@@ -108,7 +101,7 @@ def test_grouped_blocks_cover_every_set_once_with_each_class_multiset_consecutiv
 
 def test_a_group_slice_starts_where_the_product_order_puts_it():
     """Sets lo..hi-1 of a group, unranked then advanced, equal the slice of itertools' product of combinations."""
-    from lisearch.space import _group_sets, class_groups
+    from lisearch.screening.space import _group_sets, class_groups
 
     rng = np.random.default_rng(7)
     classes = tuple(int(c) for c in rng.integers(0, 3, 12))
@@ -325,7 +318,7 @@ def test_small_formula_prefilter_equals_the_gcd(units: int, max_atoms: int):
     of 3 parts and a random sample of 5."""
     import math
 
-    from lisearch.kernels import _small_formulas
+    from lisearch.screening.kernels import _small_formulas
 
     rng = np.random.default_rng(units + max_atoms)
     three = np.array([(a, b, units - a - b) for a in range(1, units) for b in range(1, units - a)], np.int16)
@@ -343,7 +336,7 @@ def test_small_formula_prefilter_equals_the_gcd(units: int, max_atoms: int):
 def test_union_by_table_equals_the_sorted_union(units: int, k: int, monkeypatch: pytest.MonkeyPatch):
     """The union of the state choices' solutions through the owner table equals np.unique's (keys and the first
     choice of states of each), for random oxidation-state lists; the table is left clean for the next call."""
-    import lisearch.kernels as kernels
+    import lisearch.screening.kernels as kernels
 
     rng = np.random.default_rng(units + k)
     pool = [(-3,), (-2,), (-1,), (1,), (2,), (3,), (-2, 2, 4, 6), (-3, 3, 5), (-1, 1, 3, 5, 7), (2, 3), (-4, 4)]
@@ -364,7 +357,7 @@ def test_union_by_table_equals_the_sorted_union(units: int, k: int, monkeypatch:
 def test_four_partner_progressions_equal_the_search(units: int):
     """The neutral solutions of one choice of states listed as arithmetic progressions equal those found by trying
     every leading part, for random states and the degenerate ones (s_2 = s_3 = s_4, s_3 = s_4, all equal)."""
-    from lisearch.kernels import _combo_solutions_4, solutions_by_search
+    from lisearch.screening.kernels import _combo_solutions_4, solutions_by_search
 
     rng = np.random.default_rng(units)
     combos = [tuple(int(x) for x in rng.integers(-4, 8, 4)) for _ in range(150)]
@@ -445,7 +438,7 @@ def test_neutrality_agrees_with_smact_neutral_ratios(list_name: str, step: int, 
 
 @pytest.mark.parametrize("partitions", [1, 3, 8, 500])
 def test_partitions_cover_every_block_once_and_balance_the_work(partitions: int):
-    from lisearch.space import partition_blocks
+    from lisearch.screening.space import partition_blocks
 
     space = CompositionSpace(default_elements())
     blocks = tuple(space.blocks(700))

@@ -12,15 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lisearch.chemistry import charge_neutral, is_charge_neutral, state_table
+from lisearch.chemistry.elements import DESCRIPTORS, OXIDATION_LISTS, oxidation_states, symbols
+from lisearch.chemistry.neutrality import charge_neutral, is_charge_neutral, state_table
 from lisearch.config import load_settings
-from lisearch.elements import DESCRIPTORS, OXIDATION_LISTS, oxidation_states, symbols
-from lisearch.errors import ConfigError, InputError
-from lisearch.models.linear import sklearn_class_weight
-from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split
-from lisearch.narrowing import TABLE_III, passes_all, stability_flags, trace_table_iii
-from lisearch.space import CompositionSpace
-from lisearch.study import (
+from lisearch.downstream.narrowing import TABLE_III, passes_all, stability_flags, trace_table_iii
+from lisearch.downstream.study import (
     DEFAULT_CHOICE,
     MIN_HOLDOUT_ACCURACY,
     PAPER_FUNNEL,
@@ -35,6 +31,10 @@ from lisearch.study import (
     to_markdown,
     write_study,
 )
+from lisearch.errors import ConfigError, InputError
+from lisearch.models.linear import sklearn_class_weight
+from lisearch.models.training import LabelledSet, esml_descriptors, holdout_split
+from lisearch.screening.space import CompositionSpace
 
 LI = symbols().index("Li") + 1
 
@@ -182,8 +182,8 @@ def test_paper_profile_extends_local_and_sets_its_own_names():
     paper, local = load_settings("paper"), load_settings("local")
     assert paper.spark == local.spark  # from `extends = "local"`
     assert paper.train.esml_name == paper.screen.model == "esml_paper"
-    assert paper.screen.run_id == paper.narrow.run_id == paper.shortlist.run_id == "paper"
-    assert local.train.esml_name == "esml" and local.screen.run_id == ""
+    assert paper.run.id == "paper"
+    assert local.train.esml_name == "esml" and local.run.id == ""
 
 
 def test_extends_errors(tmp_path: Path):
@@ -241,7 +241,7 @@ def test_narrowing_without_stability_and_with_a_size_rule():
 
 
 def test_neutral_amounts_equals_the_oracle_for_any_number_of_elements():
-    from lisearch.chemistry import integer_amounts, neutral_amounts
+    from lisearch.chemistry.neutrality import integer_amounts, neutral_amounts
     from lisearch.prediction import predict_formulas
 
     formulas = ["Li7La3Zr2O12", "Li6.4La3Zr1.4Ta0.6O12", "Li10GeP2S12", "Li6PS5Cl", "Li5Na2O3", "LiC2BrO", "Li2O2"]

@@ -22,8 +22,9 @@ def _frame(spark, rows: pd.DataFrame, ddl: str):  # type: ignore[no-untyped-def]
 
 def test_narrow_transform_equals_the_pandas_kernel(spark):  # type: ignore[no-untyped-def]
     from lisearch.config import NarrowSettings
-    from lisearch.narrowing import passes_all, stability_flags
-    from lisearch.spark.narrow import CANDIDATE_COLUMNS, OUTPUT_DDL, transform
+    from lisearch.downstream.narrowing import passes_all, stability_flags
+    from lisearch.schema import STABLE_OXIDE_CANDIDATE_COLUMNS as CANDIDATE_COLUMNS
+    from lisearch.spark.narrow import OUTPUT_DDL, transform
 
     cand = pd.DataFrame(
         {"element_1": ["Mg", "Na", "C", "P", "Ge", "Mg"], "element_2": ["O", "O", "O", "O", "O", "Al"],
@@ -39,11 +40,11 @@ def test_narrow_transform_equals_the_pandas_kernel(spark):  # type: ignore[no-un
     old_ddl = ddl.replace("element_4 string, ", "").replace("pct_4 smallint, ", "")  # a table from before quinaries
     # With the proxies: Ge-O-S has two anions, C-Br no common states; the quinary Li10Mg5Al4Si5O26 passes them but
     # has 50 atoms (the second case's limit is 10).
-    cases = [(NarrowSettings(run_id="t"), ddl, cand, 3),
-             (NarrowSettings(run_id="t", stability=False, max_formula_atoms=10), ddl, cand, 5),
-             (NarrowSettings(run_id="t"), old_ddl, cand[:5], 2)]  # fmt: skip
+    cases = [(NarrowSettings(), ddl, cand, 3),
+             (NarrowSettings(stability=False, max_formula_atoms=10), ddl, cand, 5),
+             (NarrowSettings(), old_ddl, cand[:5], 2)]  # fmt: skip
     for cfg, schema, rows, kept_rows in cases:
-        actual = transform(_frame(spark, rows.drop(columns=[c for c in rows if c not in schema]), schema), cfg)
+        actual = transform(_frame(spark, rows.drop(columns=[c for c in rows if c not in schema]), schema), cfg, "t")
         assertSchemaEqual(actual.schema, StructType.fromDDL(OUTPUT_DDL + ", run_id string"))
         flagged = stability_flags(rows[list(CANDIDATE_COLUMNS)], cfg.anion, cfg.max_z, cfg.stability,
                                   cfg.max_formula_atoms)  # fmt: skip
@@ -66,8 +67,8 @@ def test_label_transform_equals_the_pandas_kernel(spark, cif_folder: Path):  # t
 def test_screen_transform_equals_the_in_process_kernel(spark, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The Spark kernel stage writes, partition by partition, the same candidate rows and per-set counts as the
     kernel run in this process (ternaries to quinaries)."""
-    from lisearch.candidate_files import Staging, candidate_table
-    from lisearch.plan import plan_from_settings, screen_in_process
+    from lisearch.screening.files import Staging, candidate_table
+    from lisearch.screening.plan import plan_from_settings, screen_in_process
     from lisearch.spark.screen import default_partitions, output_spec, partition_ids, transform
 
     save_small_esml(tmp_path / "artifacts")
@@ -120,7 +121,10 @@ def test_every_job_records_its_resolved_settings_the_same_way(spark, tmp_path: P
     records = [json.loads(p.read_text()) for p in sorted((home / "runs").glob("*.json"))]
     assert [r["job"] for r in records] == ["label_structures", "screen", "narrow"]
     for record, section in zip(records, ("label", "screen", "narrow"), strict=True):
-        # the resolved settings in full: the profile's, with the keywords of this call in the job's own section
-        assert record["settings"] == s.to_dict() | {section: record["settings"][section]}
+        # the resolved settings in full: the profile's, with the keywords of this call in the job's own section and
+        # the run id in `run`
+        got = record["settings"]
+        assert got == s.to_dict() | {section: got[section], "run": got["run"]}
+        assert got["run"]["id"] == ("" if section == "label" else "rec")
         assert set(record) == {"job", "run_id", "recorded_at", "summary", "settings"}
     assert records[1]["settings"]["screen"]["elements"] == "N,O,Na,P" and records[2]["run_id"] == "rec"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 
 KIND = "atom2vec-mlp"
@@ -101,8 +102,6 @@ class Atom2VecModel:
 
     def known_rows(self, fractions: np.ndarray) -> np.ndarray:
         """Mask (n,): rows of a fraction matrix (n, 94) whose elements all have a vector."""
-        from lisearch.elements import symbols
-
         known = np.array([s in self._row for s in symbols()])
         return ~((np.asarray(fractions) != 0) & ~known).any(axis=1)
 
@@ -112,8 +111,6 @@ class Atom2VecModel:
         Raises:
             InputError: a composition contains an element without a vector.
         """
-        from lisearch.elements import symbols
-
         used = np.flatnonzero((np.asarray(fractions) != 0).any(axis=0))
         names = [symbols()[i] for i in used]
         V = self.vectors(names)
@@ -156,7 +153,6 @@ class Atom2VecModel:
             eps = float(payload.get("std_eps", STD_EPS))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: malformed atom2vec payload ({exc}). {retrain}") from None
-        from lisearch.elements import symbols
 
         unknown = [e for e in elements if e not in symbols()]
         if unknown or len(set(elements)) != len(elements) or "Li" not in elements:

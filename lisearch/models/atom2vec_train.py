@@ -23,10 +23,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from lisearch.models.artifact import save_artifact
+from lisearch.models.atom2vec import KIND
+from lisearch.models.linear import sklearn_class_weight
+from lisearch.models.training import accuracy_where_scorable, holdout_split, mp_set, training_set_hash
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -34,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
 from lisearch.models.atom2vec import REDUCTIONS, Atom2VecModel, forward, network_head, reduce_vectors
 
 jax.config.update("jax_enable_x64", True)
@@ -81,8 +90,6 @@ def _penalty(params: dict[str, Any], cfg: Atom2VecConfig) -> jax.Array:
 
 def _class_weights(y: np.ndarray, how: str) -> np.ndarray:
     """Per-row weights in lisearch's class-weight vocabulary (``none``, ``balanced``, ``1:w``), as esML's."""
-    from lisearch.models.linear import sklearn_class_weight
-
     weight = sklearn_class_weight(how)
     if weight is None:
         return np.ones(len(y))
@@ -135,8 +142,6 @@ def train_many(
 
 def validation_split(y: np.ndarray, train_idx: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices: a stratified ``share`` of ``train_idx`` held out for early stopping."""
-    from sklearn.model_selection import train_test_split
-
     fit, val = train_test_split(train_idx, test_size=share, stratify=y[train_idx], random_state=seed)
     return np.sort(fit), np.sort(val)
 
@@ -220,13 +225,6 @@ def train_atom2vec(
 ) -> dict[str, Any]:
     """Train atom2vec-esML on the hold-out split's 80 % (the esML split), keep the initialisation with the lowest
     validation loss, save ``atom2vec.json``; return its training metadata (hold-out metrics included)."""
-    import time
-    from pathlib import Path
-
-    from lisearch.models.artifact import save_artifact
-    from lisearch.models.atom2vec import KIND
-    from lisearch.models.training import accuracy_where_scorable, holdout_split, mp_set, training_set_hash
-
     cfg = cfg or Atom2VecConfig()
     t0 = time.perf_counter()
     mp = mp_set(structures)
@@ -259,9 +257,6 @@ def dim_sweep(
     structures: Any, dims: tuple[int, ...] = tuple(range(1, 9)), seeds: int = 2, cfg: Atom2VecConfig | None = None
 ) -> Any:
     """Hold-out accuracy of atom2vec-esML for each embedding size: one row per (dim, initialisation)."""
-    import pandas as pd
-
-    from lisearch.models.training import accuracy_where_scorable, holdout_split, mp_set
 
     cfg = cfg or Atom2VecConfig()
     mp = mp_set(structures)
@@ -294,9 +289,6 @@ def element_contributions(
     differently scaled embeddings are comparable. Returns (per-run rows: run, element, contribution; summary per
     element: mean, std, rank by mean, number of training compounds containing it), best first.
     """
-    import pandas as pd
-
-    from lisearch.models.training import holdout_split, mp_set
 
     cfg = cfg or Atom2VecConfig()
     mp = mp_set(structures)

@@ -17,9 +17,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from lisearch.chemistry.descriptors import check_choice, composition_features, feature_names
+from lisearch.chemistry.elements import DESCRIPTORS, descriptor_table, descriptor_table_hash, symbols
 from lisearch.config import class_weight_value
-from lisearch.descriptors import check_choice, composition_features, feature_names
-from lisearch.elements import DESCRIPTORS, descriptor_table_hash, symbols
 from lisearch.errors import InputError
 
 KIND = "elemental-linear-svm"
@@ -30,7 +30,7 @@ class ElementalLinearModel(ClassifierMixin, BaseEstimator):
     ``score``; fitted state ends in ``_``; ``NotFittedError`` before :meth:`fit`).
 
     Parameters (keyword-only, stored as given):
-        descriptors: elemental descriptors used (subset of :data:`lisearch.elements.DESCRIPTORS`).
+        descriptors: elemental descriptors used (subset of :data:`lisearch.chemistry.elements.DESCRIPTORS`).
         reductions: reductions over elements (``mean`` keeps the model linear in the fractions).
         C: inverse regularisation strength of ``LinearSVC``.
         class_weight: lisearch's vocabulary, as in the settings: ``"balanced"`` (reweights the rare superionic
@@ -94,7 +94,6 @@ class ElementalLinearModel(ClassifierMixin, BaseEstimator):
         self._check()
         if tuple(self.reductions) != ("mean",):
             raise InputError("element_weights exists only for mean-reduction models (linear in the fractions).")
-        from lisearch.elements import descriptor_table
 
         table = descriptor_table()[list(self.descriptors)].to_numpy(dtype=np.float64)
         w = self.coef_ / self.scale_

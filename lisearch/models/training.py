@@ -20,20 +20,24 @@ import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from lisearch.composition import fractions_from_lists, parse_formulas
+from lisearch.chemistry.composition import fractions_from_lists, parse_formulas
+from lisearch.chemistry.elements import DESCRIPTORS
 from lisearch.config import TrainSettings
 from lisearch.datasets import dft_random20, exp40, sendek2017_candidates21
-from lisearch.elements import DESCRIPTORS
 from lisearch.errors import InputError
-from lisearch.models.linear import ElementalLinearModel
+from lisearch.models.artifact import save_artifact
+from lisearch.models.linear import KIND, ElementalLinearModel
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,6 @@ def eml_subset_search(data: LabelledSet, C: float = 1.0, n_jobs: int | None = -1
 
 
 def _subset_search(data: LabelledSet, C: float, n_jobs: int | None) -> pd.DataFrame:
-    from joblib import Parallel, delayed
-
     if not np.isfinite(data.fractions).all():
         raise InputError("The eML search got a fraction matrix with NaN or infinite values.")
     subsets = [s for k in range(1, len(DESCRIPTORS) + 1) for s in itertools.combinations(DESCRIPTORS, k)]
@@ -145,8 +147,6 @@ def _subset_search(data: LabelledSet, C: float, n_jobs: int | None) -> pd.DataFr
 
 def _loocv_subsets(subsets: list[tuple[str, ...]], data: LabelledSet, C: float) -> list[float]:
     """LOOCV accuracy of each descriptor subset (one joblib task)."""
-    from sklearn import config_context
-
     # the inputs were checked once by the caller, not in each fit (same arithmetic, ~1.5x faster)
     with config_context(assume_finite=True, skip_parameter_validation=True):
         return [_loocv(ElementalLinearModel(descriptors=subset, C=C), data) for subset in subsets]
@@ -254,11 +254,6 @@ def train_all(
     """Train eML (exp40) and esML (sML-labelled MP set, as ``esml`` says: name, class weight, C, descriptors); save
     ``eml.json``, ``<esml_name>.json`` and the eML subset search (``eml_subsets.csv``) into ``artifacts_dir``;
     return a summary."""
-    from pathlib import Path
-
-    from lisearch.models.artifact import save_artifact
-    from lisearch.models.linear import KIND
-
     folder = Path(artifacts_dir)
     exp = exp40_set()
     eml, search = train_eml(exp)

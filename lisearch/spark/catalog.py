@@ -8,15 +8,19 @@ embedded Derby metastore would allow only one process at a time).
 
 from __future__ import annotations
 
+import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lisearch.errors import InputError
 from lisearch.run_ids import check_run_id, run_predicate
+from lisearch.schema import all_partner_columns
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -145,23 +149,24 @@ def replace_run_rows(
             writer = writer.option(key, value)  # delta.* options become table properties on creation
         (writer.partitionBy("run_id") if partitioned else writer).mode("overwrite").save(path)
         return
+    frame = _in_table_types(frame, frame.sparkSession.read.format("delta").load(path))
+    writer = frame.write.format("delta").option("mergeSchema", str(add_columns).lower())
     writer.mode("overwrite").option("replaceWhere", predicate).save(path)
+
+
+def _in_table_types(frame: DataFrame, table: DataFrame) -> DataFrame:
+    """``frame`` with every column the table has in the table's type (a table written by an earlier lisearch keeps
+    its types: e.g. the shortlist's measured columns were double, the schema's are float)."""
+    have = {f.name: f.dataType for f in table.schema.fields}
+    casts = {f.name: F.col(f.name).cast(have[f.name]) for f in frame.schema.fields
+             if f.name in have and f.dataType != have[f.name]}  # fmt: skip
+    return frame.withColumns(casts) if casts else frame
 
 
 def with_partner_columns(candidates: DataFrame) -> DataFrame:
     """`candidates` rows with every partner column of this lisearch (element_j, z_j, pct_j, ox_j for j = 1..4):
     a table written before quinaries (up to three partners) gets its missing ones as nulls."""
-    from pyspark.sql import functions as F
-
-    from lisearch.candidate_files import PARTNER_TYPES
-    from lisearch.kernels import PARTNERS
-
-    missing = {
-        name.format(j): t
-        for j in PARTNERS
-        for name, t in PARTNER_TYPES.items()
-        if name.format(j) not in candidates.columns
-    }
+    missing = {name: kind for name, kind in all_partner_columns().items() if name not in candidates.columns}
     return candidates.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}) if missing else candidates
 
 
@@ -201,7 +206,6 @@ def run_file_names(spark: SparkSession, path: str, run_id: str) -> set[str]:
     """Names of the files that hold run ``run_id``'s rows of the Delta table ``path`` (empty when no table)."""
     if not is_delta_table(Path(path)):
         return set()
-    from pyspark.sql import functions as F
 
     files = spark.read.format("delta").load(path).where(F.col("run_id") == run_id).inputFiles()
     return {f.rsplit("/", 1)[-1] for f in files}
@@ -209,8 +213,6 @@ def run_file_names(spark: SparkSession, path: str, run_id: str) -> set[str]:
 
 def _run_condition(spark: SparkSession, path: str, run_id: str) -> object:
     """The resolved Catalyst predicate ``run_id = '<run_id>'`` on the table ``path`` (a column predicate)."""
-    from pyspark.sql import functions as F
-
     frame = spark.read.format("delta").load(path).where(F.col("run_id") == check_run_id(run_id))
     return frame._jdf.queryExecution().analyzed().condition()
 
@@ -221,9 +223,6 @@ def commit_run_files(spark: SparkSession, path: str, run_id: str, adds: list[dic
     commit, the same commit a ``replaceWhere`` overwrite makes (a WRITE in the table's history). The transaction
     reads only that run's partition, so runs written side by side into one table do not conflict. Returns the
     table version."""
-    import json
-    import time
-
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     delta = jvm.org.apache.spark.sql.delta

@@ -1,6 +1,6 @@
 """Re-scoring a screen run's `candidates` with the measured-conductivity models, on Spark.
 
-Extract: the run's `candidates` rows. Transform: :func:`lisearch.models.measured.score_candidates` inside
+Extract: the run's `candidates` rows. Transform: :func:`lisearch.measured.scoring.score_candidates` inside
 ``mapInPandas`` (the models travel as their plain-data payloads in a broadcast and are rebuilt once per Python
 worker). Load: the Delta table `measured_candidates` (the `candidates` columns plus the measured columns),
 partitioned by run id, this run's rows replaced in one commit.
@@ -18,14 +18,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
+from lisearch.measured.models import KIND, MODEL_FILES, MeasuredModel, check_pair
+from lisearch.measured.scoring import score_candidates
 from lisearch.models.artifact import load_artifact
-from lisearch.models.measured import CANDIDATE_SCORE_DDL, KIND, MODEL_FILES, MeasuredModel, check_pair, score_candidates
 from lisearch.records import record_job
+from lisearch.schema import MEASURED_DDL
 from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
-from lisearch.spark.narrow import check_run
-from lisearch.spark.session import get_session
+from lisearch.spark.runs import check_run, downstream_run
 
 log = get_logger("lisearch.measured")
 TABLE = "measured_candidates"
@@ -54,9 +54,9 @@ def _kernel(shared: Any, digest: tuple[str, str]) -> Callable[[Iterator[pd.DataF
 
 
 def transform(candidates: DataFrame, shared: Any, digest: tuple[str, str]) -> DataFrame:
-    """`candidates` rows -> the same rows with the measured columns (``CANDIDATE_SCORE_DDL``)."""
+    """`candidates` rows -> the same rows with the measured columns (``MEASURED_DDL``)."""
     schema = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in candidates.schema.fields)
-    return candidates.mapInPandas(_kernel(shared, digest), f"{schema}, {CANDIDATE_SCORE_DDL}")
+    return candidates.mapInPandas(_kernel(shared, digest), f"{schema}, {MEASURED_DDL}")
 
 
 def measured_payloads(artifacts: Path) -> tuple[dict[str, Any], tuple[str, str]]:
@@ -70,19 +70,18 @@ def measured_payloads(artifacts: Path) -> tuple[dict[str, Any], tuple[str, str]]
 
 
 def run_score_measured(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Score every `candidates` row of run ``measured.run_id`` into `measured_candidates`; returns a summary."""
-    run_id = settings.measured.run_id
+    """Score every `candidates` row of the screen run ``run.id`` (the last succeeded one when not set) into
+    `measured_candidates`; returns a summary."""
     payloads, digest = measured_payloads(settings.paths.artifacts_dir)
     check_tables_writable(settings.paths.warehouse_dir, (TABLE,))
-    with downstream_lock(settings.paths.home, run_id, TABLE, "score-measured"):
-        return _score_measured(settings, spark or get_session(settings), payloads, digest)
+    with downstream_run(settings, spark, TABLE, "score-measured") as (session, run_id):
+        return _score_measured(settings, session, run_id, payloads, digest)
 
 
 def _score_measured(
-    settings: Settings, spark: SparkSession, payloads: dict[str, Any], digest: tuple[str, str]
+    settings: Settings, spark: SparkSession, run_id: str, payloads: dict[str, Any], digest: tuple[str, str]
 ) -> dict[str, Any]:
     """:func:`run_score_measured` once the models are read and the run locked."""
-    run_id = settings.measured.run_id
     check_run(spark, settings, run_id)
     started = time.perf_counter()
     warehouse = settings.paths.warehouse_dir

@@ -1,10 +1,11 @@
 """Narrowing a screen run to stable oxides on Spark: ``candidates`` of one run -> first four rows, oxides,
-stability proxies (:mod:`lisearch.narrowing`, inside ``mapInPandas``) -> the Delta table ``stable_oxides``
+stability proxies (:mod:`lisearch.downstream.narrowing`, inside ``mapInPandas``) -> the Delta table ``stable_oxides``
 (replaced for the run id in one commit), plus the comparison with the paper's Table III.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,15 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lisearch.chemistry.elements import symbols
 from lisearch.config import NarrowSettings, Settings, limit_value
-from lisearch.elements import symbols
+from lisearch.downstream.narrowing import passes_all, stability_flags, trace_table_iii
 from lisearch.errors import InputError
-from lisearch.kernels import PARTNERS
-from lisearch.locks import downstream_lock
 from lisearch.logs import get_logger
 from lisearch.models.loading import load_model
-from lisearch.narrowing import NARROW_STAGES, passes_all, stability_flags, trace_table_iii
-from lisearch.plan import model_path
 from lisearch.records import record_job
-from lisearch.run_ids import check_run_id
+from lisearch.schema import PARTNERS, STABLE_OXIDE_CANDIDATE_COLUMNS, ddl, stable_oxides_columns
+from lisearch.screening.plan import model_path
 from lisearch.spark.catalog import (
     check_tables_writable,
     is_delta_table,
@@ -33,19 +32,11 @@ from lisearch.spark.catalog import (
     table_path,
     with_partner_columns,
 )
-from lisearch.spark.session import get_session
+from lisearch.spark.runs import check_run, downstream_run
 
 log = get_logger("lisearch.narrow")
-CANDIDATE_COLUMNS = (*[f"element_{j}" for j in PARTNERS], "pct_li", *[f"pct_{j}" for j in PARTNERS], "score",
-                     "cost_per_kg", "mean_atomic_mass", "max_z")  # fmt: skip
-OUTPUT_DDL = (
-    ", ".join(f"element_{j} string" for j in PARTNERS)
-    + ", pct_li smallint, "
-    + ", ".join(f"pct_{j} smallint" for j in PARTNERS)
-    + ", score float, cost_per_kg float, mean_atomic_mass float, max_z smallint, formula string, "
-    + ", ".join(f"{s} boolean" for s in NARROW_STAGES)
-    + ", known_in_mp boolean"
-)
+#: The `stable_oxides` rows the kernel yields (without ``run_id``).
+OUTPUT_DDL = ddl(stable_oxides_columns())
 
 
 def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -59,75 +50,52 @@ def _kernel(cfg: NarrowSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[
     return run
 
 
-def transform(candidates: DataFrame, cfg: NarrowSettings) -> DataFrame:
+def transform(candidates: DataFrame, cfg: NarrowSettings, run_id: str) -> DataFrame:
     """`candidates` rows of one run -> `stable_oxides` rows (:data:`OUTPUT_DDL` plus ``run_id``): Z <= ``max_z`` and
     the anion present, filtered in Spark SQL; then the stability proxies and the size rule of ``cfg`` in
-    ``mapInPandas`` (:func:`lisearch.narrowing.stability_flags`). No session, no I/O."""
+    ``mapInPandas`` (:func:`lisearch.downstream.narrowing.stability_flags`). No session, no I/O."""
     candidates = with_partner_columns(candidates)
     elements = F.array(*[f"element_{j}" for j in PARTNERS])
     cand = candidates.filter((F.col("max_z") <= cfg.max_z) & F.array_contains(elements, cfg.anion))
-    flagged = cand.select(*CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
-    return flagged.withColumn("run_id", F.lit(cfg.run_id))
-
-
-def check_run(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Any]:
-    """The `runs` row of a succeeded run; :class:`InputError` listing the known runs otherwise."""
-    check_run_id(run_id)
-    warehouse = settings.paths.warehouse_dir
-    runs = read_table(spark, warehouse, "runs") if is_delta_table(table_path(warehouse, "runs")) else None
-    rows = runs.filter(F.col("run_id") == run_id).collect() if runs is not None else []
-    if not rows or rows[0]["status"] != "succeeded":
-        known = (
-            [r["run_id"] for r in runs.filter(F.col("status") == "succeeded").select("run_id").collect()]
-            if runs
-            else []
-        )
-        state = f"is {rows[0]['status']}" if rows else "does not exist"
-        raise InputError(
-            f"The screen run {run_id!r} {state}. Succeeded runs: {', '.join(sorted(known)) or 'none'}. "
-            "Run `lisearch screen --run-id ID` first or pass --run-id of a succeeded run."
-        )
-    return rows[0].asDict()
+    flagged = cand.select(*STABLE_OXIDE_CANDIDATE_COLUMNS).mapInPandas(_kernel(cfg), OUTPUT_DDL)
+    return flagged.withColumn("run_id", F.lit(run_id))
 
 
 def run_narrow(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Narrow the run ``narrow.run_id`` into `stable_oxides` (replacing its rows); return the number of stable
-    compositions, the top rows and the Table III trace."""
+    """Narrow the screen run ``run.id`` (the last succeeded one when not set) into `stable_oxides` (replacing its
+    rows); return the number of stable compositions, the top rows and the Table III trace."""
     cfg = settings.narrow
     if cfg.anion not in symbols():
         raise InputError(f"narrow.anion is {cfg.anion!r}: not an element symbol (use e.g. O or S).")
     if not 1 <= cfg.max_z <= 94:
         raise InputError(f"narrow.max_z is {cfg.max_z}: use an atomic number between 1 and 94 (36 = four rows).")
-    warehouse = settings.paths.warehouse_dir
-    check_tables_writable(warehouse, ("stable_oxides",))
-    with downstream_lock(settings.paths.home, cfg.run_id, "stable_oxides", "narrow"):
-        return _narrow(settings, spark or get_session(settings))
+    check_tables_writable(settings.paths.warehouse_dir, ("stable_oxides",))
+    with downstream_run(settings, spark, "stable_oxides", "narrow") as (session, run_id):
+        return _narrow(settings, session, run_id)
 
 
-def _narrow(settings: Settings, spark: SparkSession) -> dict[str, Any]:
+def _narrow(settings: Settings, spark: SparkSession, run_id: str) -> dict[str, Any]:
     """:func:`run_narrow` once its inputs are checked and the run locked."""
     cfg = settings.narrow
-    run = check_run(spark, settings, cfg.run_id)
+    run = check_run(spark, settings, run_id)
     warehouse = settings.paths.warehouse_dir
-    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)  # extract
-    out = transform(cand, cfg).orderBy(F.desc("score"))
+    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == run_id)  # extract
+    out = transform(cand, cfg, run_id).orderBy(F.desc("score"))
     replace_run_rows(
-        out, str(table_path(warehouse, "stable_oxides")), cfg.run_id, partitioned=True, add_columns=True
+        out, str(table_path(warehouse, "stable_oxides")), run_id, partitioned=True, add_columns=True
     )  # load
     register_table(spark, warehouse, "stable_oxides")
-    stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == cfg.run_id)
+    stable = read_table(spark, warehouse, "stable_oxides").filter(F.col("run_id") == run_id)
     top = stable.orderBy(F.desc("score")).limit(cfg.top).toPandas()
     found = {r["formula"] for r in stable.select("formula").distinct().collect()}
     trace = _trace(settings, run, found)
-    summary = {"run_id": cfg.run_id, "stable": len(found), "top": top, "table_iii": trace}
-    record_job(settings, "narrow", cfg.run_id, {**summary, "table_iii": trace.to_dict(orient="records")})
+    summary = {"run_id": run_id, "stable": len(found), "top": top, "table_iii": trace}
+    record_job(settings, "narrow", run_id, {**summary, "table_iii": trace.to_dict(orient="records")})
     log.info(format_narrow(summary))
     return summary
 
 
 def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataFrame:
-    import json
-
     cfg = settings.narrow
     screen_cfg = json.loads(run["settings_json"])
     path = Path(run["model_path"]) if run["model_path"] else model_path(settings)

@@ -10,7 +10,7 @@ themselves, then Delta tables:
 
 Each table is replaced for the run id in one Delta commit: re-running an id leaves no duplicates, and readers never
 see half of a table's rows for a run. Each kernel task writes its partition's candidates as one Parquet file (pyarrow)
-into the `candidates` folder and its per-set counts into the run's staging folder (:mod:`lisearch.candidate_files`;
+into the `candidates` folder and its per-set counts into the run's staging folder (:mod:`lisearch.screening.files`;
 ``<home>/tmp``, which must be shared storage on a cluster, like the warehouse); the driver then adds the files to
 `candidates` in one Delta commit and writes `funnel_by_set` and `funnel` from the counts. A stopped run resumes
 from its staging folder (``screen.resume``) without screening its finished partitions again.
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -33,23 +34,22 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch import paper
-from lisearch.candidate_files import (
+from lisearch.chemistry.elements import symbols
+from lisearch.config import Settings
+from lisearch.errors import InputError
+from lisearch.locks import run_lock
+from lisearch.logs import get_logger
+from lisearch.records import record_job
+from lisearch.schema import FUNNEL_DDL, RUNS_DDL, STAT_COLUMNS, candidates_ddl, stats_columns
+from lisearch.screening.files import (
     Staging,
-    candidates_ddl,
     code_sha256,
     plan_fingerprint,
     remove_uncommitted,
     resume_error,
-    screen_partition,
 )
-from lisearch.config import Settings
-from lisearch.elements import symbols
-from lisearch.errors import InputError
-from lisearch.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
-from lisearch.kernels import STAT_COLUMNS
-from lisearch.locks import run_lock
-from lisearch.logs import get_logger
-from lisearch.plan import (
+from lisearch.screening.funnel import FUNNEL_STAGES, NOT_COMPUTED, funnel_frame, rows_written, stage_totals
+from lisearch.screening.plan import (
     RowEstimate,
     ScreenPlan,
     check_candidate_rows,
@@ -58,8 +58,9 @@ from lisearch.plan import (
     plan_to_dict,
     space_from_dict,
 )
-from lisearch.records import record_job
-from lisearch.space import partition_blocks
+from lisearch.screening.records import Manifest, ScreenSummary
+from lisearch.screening.space import partition_blocks
+from lisearch.screening.task import OutputSpec, output_of, screen_partition, task_payload
 from lisearch.spark.catalog import (
     check_tables_writable,
     check_writable,
@@ -72,6 +73,7 @@ from lisearch.spark.catalog import (
     table_path,
 )
 from lisearch.spark.session import get_session
+from lisearch.version import __version__
 
 log = get_logger("lisearch.screen")
 
@@ -80,12 +82,12 @@ def _kernel(shared: Any) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataF
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         """Spark partitions to screen: each writes its candidate file and counts, and yields (partition, rows)."""
         _freeze_worker_objects()
-        plan = shared.value  # the broadcast plan, fetched once per executor
-        inputs, space = inputs_from_dict(plan), space_from_dict(plan)  # rebuilt once per partition
+        payload = shared.value  # the broadcast plan and output spec, fetched once per executor
+        inputs, space, output = inputs_from_dict(payload), space_from_dict(payload), output_of(payload)
         for batch in batches:
             for i in batch["id"].astype(int).tolist():
-                part = plan["output"]["todo"][i]
-                rows = screen_partition(plan, part, inputs, space)
+                part = output.todo[i]
+                rows = screen_partition(payload, part, inputs, space, output)
                 yield pd.DataFrame({"partition": [part], "rows": [rows]})
 
     return run
@@ -98,8 +100,6 @@ def _freeze_worker_objects() -> None:
     per worker process (:func:`gc.freeze`, meant for pre-fork servers) takes them out of every later collection;
     objects created afterwards are collected as usual. Once per process through the cache: asking
     ``gc.get_freeze_count()`` instead walks the ~160,000 frozen objects (~15 ms), too slow for every task."""
-    import gc
-
     gc.collect()
     gc.freeze()
 
@@ -125,23 +125,23 @@ def partition_ids(spark: SparkSession, n: int) -> DataFrame:
 KERNEL_DDL = "partition int, rows bigint"
 
 
-def transform(ids: DataFrame, plan: ScreenPlan, output: dict[str, Any]) -> DataFrame:
+def transform(ids: DataFrame, plan: ScreenPlan, output: OutputSpec) -> DataFrame:
     """Partition ids (:func:`partition_ids`, one per partition still to screen) -> one row per screened partition:
     its number and the candidate rows it wrote. ``output`` says where (:func:`output_spec`). The plan travels as a
     broadcast of plain data; no session is created here."""
-    shared = ids.sparkSession.sparkContext.broadcast({**plan_to_dict(plan), "output": output})
+    shared = ids.sparkSession.sparkContext.broadcast(task_payload(plan_to_dict(plan), output))
     return ids.mapInPandas(_kernel(shared), KERNEL_DDL)
 
 
-def output_spec(plan: ScreenPlan, staging: Staging, candidates: str, manifest: dict[str, Any],
-                todo: list[int]) -> dict[str, Any]:  # fmt: skip
+def output_spec(plan: ScreenPlan, staging: Staging, candidates: str, manifest: Manifest,
+                todo: list[int]) -> OutputSpec:  # fmt: skip
     """Where the kernel tasks write: the staging folder, the `candidates` table folder and the run's partition,
     the file token, the statistics columns, the partitions (block ids) and those still to screen."""
-    return {
-        "staging": staging.root, "table": candidates, "run_id": plan.run_id, "token": manifest["token"],
-        "stats_columns": stats_columns(plan.inputs.columns).split(","), "partitions": manifest["partitions"],
-        "todo": todo,
-    }  # fmt: skip
+    return OutputSpec(
+        staging=staging.root, table=candidates, run_id=plan.run_id, token=manifest["token"],
+        stats_columns=tuple(stats_columns(plan.inputs.columns).split(",")),
+        partitions=tuple(tuple(p) for p in manifest["partitions"]), todo=tuple(todo),
+    )  # fmt: skip
 
 
 def _symbol_of(column: str) -> Any:
@@ -156,19 +156,6 @@ def funnel_by_set_frame(sets: DataFrame, plan: ScreenPlan) -> DataFrame:
         *[_symbol_of(f"z{j}").alias(f"element_{j}") for j in range(1, plan.inputs.columns + 1)],
         *[F.when(F.col(c) >= 0, F.col(c)).cast("bigint").alias(c) for c in STAT_COLUMNS],
     )
-
-
-#: Columns of `candidates` with Delta min/max statistics (``delta.dataSkippingStatsColumns``, set when the table is
-#: created): the numbers users filter and sort on. Not the element symbols: string min/max cost ~15 % of the full
-#: screen's time to collect, and a task's file holds blocks from all over the space, so every file's symbol range
-#: spans nearly the whole table and would skip nothing (the atomic numbers z1..z4 and max_z are there instead).
-CANDIDATE_STATS_COLUMNS = ("n_elements", "z1", "z2", "z3", "z4", "max_z", "score", "cost_per_kg", "mean_atomic_mass")
-
-
-def stats_columns(columns: int) -> str:
-    """The table property ``delta.dataSkippingStatsColumns`` of a `candidates` table first written by a run with
-    ``columns`` partner columns (z4 only when it exists)."""
-    return ",".join(c for c in CANDIDATE_STATS_COLUMNS if c != "z4" or columns >= 4)
 
 
 class _Progress(threading.Thread):
@@ -205,7 +192,7 @@ class _Progress(threading.Thread):
 
 
 def _runs_row(
-    plan: ScreenPlan, settings: Settings, status: str, started: datetime, extra: dict[str, Any]
+    plan: ScreenPlan, settings: Settings, status: str, started: datetime, extra: Mapping[str, Any]
 ) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -225,27 +212,17 @@ def _runs_row(
     )
 
 
-FUNNEL_DDL = (
-    "stage_order bigint, stage string, description string, count bigint, fraction_of_total double, "
-    "fraction_of_previous double, run_id string"
-)
-RUNS_DDL = (
-    "run_id string, status string, started_at timestamp, ended_at timestamp, model_path string, "
-    "model_sha256 string, oxidation_list string, compositions bigint, settings_json string, summary_json string"
-)
-
-
 def _record_run(spark: SparkSession, settings: Settings, plan: ScreenPlan, status: str, started: datetime,
-                extra: dict[str, Any]) -> None:  # fmt: skip
+                extra: Mapping[str, Any]) -> None:  # fmt: skip
     path = str(table_path(settings.paths.warehouse_dir, "runs"))
     frame = spark.createDataFrame(_runs_row(plan, settings, status, started, extra), RUNS_DDL)
     replace_run_rows(frame, path, plan.run_id, partitioned=True)
 
 
-def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: dict[str, Any]) -> float:
-    """Screen the partitions still to do (``output["todo"]``); returns the seconds it took."""
+def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: OutputSpec) -> float:
+    """Screen the partitions still to do (``output.todo``); returns the seconds it took."""
     t0 = time.time()
-    todo = output["todo"]
+    todo = list(output.todo)
     if todo:
         screened = transform(partition_ids(spark, len(todo)), plan, output).collect()
         if sorted(r["partition"] for r in screened) != sorted(todo):
@@ -275,9 +252,7 @@ def _commit_tables(
     return totals, commits
 
 
-def _start_staging(
-    settings: Settings, plan: ScreenPlan, staging: Staging
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _start_staging(settings: Settings, plan: ScreenPlan, staging: Staging) -> tuple[Manifest | None, Manifest | None]:
     """(the manifest to resume, the manifest of an abandoned staged run to clean up): with ``screen.resume`` the
     staged run must have this plan's fingerprint (InputError otherwise, before Spark starts)."""
     manifest = staging.read_manifest()
@@ -292,9 +267,9 @@ def _start_staging(
 
 
 def _staged_run(
-    spark: SparkSession, settings: Settings, plan: ScreenPlan, staging: Staging, resumed: dict[str, Any] | None,
-    abandoned: dict[str, Any] | None, candidates: str,
-) -> tuple[dict[str, Any], dict[int, Any]]:  # fmt: skip
+    spark: SparkSession, settings: Settings, plan: ScreenPlan, staging: Staging, resumed: Manifest | None,
+    abandoned: Manifest | None, candidates: str,
+) -> tuple[Manifest, dict[int, Any]]:  # fmt: skip
     """(the run's manifest, its finished partitions): the resumed staging, or a new one once an abandoned run's
     uncommitted candidate files are deleted. InputError when `candidates` is not partitioned by run id."""
     if partition_columns(spark, candidates) not in (None, ["run_id"]):
@@ -335,15 +310,13 @@ def _record_failure(spark: SparkSession, settings: Settings, plan: ScreenPlan, s
 
 
 def _fingerprint(plan: ScreenPlan) -> str:
-    from lisearch import __version__
-
     extra = (plan.run_id, plan.model_sha256, plan.oxidation_list, __version__, code_sha256())
     return plan_fingerprint(plan_to_dict(plan), *extra)
 
 
 def _summary(
     plan: ScreenPlan, totals: dict[str, int | None], parts: int, wall: float, kernel_s: float
-) -> dict[str, Any]:
+) -> ScreenSummary:
     """The run's summary: funnel counts and shares beside the paper's, limits, model, blocks, timings."""
     return {
         "job": "screen",
@@ -384,8 +357,9 @@ def _expected_rows(plan: ScreenPlan, limit: int) -> tuple[RowEstimate | None, fl
     return estimate, time.time() - mark
 
 
-def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Plan (validating everything), screen the space on Spark, write the four tables; return the summary.
+def run_screen(settings: Settings, spark: SparkSession | None = None, plan: ScreenPlan | None = None) -> ScreenSummary:
+    """Plan (validating everything; or take ``plan``, :func:`lisearch.screening.plan.plan_from_settings` of the same
+    settings, made once by the caller), screen the space on Spark, write the four tables; return the summary.
 
     Bookkeeping overlaps the work: the ``running`` record of `runs` and the `candidates` table's creation (or
     schema evolution) are committed while the kernel stage runs; `candidates`, `funnel_by_set` and `funnel` are
@@ -395,12 +369,12 @@ def run_screen(settings: Settings, spark: SparkSession | None = None) -> dict[st
     screen --resume``) finishes it without screening its finished partitions again. ``summary["timings"]`` holds
     seconds per step.
     """
-    plan = plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
+    plan = plan or plan_from_settings(settings)  # every bad setting or model stops here, before Spark starts
     with run_lock(settings.paths.home, plan.run_id, "screen", exclusive=True):  # a second screen of the id stops here
         return _screen(settings, plan, spark)
 
 
-def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) -> dict[str, Any]:
+def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) -> ScreenSummary:
     """:func:`run_screen` once its plan is made and its run id locked."""
     warehouse = settings.paths.warehouse_dir
     check_writable(warehouse)
@@ -457,19 +431,20 @@ def _share(part: int | None, whole: int | None) -> float | None:
     return None if part is None or not whole else part / whole
 
 
-def format_funnel(summary: dict[str, Any]) -> str:
+def format_funnel(summary: ScreenSummary) -> str:
     """The screen's funnel as printed lines beside the paper's."""
-    f, total = summary["funnel"], summary["funnel"]["total"]
+    f, total = summary["funnel"], int(summary["funnel"]["total"] or 0)
     rate = summary["compositions_per_second"] / 1e9
     lines = [
         f"screen {summary['run_id']}: {total:,} compositions in {summary['wall_seconds']} s ({rate:.2f} G/s), "
         f"oxidation states: {summary['oxidation_list']}"
     ]
     for stage, text in FUNNEL_STAGES:
-        if f[stage] is None:
+        count = f[stage]
+        if count is None:
             lines.append(f"  {'n/a':>16}  {'':>11}  {text} ({NOT_COMPUTED.get(stage, 'not computed')})")
         else:
-            lines.append(f"  {f[stage]:>16,}  {100 * f[stage] / total:9.5f} %  {text}")
+            lines.append(f"  {count:>16,}  {100 * count / total:9.5f} %  {text}")
     lines.append(f"  {rows_written(f):>16,}  {'':>11}  rows of `candidates`")
     fr, paper = summary["fractions"], summary["paper"]
     c_of_n = fr["conductive_of_neutral"]
@@ -477,7 +452,7 @@ def format_funnel(summary: dict[str, Any]) -> str:
         f"  paper: {100 * paper['conductive_of_all']:.0f} % conductive, about {100 * paper['neutral_of_all']:.0f} % "
         f"neutral, {100 * paper['conductive_of_neutral']:.0f} % of neutral conductive; here: "
         + ("n/a" if fr["conductive_of_all"] is None else f"{100 * fr['conductive_of_all']:.1f} %")
-        + f", {100 * fr['neutral_of_all']:.2f} %, "
+        + f", {100 * (fr['neutral_of_all'] or 0):.2f} %, "
         + (f"{100 * c_of_n:.1f} %" if c_of_n is not None else "n/a")
     )
     return "\n".join(lines)

@@ -9,15 +9,18 @@ one-paragraph message instead of a JVM stack trace.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
 
+from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
 from lisearch.config import Settings, default_conf_dir
 from lisearch.jars import find_jars, maven_coordinates
 from lisearch.runtime import check_java
+from lisearch.spark.catalog import register_tables
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -70,9 +73,6 @@ QUERY_ERROR_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 def quiet_query_error_logs(log_level: str) -> None:
     """Leave failed queries to lisearch's own one-paragraph errors: PySpark's query-error loggers print only when
     ``spark.log_level`` asks for INFO, DEBUG, TRACE or ALL."""
-    import logging
-
-    from pyspark.logger import PySparkLogger
 
     verbose = log_level.upper() in ("INFO", "DEBUG", "TRACE", "ALL")
     for name in QUERY_ERROR_LOGGERS:
@@ -99,8 +99,6 @@ def get_session(settings: Settings, register: bool = True) -> SparkSession:
     session.sparkContext.setLogLevel(settings.spark.log_level)
     quiet_query_error_logs(settings.spark.log_level)
     if register:
-        from lisearch.spark.catalog import register_tables
-
         register_tables(session, settings.paths.warehouse_dir)
     return session
 

@@ -1,6 +1,6 @@
 """The shortlist on Spark: a screen run's `candidates` -> plausibility rules, measured scores and nearest known
-compound inside ``mapInPandas`` (:func:`lisearch.shortlisting.shortlist_batch`) -> the best rows of every chemical
-family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
+compound inside ``mapInPandas`` (:func:`lisearch.downstream.shortlisting.shortlist_batch`) -> the best rows of every
+chemical family (a window over the families) -> the Delta table `shortlist` (this run's rows replaced in one commit) and
 the report files (CSV, Markdown, HTML)."""
 
 from __future__ import annotations
@@ -13,22 +13,20 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from lisearch.config import Settings
-from lisearch.locks import downstream_lock
-from lisearch.logs import get_logger
-from lisearch.models.measured import MODEL_FILES
-from lisearch.records import record_job
-from lisearch.shortlisting import (
-    SHORTLIST_DDL,
+from lisearch.downstream.shortlisting import (
     finish_shortlist,
     shortlist_batch,
     table_iii_plausibility,
     to_markdown,
     write_shortlist,
 )
+from lisearch.logs import get_logger
+from lisearch.measured.models import MODEL_FILES
+from lisearch.records import record_job
+from lisearch.schema import SHORTLIST_COLUMNS, SHORTLIST_DDL
 from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
 from lisearch.spark.measured import measured_payloads, worker_models
-from lisearch.spark.narrow import check_run
-from lisearch.spark.session import get_session
+from lisearch.spark.runs import check_run, downstream_run
 
 log = get_logger("lisearch.shortlist")
 TABLE = "shortlist"
@@ -55,29 +53,29 @@ def _kernel(settings: Any, shared: Any, digest: Any) -> Callable[[Iterator[pd.Da
 _STRINGS = ("family", "cations", "anions", "formula", "nearest_known", "known_source", "ranked_by", "removed_by")
 
 
-#: The columns the kernel adds, in :data:`SHORTLIST_DDL` order.
-ADDED = [part.strip().split(" ")[0] for part in SHORTLIST_DDL.split(",")]
+#: The columns the kernel adds, in :data:`lisearch.schema.SHORTLIST_COLUMNS` order.
+ADDED = list(SHORTLIST_COLUMNS)
 
 
 def run_shortlist(settings: Settings, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Shortlist run ``shortlist.run_id``; returns the funnel of the rules, the shortlist (pandas) and the files."""
-    cfg = settings.shortlist
+    """Shortlist the screen run ``run.id`` (the last succeeded one when not set); returns the funnel of the rules, the
+    shortlist (pandas) and the files."""
     artifacts = settings.paths.artifacts_dir
     trained = all((artifacts / name).exists() for name in MODEL_FILES.values())
     payloads, digest = measured_payloads(artifacts) if trained else ({}, None)  # untrained: ranked by screen score
     check_tables_writable(settings.paths.warehouse_dir, (TABLE,))
-    with downstream_lock(settings.paths.home, cfg.run_id, TABLE, "shortlist"):
-        return _shortlist(settings, spark or get_session(settings), payloads, digest)
+    with downstream_run(settings, spark, TABLE, "shortlist") as (session, run_id):
+        return _shortlist(settings, session, run_id, payloads, digest)
 
 
 def _shortlist(
-    settings: Settings, spark: SparkSession, payloads: dict[str, Any], digest: tuple[str, str] | None
+    settings: Settings, spark: SparkSession, run_id: str, payloads: dict[str, Any], digest: tuple[str, str] | None
 ) -> dict[str, Any]:
     """:func:`run_shortlist` once the models are read and the run locked."""
     cfg = settings.shortlist
-    check_run(spark, settings, cfg.run_id)
+    check_run(spark, settings, run_id)
     warehouse = settings.paths.warehouse_dir
-    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == cfg.run_id)
+    cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == run_id)
     shared = spark.sparkContext.broadcast(payloads) if payloads else None
     schema = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in cand.schema.fields)
     out = cand.mapInPandas(
@@ -99,12 +97,12 @@ def _shortlist(
     total = plausible + sum(removed_counts.values())
     funnel = _funnel(total, removed_counts, plausible, families, len(shortlist))
     if len(shortlist):
-        frame = spark.createDataFrame(shortlist.drop(columns=["run_id"]).assign(run_id=cfg.run_id))
-        replace_run_rows(frame, str(table_path(warehouse, TABLE)), cfg.run_id, partitioned=True, add_columns=True)
+        frame = spark.createDataFrame(shortlist.drop(columns=["run_id"]).assign(run_id=run_id))
+        replace_run_rows(frame, str(table_path(warehouse, TABLE)), run_id, partitioned=True, add_columns=True)
         register_table(spark, warehouse, TABLE)
-    paths = write_shortlist(shortlist, settings.paths.home / "reports", cfg.run_id, funnel)
+    paths = write_shortlist(shortlist, settings.paths.home / "reports", run_id, funnel)
     summary = {
-        "run_id": cfg.run_id,
+        "run_id": run_id,
         "funnel": funnel,
         "table_iii": table_iii_plausibility(cfg),
         "shortlist": shortlist,
@@ -112,8 +110,8 @@ def _shortlist(
         "ranked_by": "predicted log10 sigma (measured regressor)" if payloads else "screen model score",
         "show": cfg.show,
     }
-    record_job(settings, "shortlist", cfg.run_id, {**summary, "funnel": funnel.to_dict(orient="records")})
-    log.info("shortlist of run %s: %d rows from %d plausible candidates", cfg.run_id, len(shortlist), plausible)
+    record_job(settings, "shortlist", run_id, {**summary, "funnel": funnel.to_dict(orient="records")})
+    log.info("shortlist of run %s: %d rows from %d plausible candidates", run_id, len(shortlist), plausible)
     return summary
 
 

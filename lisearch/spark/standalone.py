@@ -10,6 +10,7 @@ foreground until Ctrl-C.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -22,13 +23,13 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+import pyspark
+
 from lisearch.errors import EnvironmentProblem
 
 
 def spark_home() -> Path:
     """SPARK_HOME of the installed pyspark (holds the standalone scripts and jars)."""
-    import pyspark
-
     return Path(pyspark.__file__).resolve().parent
 
 
@@ -146,8 +147,6 @@ class StandaloneCluster:
 
 def main() -> int:  # pragma: no cover - interactive helper
     """Run a standalone cluster on 127.0.0.1 until Ctrl-C."""
-    import argparse
-
     parser = argparse.ArgumentParser(description="Run a Spark standalone cluster on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cores", type=int, default=1)

@@ -26,20 +26,20 @@ import numpy as np
 import pandas as pd
 
 from lisearch import paper
+from lisearch.chemistry.composition import parse_formula
+from lisearch.chemistry.elements import descriptor_table, oxidation_states
+from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 from lisearch.datasets import mp_known
-from lisearch.elements import descriptor_table, oxidation_states
 from lisearch.errors import InputError
-from lisearch.kernels import PARTNERS
+from lisearch.schema import NARROW_STAGES, PARTNERS
 
 #: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter (:mod:`lisearch.paper`).
 TABLE_III = paper.TABLE_III
 
-NARROW_STAGES = ("first_four_rows", "anion_present", "common_states", "single_anion", "electronegativity_order")
-
 
 def reduced_formula(amounts: dict[str, int]) -> str:
     """pymatgen's reduced formula of integer amounts (element -> amount)."""
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     return str(Composition(amounts).reduced_formula)
 
@@ -47,7 +47,7 @@ def reduced_formula(amounts: dict[str, int]) -> str:
 @functools.lru_cache(maxsize=1)
 def known_formulas() -> frozenset[str]:
     """Reduced formulas of the known MP compounds (E_hull < 0.1 eV/atom, gap >= 0.5 eV)."""
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     out = set()
     for formula in mp_known()["formula"]:
@@ -156,10 +156,7 @@ def trace_table_iii(
     """For each Table III formula: the first screen or narrowing stage that removes it (``None`` = kept) and
     whether it is in ``found`` (reduced formulas of `stable_oxides`). ``score``: the screen model's decision
     function on a fraction matrix (n, 94); ``stability`` and ``max_formula_atoms`` as in :func:`passes_all`."""
-    from pymatgen.core import Composition
-
-    from lisearch.chemistry import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
-    from lisearch.composition import parse_formula
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     states = oxidation_states(oxidation_list)
     rows = []

@@ -29,16 +29,11 @@ from math import comb, prod
 
 import numpy as np
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 
 #: Numbers of partner elements a space may hold (Li + 2 to 4 others).
 SIZES = (2, 3, 4)
-
-
-def default_elements() -> tuple[str, ...]:
-    """Every element with Z <= 94 except Li (93)."""
-    return tuple(s for s in symbols() if s != "Li")
 
 
 def rank_subset(subset: Sequence[int], n: int) -> int:

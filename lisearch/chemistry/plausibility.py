@@ -32,7 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lisearch.datasets import DATA_DIR
+from lisearch.chemistry.composition import element_index, parse_formulas
+from lisearch.chemistry.elements import descriptor_table, symbols
+from lisearch.chemistry.neutrality import integer_amounts
+from lisearch.datasets import DATA_DIR, mp_known, obelix
 from lisearch.errors import ConfigError
 
 REASONS = ("rare_state", "not_neutral", "not_ionic", "too_complex")
@@ -56,8 +59,6 @@ class PlausibilityRules:
 @functools.cache
 def state_frequencies() -> dict[int, dict[int, float]]:
     """Atomic number -> {non-zero oxidation state: share of the element's non-zero ICSD reports}; Li is {+1: 1}."""
-    from lisearch.elements import symbols
-
     index = {s: i + 1 for i, s in enumerate(symbols())}
     counts: dict[int, dict[int, int]] = {}
     for row in json.loads((DATA_DIR / "oxidation" / "smact_icsd24_counts.json").read_text()):
@@ -71,8 +72,6 @@ def state_frequencies() -> dict[int, dict[int, float]]:
 
 @functools.cache
 def _electronegativity() -> np.ndarray:
-    from lisearch.elements import descriptor_table
-
     return np.concatenate([[np.nan], descriptor_table()["electronegativity"].to_numpy(dtype=np.float64)])
 
 
@@ -172,9 +171,6 @@ def plausible_mask(elements: tuple[int, ...], amounts: np.ndarray, rules: Plausi
 def known_compounds() -> pd.DataFrame:
     """Known Li compounds: formula, source ("mp" stable Li compounds, "obelix" measured), key (sorted atomic
     numbers joined by "-") and fractions (94 floats)."""
-    from lisearch.composition import parse_formulas
-    from lisearch.datasets import mp_known, obelix
-
     mp, ob = mp_known(), obelix()
     formulas = [*mp["formula"], *ob["composition"]]
     names = [*mp["formula"], *ob["formula"]]
@@ -223,15 +219,11 @@ def nearest_known(z: np.ndarray, amounts: np.ndarray) -> pd.DataFrame:
 
 def formula_arrays(formulas: list[str]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """(z (n, k), integer amounts (n, k), errors) of formulas, for the rules above (amounts scaled to integers)."""
-    from lisearch.chemistry import integer_amounts
-    from lisearch.composition import parse_formulas
-
     _, errors, parsed = parse_formulas(formulas)
     ints = [integer_amounts(a) if a else None for a in parsed]
     k = max((len(a) for a in ints if a), default=1)
     z = np.zeros((len(formulas), k), dtype=np.int64)
     amounts = np.zeros((len(formulas), k), dtype=np.int64)
-    from lisearch.composition import element_index
 
     index = element_index()
     out_errors: list[str | None] = list(errors)

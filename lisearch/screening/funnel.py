@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lisearch.kernels import STAT_COLUMNS
+from lisearch.schema import STAT_COLUMNS
 
 FUNNEL_STAGES = (
     ("total", "all compositions"),

@@ -1,8 +1,8 @@
 """Benchmarks (``make bench``): prints one JSON report. Targets are ratios measured in the same run.
 
-    python -m lisearch.bench                 # all benchmarks
-    python -m lisearch.bench label           # only some
-    python -m lisearch.bench label --full    # include the full 21,755-structure labelling job
+    python -m tools.bench                 # all benchmarks
+    python -m tools.bench label           # only some
+    python -m tools.bench label --full    # include the full 21,755-structure labelling job
 
 Not run by the tests: speed is checked here, on a quiet machine, not in timed tests.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -26,12 +27,13 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lisearch.candidate_files import Staging, screen_partition
+from lisearch.chemistry.elements import default_elements
 from lisearch.config import load_settings
 from lisearch.datasets import MP2025_ARCHIVE, iter_cifs
 from lisearch.errors import LisearchError
-from lisearch.funnel import rows_written
-from lisearch.space import default_elements
+from lisearch.screening.files import Staging
+from lisearch.screening.funnel import rows_written
+from lisearch.screening.task import output_of, screen_partition, task_payload
 from lisearch.structure.labelling import label_cifs
 
 
@@ -108,7 +110,7 @@ class _ScreenBench:
             return time.perf_counter() - t0
 
     @contextlib.contextmanager
-    def scratch_output(self, plan: Any, parts: list[list[int]]) -> Iterator[dict[str, Any]]:
+    def scratch_output(self, plan: Any, parts: list[list[int]]) -> Iterator[Any]:
         """Where a kernel run writes its candidate files and counts (a fresh staging folder and table folder),
         removed afterwards."""
         from lisearch.spark.screen import output_spec
@@ -121,14 +123,14 @@ class _ScreenBench:
             yield output
         finally:
             staging.remove()
-            shutil.rmtree(output["table"], ignore_errors=True)
+            shutil.rmtree(output.table, ignore_errors=True)
 
     def kernel(self, emit: str) -> tuple[Any, dict[str, Any]]:
         """Best of ``rounds`` interleaved runs: one numpy process, ``cores`` numpy processes, the Spark kernel job."""
-        from lisearch.plan import plan_from_settings, screen_in_process
+        from lisearch.screening.plan import plan_from_settings, screen_in_process
         from lisearch.spark.screen import default_partitions
 
-        plan = plan_from_settings(self.settings(f"screen.emit={emit}", "screen.run_id=kernel"))
+        plan = plan_from_settings(self.settings(f"screen.emit={emit}", "run.id=kernel"))
         parts = default_partitions(self.spark, plan)
         with threadpool_limits(1):
             screen_in_process(plan)  # warm this process's caches, as Spark's workers are warm below
@@ -166,7 +168,7 @@ class _ScreenBench:
         """The whole counts-only screen command, best of ``rounds`` (the first run creates the tables)."""
         from lisearch.spark.screen import run_screen
 
-        counts_only = self.settings("screen.emit=false", "screen.run_id=kernel")
+        counts_only = self.settings("screen.emit=false", "run.id=kernel")
         jobs = [run_screen(counts_only, spark=self.spark) for _ in range(self.rounds + 1)][1:]
         job = min(jobs, key=lambda j: j["job_seconds_with_final_record"])
         return {
@@ -178,15 +180,13 @@ class _ScreenBench:
 
     def scaling(self) -> list[dict[str, Any]]:
         """The counts-only job and the kernel job for growing element sets (best of two each)."""
-        from lisearch.plan import plan_from_settings
+        from lisearch.screening.plan import plan_from_settings
         from lisearch.spark.screen import default_partitions, run_screen
 
         rows = []
         for m in (20, 40, 60, 93):
             elements = ",".join(default_elements()[:m])
-            sized_settings = self.settings(
-                f"screen.elements={elements}", "screen.emit=false", f"screen.run_id=scale{m}"
-            )
+            sized_settings = self.settings(f"screen.elements={elements}", "screen.emit=false", f"run.id=scale{m}")
             s = min((run_screen(sized_settings, spark=self.spark) for _ in range(2)), key=lambda r: r["wall_seconds"])
             rows.append({"elements": m, "compositions": s["compositions"], "seconds": s["wall_seconds"]})
             sized = plan_from_settings(sized_settings)
@@ -200,8 +200,8 @@ class _ScreenBench:
         is the difference of two job times, each varying by a second from run to run here)."""
         from lisearch.spark.screen import run_screen
 
-        cold = run_screen(self.settings("screen.run_id=full"), spark=self.spark)
-        warms = [run_screen(self.settings("screen.run_id=full"), spark=self.spark) for _ in range(warm_rounds)]
+        cold = run_screen(self.settings("run.id=full"), spark=self.spark)
+        warms = [run_screen(self.settings("run.id=full"), spark=self.spark) for _ in range(warm_rounds)]
         warm = min(warms, key=lambda w: w["wall_seconds"])
         return {
             "compositions": warm["compositions"],
@@ -301,29 +301,31 @@ def _blocks_worker(args: tuple[dict[str, Any], list[int], int]) -> float:
     a Spark task does (:func:`screen_partition`: the candidate file and the counts written)."""
     from threadpoolctl import threadpool_limits
 
-    from lisearch.plan import run_blocks
+    from lisearch.screening.plan import run_blocks
 
     data, ids, part = args
     with threadpool_limits(1):
         run_blocks(data, ids)  # warm this process's caches, like a warm Spark worker
         t0 = time.perf_counter()
         if "output" in data:
-            screen_partition({**data, "output": {**data["output"], "partitions": {part: ids}}}, part)
+            output = output_of(data)
+            mine = tuple(tuple(ids) if p == part else () for p in range(max(part + 1, len(output.partitions))))
+            screen_partition(data, part, output=dataclasses.replace(output, partitions=mine))
         else:
             run_blocks(data, ids)
         return time.perf_counter() - t0
 
 
-def _numpy_processes(plan: Any, processes: int, output: dict[str, Any] | None = None) -> float:
+def _numpy_processes(plan: Any, processes: int, output: Any = None) -> float:
     """Wall seconds of the kernel over the whole plan split across ``processes`` plain numpy processes (no
     Spark): what this machine's cores deliver together, shared caches and memory bandwidth included. With
     ``output`` (:func:`lisearch.spark.screen.output_spec`) each process also writes its candidate file and counts
     with pyarrow, as a Spark task does."""
     from multiprocessing import get_context
 
-    from lisearch.plan import plan_to_dict
+    from lisearch.screening.plan import plan_to_dict
 
-    data = {**plan_to_dict(plan), **({"output": output} if output else {})}
+    data = task_payload(plan_to_dict(plan), output) if output else plan_to_dict(plan)
     n = len(plan.blocks)
     shares = [(data, list(range(i, n, processes)), i) for i in range(processes)]
     with get_context("fork").Pool(processes) as pool:
@@ -336,8 +338,8 @@ def _pyarrow_write_worker(args: tuple[dict[str, Any], list[int], str]) -> float:
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
 
-    from lisearch.candidate_files import candidate_table
-    from lisearch.plan import inputs_from_dict, run_blocks
+    from lisearch.screening.files import candidate_table
+    from lisearch.screening.plan import inputs_from_dict, run_blocks
 
     data, ids, path = args
     with threadpool_limits(1):
@@ -352,7 +354,7 @@ def _write_path(out: dict[str, Any], plan: Any, cores: int, folder: str) -> dict
     against writing the same rows with pyarrow alone in ``cores`` processes (the baseline)."""
     from multiprocessing import get_context
 
-    from lisearch.plan import plan_to_dict
+    from lisearch.screening.plan import plan_to_dict
 
     data, n = plan_to_dict(plan), len(plan.blocks)
     shares = [(data, list(range(i, n, cores)), f"{folder}/pyarrow-{i}.parquet") for i in range(cores)]
@@ -391,7 +393,7 @@ def _bench_smact(plan: Any, n: int = 3000) -> dict[str, Any]:
             smact_validity(comp, use_pauling_test=False, oxidation_states_set="icsd24")
     smact_rate = n / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    from lisearch.kernels import screen_sets
+    from lisearch.screening.kernels import screen_sets
 
     sets = plan.space.element_sets(plan.blocks[-1])
     stats, _ = screen_sets(plan.inputs, sets)
@@ -408,7 +410,7 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
     compositions covered per second and charge-neutral compositions scored per second. With ``--full``, also the
     Spark job of the atom2vec screen over the charge-neutral part of the default space (Eu, Tb, Yb have no vector).
     """
-    from lisearch.plan import plan_from_settings, plan_to_dict, run_blocks
+    from lisearch.screening.plan import plan_from_settings, plan_to_dict, run_blocks
 
     base = load_settings()
     out: dict[str, Any] = {}
@@ -445,7 +447,7 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
                     f"paths.artifacts={base.paths.artifacts_dir}",
                     "screen.model=atom2vec",
                     "screen.exclude=Eu,Tb,Yb",
-                    "screen.run_id=atom2vec",
+                    "run.id=atom2vec",
                 ],
             )
             summary = run_screen(settings, spark=get_session(settings, register=False))
@@ -472,11 +474,13 @@ def _candidate_sample(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def bench_measured(full: bool = False, rows: int = 100_000) -> dict[str, Any]:
-    """The measured models' screen kernel (:func:`lisearch.models.measured.score_candidates`) in one process with
+    """The measured models' screen kernel (:func:`lisearch.measured.scoring.score_candidates`) in one process with
     one BLAS thread: seconds per stage for ``rows`` candidate rows, the rate, and the kernel time per million
     candidates on the machine's cores. With ``--full``, the `lisearch score-measured` Spark job over the `candidates`
     of run ``default`` of `make run` (it replaces that run's rows of `measured_candidates`)."""
-    from lisearch.models.measured import candidate_fractions, check_pair, load_measured, score_candidates
+    from lisearch.measured.models import check_pair, load_measured
+    from lisearch.measured.scoring import score_candidates
+    from lisearch.schema import candidate_fractions
 
     settings = load_settings()
     classifier, regressor = check_pair(load_measured(settings.paths.artifacts_dir, required=True), "artifacts")
@@ -548,7 +552,7 @@ def _blocks_extrapolation(plan: Any, blocks: int, cores: int, seed: int = 0) -> 
     (the blocks' times vary 10x: light many-valent element sets cost most)."""
     import numpy as np
 
-    from lisearch.kernels import clear_caches, screen_sets
+    from lisearch.screening.kernels import clear_caches, screen_sets
 
     ids = np.random.default_rng(seed).choice(len(plan.blocks), min(blocks, len(plan.blocks)), replace=False)
     seconds = []
@@ -575,7 +579,7 @@ def _kernel_rates(plan: Any, k: int, sets: Any, rounds: int = 3) -> dict[str, An
     """Compositions per second of one process (one BLAS thread) on element sets ``sets`` of size ``k``, best of
     ``rounds``: the conductive count alone, then the whole kernel cold (neutral-solution caches emptied before each
     round) and warm."""
-    from lisearch.kernels import clear_caches, conductive_counts, screen_sets
+    from lisearch.screening.kernels import clear_caches, conductive_counts, screen_sets
 
     def seconds(run: Callable[[], Any], cold: bool = False) -> float:
         best = float("inf")
@@ -613,9 +617,9 @@ def bench_quinary(full: bool = False) -> dict[str, Any]:
     """
     import numpy as np
 
-    from lisearch.elements import symbols
-    from lisearch.plan import plan_from_settings
-    from lisearch.space import unrank_subset
+    from lisearch.chemistry.elements import symbols
+    from lisearch.screening.plan import plan_from_settings
+    from lisearch.screening.space import unrank_subset
 
     base = load_settings()
     artifacts = f"paths.artifacts={base.paths.artifacts_dir}"
@@ -648,7 +652,7 @@ def bench_quinary(full: bool = False) -> dict[str, Any]:
             z36 = ",".join(e for e in symbols()[:36] if e != "Li")
             settings = load_settings(None, [
                 f"paths.home={home}", f"paths.jars={base.paths.jars_dir}", artifacts, "screen.sizes=4",
-                f"screen.elements={z36}", "screen.sets_per_block=200", "screen.partitions=32", "screen.run_id=q36",
+                f"screen.elements={z36}", "screen.sets_per_block=200", "screen.partitions=32", "run.id=q36",
             ])  # fmt: skip
             t0 = time.perf_counter()
             summary = run_screen(settings)
@@ -686,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             report[name] = BENCHMARKS[name](full=args.full)
         except LisearchError as exc:
             # e.g. no trained model yet: the screen and model benchmarks use the artifacts of `make run`
-            print(f"lisearch.bench {name}: {exc} (`make run` trains the models the benchmarks use.)", file=sys.stderr)
+            print(f"tools.bench {name}: {exc} (`make run` trains the models the benchmarks use.)", file=sys.stderr)
             return exc.exit_code
         report[name]["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(report, indent=2)

@@ -1,8 +1,8 @@
 """The shortlist: candidates a solid-state chemist would take to the lab, with the reasons each one survived.
 
 Kernel (pandas, no Spark; the Spark glue is :mod:`lisearch.spark.shortlist`): :func:`shortlist_batch` takes rows of
-`candidates` and keeps those that pass the plausibility rules (:mod:`lisearch.plausibility`); each kept row gets its
-chemical family (cations | anions of its most likely assignment, e.g. ``Li,P|S,Cl``), the assignment and its
+`candidates` and keeps those that pass the plausibility rules (:mod:`lisearch.chemistry.plausibility`); each kept row
+gets its chemical family (cations | anions of its most likely assignment, e.g. ``Li,P|S,Cl``), the assignment and its
 probability, the measured models' predicted conductivity and applicability domain when they are trained, and the
 nearest known compound. The ranking score is the measured regressor's predicted log10 sigma (S/cm) when it exists,
 the screen model's score otherwise.
@@ -24,39 +24,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch.chemistry.elements import symbols
+from lisearch.chemistry.plausibility import PlausibilityRules, formula_arrays, nearest_known, plausibility
 from lisearch.config import ShortlistSettings
-from lisearch.elements import symbols
-from lisearch.kernels import MAX_PARTNERS, PARTNERS
-from lisearch.plausibility import PlausibilityRules, nearest_known, plausibility
-
-#: Columns :func:`shortlist_batch` adds to the `candidates` columns (Spark types).
-SHORTLIST_DDL = (
-    "family string, cations string, anions string, formula string, state_li tinyint, state_1 tinyint, "
-    "state_2 tinyint, state_3 tinyint, state_4 tinyint, state_probability double, formula_atoms int, "
-    "measured_p_fast double, "
-    "measured_log10_sigma double, measured_ad_distance double, measured_in_domain boolean, nearest_known string, "
-    "known_source string, known_distance double, novel boolean, rank_score double, ranked_by string"
-)
+from lisearch.downstream.narrowing import TABLE_III
+from lisearch.figures import pyplot
+from lisearch.measured.scoring import score_candidates
+from lisearch.schema import MEASURED_COLUMNS, PARTNERS, SHORTLIST_COLUMNS, decode_candidates, numpy_type
 
 
 def rules_of(settings: ShortlistSettings) -> PlausibilityRules:
     """The plausibility rules of the shortlist settings."""
     return PlausibilityRules(settings.min_state_frequency, settings.max_formula_atoms)
-
-
-def candidate_arrays(batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(z (n, 5), integer amounts (n, 5)) of `candidates` rows: Li first, then partners 1..4 (0 when absent, also
-    when a table written before quinaries lacks the fourth partner's columns)."""
-    n = len(batch)
-    z = np.zeros((n, 1 + MAX_PARTNERS), dtype=np.int64)
-    amounts = np.zeros((n, 1 + MAX_PARTNERS), dtype=np.int64)
-    z[:, 0], amounts[:, 0] = 3, batch["pct_li"].to_numpy(dtype=np.int64)
-    for k in PARTNERS:
-        if f"z{k}" not in batch:
-            continue
-        z[:, k] = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
-        amounts[:, k] = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.int64)
-    return z, amounts
 
 
 def _quick_formulas(z: np.ndarray, amounts: np.ndarray, states: np.ndarray) -> list[str]:
@@ -73,9 +52,9 @@ def _quick_formulas(z: np.ndarray, amounts: np.ndarray, states: np.ndarray) -> l
 def shortlist_batch(
     batch: pd.DataFrame, settings: ShortlistSettings, measured: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """(the plausible rows of a `candidates` batch with the :data:`SHORTLIST_DDL` columns added, the number of rows
-    removed by each rule: the plausibility reasons and ``outside_domain``)."""
-    z, amounts = candidate_arrays(batch)
+    """(the plausible rows of a `candidates` batch with the :data:`lisearch.schema.SHORTLIST_COLUMNS` added, the
+    number of rows removed by each rule: the plausibility reasons and ``outside_domain``)."""
+    z, amounts = decode_candidates(batch)
     checks = plausibility(z, amounts, rules_of(settings))
     removed = {str(k): int(v) for k, v in checks["reason"].value_counts().items()}
     keep = checks["plausible"].to_numpy()
@@ -88,20 +67,21 @@ def shortlist_batch(
     out["family"] = [f"{c}|{a}" for c, a in zip(cations, anions, strict=True)]
     out["cations"], out["anions"] = cations, anions
     out["formula"] = _quick_formulas(z, amounts, states)
-    out["state_li"] = states[:, 0].astype(np.int8)
+    kinds = SHORTLIST_COLUMNS
+    out["state_li"] = states[:, 0].astype(numpy_type(kinds["state_li"]))
     for k in PARTNERS:
-        out[f"state_{k}"] = np.where(z[:, k] > 0, states[:, k], 0).astype(np.int8)
+        out[f"state_{k}"] = np.where(z[:, k] > 0, states[:, k], 0).astype(numpy_type(kinds[f"state_{k}"]))
     out["state_probability"] = checks["probability"].to_numpy()
-    out["formula_atoms"] = checks["formula_atoms"].to_numpy().astype(np.int32)
+    out["formula_atoms"] = checks["formula_atoms"].to_numpy().astype(numpy_type(kinds["formula_atoms"]))
     n = len(out)
-    out["measured_p_fast"] = out["measured_log10_sigma"] = out["measured_ad_distance"] = np.full(n, np.nan)
+    values = [c for c, kind in MEASURED_COLUMNS.items() if c in kinds and kind == "float"]
+    for column in values:
+        out[column] = np.full(n, np.nan, numpy_type(MEASURED_COLUMNS[column]))
     out["measured_in_domain"] = pd.array([None] * n, dtype="boolean")
     if measured and n:
-        from lisearch.models.measured import score_candidates
-
         scored = score_candidates(out, measured["classifier"], measured["regressor"])
-        for column in ("measured_p_fast", "measured_log10_sigma", "measured_ad_distance"):
-            out[column] = scored[column].to_numpy(dtype=np.float64)
+        for column in values:
+            out[column] = scored[column].to_numpy()
         out["measured_in_domain"] = scored["measured_in_domain"].to_numpy()
         if settings.in_domain_only:
             inside = out["measured_in_domain"].to_numpy(dtype=bool)
@@ -111,7 +91,8 @@ def shortlist_batch(
     for column in ("nearest_known", "known_source", "known_distance", "novel"):
         out[column] = near[column].to_numpy()
     use_measured = bool(measured)
-    out["rank_score"] = out["measured_log10_sigma"] if use_measured else out["score"].astype(np.float64)
+    ranked = out["measured_log10_sigma"] if use_measured else out["score"]
+    out["rank_score"] = ranked.astype(numpy_type(kinds["rank_score"]))
     out["ranked_by"] = "predicted log10 sigma (measured regressor)" if use_measured else "screen model score"
     return out, removed
 
@@ -148,7 +129,7 @@ def _reasons(row: Any) -> str:
 def finish_shortlist(top: pd.DataFrame, settings: ShortlistSettings) -> pd.DataFrame:
     """The best ``top_per_family`` rows per family (already cut by Spark or not), at most ``max_rows`` in all,
     ranked by ``rank_score``, with pymatgen's reduced formula and the ``reasons`` column."""
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     ranked = top.sort_values(["rank_score", "state_probability"], ascending=False, kind="stable")
     ranked = ranked.groupby("family", sort=False).head(settings.top_per_family).head(settings.max_rows)
@@ -181,9 +162,7 @@ def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
 
 def shortlist_figure(shortlist: pd.DataFrame) -> Any:
     """Rank score against cost (colour: distance to the nearest known compound), and rows per anion set."""
-    from lisearch.report import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     known = shortlist["known_distance"].fillna(1.0)
     points = axes[0].scatter(shortlist["cost_per_kg"], shortlist["rank_score"], c=known, cmap="viridis", s=18)
@@ -209,9 +188,7 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
     if len(shortlist):
         fig = shortlist_figure(shortlist)
         fig.savefig(buffer, format="png", dpi=100)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        pyplot().close(fig)
     image = base64.b64encode(buffer.getvalue()).decode()
     table = shortlist[[*SHOWN, "reasons"]].to_html(index=False, escape=True, float_format=lambda v: f"{v:.2f}")
     page = (
@@ -230,9 +207,6 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
 def table_iii_plausibility(settings: ShortlistSettings) -> pd.DataFrame:
     """The paper's Table III compositions under the plausibility rules: table_iii, plausible, reason (the first rule
     that removes it), probability of the most likely assignment."""
-    from lisearch.narrowing import TABLE_III
-    from lisearch.plausibility import formula_arrays
-
     z, amounts, _ = formula_arrays(list(TABLE_III))
     checks = plausibility(z, amounts, rules_of(settings))
     return pd.DataFrame(

@@ -24,8 +24,10 @@ A nonlinear model (atom2vec-esML, :class:`NetworkScorer`) has no closed form: th
 charge-neutral compositions and reports the ``conductive`` count of the whole space as -1 (not computed).
 
 Every decision that a count reports (score > 0, cost and mass within their limits) is the same on every machine:
-the float64 loops (:mod:`lisearch.exact`) flag the values within a proven rounding bound of their threshold, and those
-are decided again in rational arithmetic, in the closed-form count, the per-set counts and the emitted survivors alike.
+the float64 loops (:mod:`lisearch.screening.exact`) flag the values within a proven rounding bound of their threshold,
+and those are decided again in rational arithmetic, in the closed-form count, the per-set counts and the emitted
+survivors
+alike.
 """
 
 from __future__ import annotations
@@ -38,12 +40,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from math import comb
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lisearch.exact import (
+from lisearch.chemistry.elements import LI_Z
+from lisearch.chemistry.plausibility import PlausibilityRules, plausible_mask
+from lisearch.models.atom2vec import forward
+from lisearch.schema import STAT_COLUMNS, VALUE_TYPES, survivor_dtypes
+from lisearch.screening.exact import (
     FALLING,
     FLAT,
     RISING,
@@ -56,25 +63,9 @@ from lisearch.exact import (
     group_decisions,
     threshold_sums,
 )
-from lisearch.models.atom2vec import forward
-from lisearch.plausibility import PlausibilityRules, plausible_mask
-
-STAT_COLUMNS = ("total", "conductive", "neutral", "neutral_conductive", "cost_ok", "survivors", "plausible")
-#: Partners of Li the output frames of :func:`screen_sets` can hold (z1..z4, pct_1..pct_4, ox_1..ox_4: the
-#: `candidates` columns; 0 where a set has fewer partners). A run without quinaries has three partner columns
-#: (:func:`partner_columns`): writing three more always-empty columns cost ~13 % of the paper's-space job.
-MAX_PARTNERS = 4
-#: The partner columns' numbers 1..MAX_PARTNERS.
-PARTNERS = tuple(range(1, MAX_PARTNERS + 1))
-
 
 #: The kernel's matrix products (BLAS). One name, so that a test can stand in for another machine's rounding.
 _matmul = np.matmul
-
-
-def partner_columns(sizes: tuple[int, ...]) -> int:
-    """Partner columns of a run's output frames and tables: 3 (the paper's space), 4 with quinaries."""
-    return max(3, *sizes)
 
 
 @dataclass(frozen=True)
@@ -121,7 +112,7 @@ class ScreenInputs:
 
     @property
     def plausible_only(self) -> bool:
-        """Whether survivors must also pass the plausibility rules (:mod:`lisearch.plausibility`)."""
+        """Whether survivors must also pass the plausibility rules (:mod:`lisearch.chemistry.plausibility`)."""
         return self.plausibility is not None
 
 
@@ -187,7 +178,7 @@ def conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
 def _conductive_counts(inputs: ScreenInputs, sets: np.ndarray) -> np.ndarray:
     """:func:`conductive_counts` of one slice of sets. z at free part u (the last but one partner's units, the last
     partner's then fixed) is A + slope * u for each choice of the leading parts; the float64 thresholds are counted
-    by :func:`lisearch.exact.threshold_sums`, and the few whose threshold lies within the rounding bound of an
+    by :func:`lisearch.screening.exact.threshold_sums`, and the few whose threshold lies within the rounding bound of an
     integer (or, for a flat row, whose A lies within it of 0) are settled exactly (:func:`_settle_counts`)."""
     B, k = sets.shape
     T = inputs.units
@@ -219,8 +210,8 @@ def _settle_counts(
     band: float,
 ) -> int:  # fmt: skip
     """The correction of one set's conductive count from its columns (choices of the leading parts) whose float64
-    decision lies within ``band`` of its boundary (the columns :func:`lisearch.exact.threshold_sums` counted in
-    ``near``): each is decided again in rational arithmetic. ``w_lead`` (k-1,) Li's and the leading partners'
+    decision lies within ``band`` of its boundary (the columns :func:`lisearch.screening.exact.threshold_sums` counted
+    in ``near``): each is decided again in rational arithmetic. ``w_lead`` (k-1,) Li's and the leading partners'
     weights, ``w`` (k,) the set's weights, ``A`` (P,) its float64 scores at free part 0."""
     T = inputs.units
     lead, U = leading_parts(T, k)
@@ -661,11 +652,11 @@ def _settle_group(
     score_band: float, ok: np.ndarray, counts: np.ndarray,
 ) -> None:  # fmt: skip
     """Decide again, in rational arithmetic, set ``g``'s compositions whose score, cost or mass
-    :func:`lisearch.exact.group_decisions` found within the rounding bound of its threshold; correct ``ok[g]`` and
-    ``counts[g]`` (conductive, ... cost, ... mass) where the exact answer differs. ``V`` holds the float64 score,
+    :func:`lisearch.screening.exact.group_decisions` found within the rounding bound of its threshold; correct ``ok[g]``
+    and ``counts[g]`` (conductive, ... cost, ... mass) where the exact answer differs. ``V`` holds the float64 score,
     mean mass and cost the compiled loop wrote; ``elements`` (k+1, 5) the set's rows of :func:`_element_table`
     (Li first). The score is exact in the model's binary weights; costs and masses in the decimal values of the
-    element table and the limits (:func:`lisearch.exact.decimal`)."""
+    element table and the limits (:func:`lisearch.screening.exact.decimal`)."""
     T = inputs.units
     cost_limit, mass_limit = inputs.max_cost_per_kg, inputs.max_mean_atomic_mass
     score, mass, cost = V[g], V[G + g], V[2 * G + g]
@@ -725,14 +716,14 @@ def _emit(
 def _plausible(inputs: ScreenInputs, positions: np.ndarray, which: np.ndarray, units: np.ndarray) -> np.ndarray:
     """(n,) bool: the compositions (Li first, amounts ``units`` (n, k+1)) of the element sets ``positions[which]``
     ((G, k) positions, ``which`` (n,) sorted) that pass ``inputs.plausibility``
-    (:func:`lisearch.plausibility.plausible_mask`), one element set at a time."""
+    (:func:`lisearch.chemistry.plausibility.plausible_mask`), one element set at a time."""
     rules = inputs.plausibility
     assert rules is not None
     out = np.zeros(len(units), dtype=bool)
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(which)) + 1, [len(which)]])
     for a, b in itertools.pairwise(bounds.tolist()):
         if b > a:
-            z = (3, *(int(v) for v in inputs.atomic_numbers[positions[which[a]]]))
+            z = (LI_Z, *(int(v) for v in inputs.atomic_numbers[positions[which[a]]]))
             out[a:b] = plausible_mask(z, units[a:b], rules)
     return out
 
@@ -745,9 +736,10 @@ def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFram
     comp = np.concatenate([p[1] for p in parts])
     ox = np.concatenate([p[2] for p in parts])
     k = ox.shape[1]
-    pct = np.zeros((len(rows), width + 1), np.int16)
-    np.multiply(comp, np.int16(step), out=pct[:, : k + 1])  # units -> percent, the unit of `candidates`
-    states = np.zeros((len(rows), width), np.int8)
+    dtypes = survivor_dtypes(width)
+    pct = np.zeros((len(rows), width + 1), dtypes["pct_li"])
+    np.multiply(comp, step, out=pct[:, : k + 1], casting="unsafe")  # units -> percent, the unit of `candidates`
+    states = np.zeros((len(rows), width), dtypes["ox_1"])
     states[:, :k] = ox
     js = range(1, width + 1)
     frame = {
@@ -755,25 +747,9 @@ def _survivor_frame(parts: list[_Part], z: np.ndarray, step: int) -> pd.DataFram
         "pct_li": pct[:, 0],
         **{f"pct_{j}": pct[:, j] for j in js},
         **{f"ox_{j}": states[:, j - 1] for j in js},
-        "score": np.concatenate([p[3] for p in parts]).astype(np.float32),
-        "cost_per_kg": np.concatenate([p[4] for p in parts]).astype(np.float32),
-        "mean_atomic_mass": np.concatenate([p[5] for p in parts]).astype(np.float32),
+        **{name: np.concatenate([p[3 + i] for p in parts]).astype(dtypes[name]) for i, name in enumerate(VALUE_TYPES)},
     }
     return pd.DataFrame(frame)
-
-
-def survivor_dtypes(columns: int = 3) -> dict[str, Any]:
-    """Column -> numpy dtype of :func:`screen_sets`' survivors frame with ``columns`` partner columns."""
-    js = range(1, columns + 1)
-    return {
-        **{f"z{j}": np.int16 for j in js},
-        "pct_li": np.int16,
-        **{f"pct_{j}": np.int16 for j in js},
-        **{f"ox_{j}": np.int8 for j in js},
-        "score": np.float32,
-        "cost_per_kg": np.float32,
-        "mean_atomic_mass": np.float32,
-    }
 
 
 def empty_survivors(columns: int = 3) -> pd.DataFrame:
@@ -782,6 +758,4 @@ def empty_survivors(columns: int = 3) -> pd.DataFrame:
 
 
 def _n_fractions(units: int, k: int) -> int:
-    from math import comb
-
     return comb(units - 1, k)

@@ -1,9 +1,9 @@
 """Chemistry of compositions: charge neutrality (per composition and in batches), cost per kg, mean atomic mass
-(numpy, no Spark). The screen's kernel (:mod:`lisearch.kernels`), prediction, the narrowing, the Table III trace and
-the paper study all use these.
+(numpy, no Spark). The screen's kernel (:mod:`lisearch.screening.kernels`), prediction, the narrowing, the Table III
+trace and the paper study all use these.
 
 Conventions: Li is +1; every other element takes one oxidation state from the chosen list
-(:func:`lisearch.elements.oxidation_states`); a composition is charge-neutral when some choice makes
+(:func:`lisearch.chemistry.elements.oxidation_states`); a composition is charge-neutral when some choice makes
 sum(amount_i * state_i) exactly 0, in integer arithmetic.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lisearch.elements import atomic_masses, prices_per_kg, symbols
+from lisearch.chemistry.elements import atomic_masses, prices_per_kg, symbols
 
 #: Largest integer amount :func:`integer_amounts` returns: charge sums stay far inside int64 (at most 8 x this per
 #: element), and no real formula comes near it.

@@ -22,7 +22,6 @@ the rows of one system are resampled together, as materials of one system are no
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,68 +33,23 @@ from sklearn.metrics import (
     matthews_corrcoef,
     mean_absolute_error,
     roc_auc_score,
+    roc_curve,
 )
 from sklearn.model_selection import GroupKFold
 
-from lisearch.composition import parse_formulas
-from lisearch.datasets import OBELIX_CIFS, iter_cifs, obelix
-from lisearch.elements import symbols
+from lisearch.datasets import OBELIX_CIFS, iter_cifs
 from lisearch.errors import InputError
-from lisearch.models.measured import Transfer, fit_pair
+from lisearch.figures import pyplot
+from lisearch.measured.models import Transfer, fit_pair, load_transfer, model_params
+from lisearch.measured.obelix import MeasuredSet, measured_set
+from lisearch.models.loading import load_models
+from lisearch.structure.labelling import label_cifs
 
 #: Published figures to put beside lisearch's (see docs/science.md for the sources).
 PUBLISHED = {
     "paper_exp40_accuracy": {"sML": 0.90, "eML": 0.975, "esML": 0.875, "atom2vec-esML": 0.875},
     "obelix_baseline_test_mae": "about 1.5-1.6 (OBELiX paper; composition + space group + lattice parameters)",
 }
-
-
-@dataclass(frozen=True)
-class MeasuredSet:
-    """OBELiX as arrays: ids (n,), formulas (n,), fractions (n, 94), log10_sigma (n,), censored (n,), y (n,) label,
-    groups (n,) chemical systems, split (n,) "train" / "test", family (n,), cif_id (n,) or None."""
-
-    ids: np.ndarray
-    formulas: np.ndarray
-    fractions: np.ndarray
-    log10_sigma: np.ndarray
-    censored: np.ndarray
-    y: np.ndarray
-    groups: np.ndarray
-    split: np.ndarray
-    family: np.ndarray
-    cif_id: np.ndarray
-
-
-def chemical_systems(fractions: np.ndarray, min_fraction: float = 0.05) -> np.ndarray:
-    """(n,) the set of elements at >= ``min_fraction`` of each composition, e.g. ``"La-Li-O-Zr"``."""
-    syms = np.array(symbols())
-    return np.array(["-".join(sorted(syms[row >= min_fraction])) for row in np.asarray(fractions)])
-
-
-def measured_set(threshold: float = 1e-4, group_min_fraction: float = 0.05, path: Path | None = None) -> MeasuredSet:
-    """OBELiX (or an OBELiX-style CSV at ``path``) parsed; a row whose composition cannot be used is an error."""
-    table = obelix(path)
-    fractions, errors, _ = parse_formulas(table["composition"].tolist())
-    bad = [f"{i}: {e}" for i, e in zip(table["id"], errors, strict=True) if e]
-    if bad:
-        raise InputError(
-            f"{len(bad)} measured row(s) cannot be used: {'; '.join(bad[:5])}. Fix or remove them (every composition "
-            "must be a formula with Li)."
-        )
-    log10 = table["log10_sigma"].to_numpy(dtype=np.float64)
-    return MeasuredSet(
-        ids=table["id"].to_numpy(),
-        formulas=table["formula"].to_numpy(),
-        fractions=fractions,
-        log10_sigma=log10,
-        censored=table["censored"].to_numpy(dtype=bool),
-        y=(log10 >= np.log10(threshold)).astype(int),
-        groups=chemical_systems(fractions, group_min_fraction),
-        split=table["split"].to_numpy(),
-        family=table["family"].fillna("").to_numpy(),
-        cif_id=table["cif_id"].to_numpy(),
-    )
 
 
 def official_folds(data: MeasuredSet) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -200,8 +154,6 @@ def cross_predict(
 def sml_on_obelix(partial_occupancy: str = "sample") -> pd.DataFrame:
     """sML (published coefficients) on the bundled OBELiX CIFs: id, p_superionic, label (-1 when not
     featurized), status, reason."""
-    from lisearch.structure.labelling import label_cifs
-
     items = list(iter_cifs(OBELIX_CIFS))
     batch = pd.DataFrame({"material_id": [i for i, _ in items], "cif": [c for _, c in items]})
     out = label_cifs(batch, partial_occupancy=partial_occupancy)
@@ -358,11 +310,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 def validation_figure(pred: pd.DataFrame) -> Any:
     """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor), from the
     per-material predictions of :func:`validate` (``measured_predictions.csv``)."""
-    from sklearn.metrics import roc_curve
-
-    from lisearch.report import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     curves = {"eML": "eML_score", "esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
     for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
@@ -406,9 +354,7 @@ def plot_validation(report: dict[str, Any], path: Path) -> None:
     """The validation figure (ROC curves, predicted vs measured) saved to ``path``."""
     fig = validation_figure(report["predictions"])
     fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
@@ -431,9 +377,6 @@ def write_validation(report: dict[str, Any], folder: Path) -> dict[str, Path]:
 def run_validation(settings: Any, output: Path | None = None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
     """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
     ``<home>/reports``) and returns (report, paths written)."""
-    from lisearch.models.loading import load_models
-    from lisearch.models.measured import load_transfer, model_params
-
     m = settings.measured
     artifacts = settings.paths.artifacts_dir
     transfer = load_transfer(artifacts)  # esML and atom2vec-esML, read once for both roles

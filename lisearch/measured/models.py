@@ -4,7 +4,7 @@ The structure set labelled by sML is the large source, the 599 measured OBELiX c
 The transfer: the two source models, esML (linear on elemental descriptors) and atom2vec-esML (learned element
 vectors and a network), are frozen and their outputs become inputs of the target models, beside composition
 features. Two target models, both extremely randomised forests (``ExtraTrees*``, scikit-learn) stored as node
-arrays (:mod:`lisearch.models.trees`) and evaluated by numpy:
+arrays (:mod:`lisearch.measured.trees`) and evaluated by numpy:
 
 * the classifier: probability that sigma_RT >= ``threshold`` (default 1e-4 S/cm), label = probability >= 0.5;
   classes reweighted to balance (about 45 % of OBELiX is positive);
@@ -38,13 +38,15 @@ from typing import Any, Self
 
 import numpy as np
 
-from lisearch.descriptors import REDUCTIONS, composition_features
-from lisearch.descriptors import feature_names as descriptor_feature_names
-from lisearch.elements import descriptor_table_hash, symbols
+from lisearch.chemistry.descriptors import REDUCTIONS, composition_features
+from lisearch.chemistry.descriptors import feature_names as descriptor_feature_names
+from lisearch.chemistry.elements import descriptor_table_hash, symbols
 from lisearch.errors import InputError
+from lisearch.measured.trees import AGGREGATES, TreeEnsemble
+from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import Atom2VecModel, forward, reduce_vectors
 from lisearch.models.linear import ElementalLinearModel
-from lisearch.models.trees import AGGREGATES, TreeEnsemble
+from lisearch.models.loading import load_atom2vec, load_models
 
 KIND = "measured-extra-trees"
 TASKS = ("classifier", "regressor")
@@ -219,7 +221,7 @@ class MeasuredModel:
 
     def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None) -> Self:
         """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound)."""
-        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor  # noqa: PLC0415 (slow import, needed here only)
 
         X = measured_features(fractions, transfer)
         common = {"n_estimators": self.n_trees, "max_features": 1.0, "random_state": self.seed, "n_jobs": 1}
@@ -327,8 +329,6 @@ MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_
 
 def load_transfer(artifacts_dir: Path) -> Transfer:
     """esML and atom2vec-esML from the artifacts folder (both are needed by the measured models)."""
-    from lisearch.models.loading import load_atom2vec, load_models
-
     atom2vec = load_atom2vec(artifacts_dir)
     if atom2vec is None:
         raise InputError(
@@ -338,39 +338,8 @@ def load_transfer(artifacts_dir: Path) -> Transfer:
     return Transfer(load_models(artifacts_dir, ("esml",))["esml"], atom2vec)
 
 
-def train_measured(artifacts_dir: Path, params: dict[str, Any], group_min_fraction: float = 0.05) -> dict[str, Any]:
-    """Fit the classifier and the regressor on all of OBELiX (with the transfer features) and save them as
-    ``measured_classifier.json`` and ``measured_regressor.json``; returns the training metadata.
-
-    The shipped models use every measured row; ``lisearch validate`` refits on each training part instead.
-    """
-    import hashlib
-
-    from lisearch.models.artifact import save_artifact
-    from lisearch.validation import measured_set
-
-    data = measured_set(params["threshold"], group_min_fraction)
-    transfer = load_transfer(artifacts_dir)
-    models = fit_pair(data.fractions, data.log10_sigma, transfer, **params)
-    text = "\n".join(f"{i},{v:.6f}" for i, v in zip(data.ids, data.log10_sigma, strict=True))
-    meta = {
-        "data": "OBELiX (all rows; official split and CV folds are refitted by `lisearch validate`)",
-        "n": len(data.y),
-        "positives": int(data.y.sum()),
-        "censored_rows": int(data.censored.sum()),
-        "training_set_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "transfer_from": ["esml", "atom2vec"],
-        "ad_cutoff": models["classifier"].domain_.cutoff_,
-    }
-    for task, model in models.items():
-        save_artifact(artifacts_dir / MODEL_FILES[task], KIND, model.to_payload(meta), compact=True)
-    return meta
-
-
 def load_measured(artifacts_dir: Path, required: bool = False) -> dict[str, MeasuredModel]:
     """The measured models by task ({} when not trained yet and not ``required``; invalid files always raise)."""
-    from lisearch.models.artifact import load_artifact
-
     out = {}
     for task, name in MODEL_FILES.items():
         path = artifacts_dir / name
@@ -406,53 +375,7 @@ __all__: Sequence[str] = (
     "load_measured",
     "measured_features",
     "model_params",
-    "train_measured",
 )
-
-
-# -------------------------------------------------------------------------------------------- screen kernel
-#: Columns that :func:`score_candidates` adds to rows of `candidates`, with their Spark types.
-CANDIDATE_SCORE_DDL = (
-    "measured_p_fast float, measured_label tinyint, measured_log10_sigma float, measured_ad_distance float, "
-    "measured_in_domain boolean"
-)
-
-
-def candidate_fractions(batch: Any) -> np.ndarray:
-    """Fractions (n, 94) of `candidates` rows (columns z1..z4 (null for absent partners; z4 may be missing in a
-    table written before quinaries), pct_li, pct_1..4, in %)."""
-    from lisearch.kernels import PARTNERS
-
-    n = len(batch)
-    F = np.zeros((n, len(symbols())))
-    rows = np.arange(n)
-    F[:, symbols().index("Li")] = batch["pct_li"].to_numpy(dtype=np.float64) / 100
-    for k in PARTNERS:
-        if f"z{k}" not in batch:
-            continue
-        z = batch[f"z{k}"].fillna(0).to_numpy(dtype=np.int64)
-        pct = batch[f"pct_{k}"].fillna(0).to_numpy(dtype=np.float64)
-        has = z > 0
-        np.add.at(F, (rows[has], z[has] - 1), pct[has] / 100)
-    return F
-
-
-def score_candidates(batch: Any, classifier: MeasuredModel, regressor: MeasuredModel) -> Any:
-    """The rows of a `candidates` batch (pandas) with :data:`CANDIDATE_SCORE_DDL` columns added: the classifier's
-    probability of sigma >= its threshold and label, the regressor's log10 sigma (S/cm), the distance to the nearest
-    measured training composition and whether it is inside the applicability domain. Features are computed once
-    for both models (they must share them: :func:`check_pair`)."""
-    F = candidate_fractions(batch)
-    X = classifier.features(F)
-    p = classifier.ensemble_.predict(X)
-    distance = classifier.domain_.distance(X)
-    out = batch.copy()
-    out["measured_p_fast"] = p.astype(np.float32)
-    out["measured_label"] = (p >= 0.5).astype(np.int8)
-    out["measured_log10_sigma"] = regressor.ensemble_.predict(X).astype(np.float32)
-    out["measured_ad_distance"] = distance.astype(np.float32)
-    out["measured_in_domain"] = distance <= classifier.domain_.cutoff_
-    return out
 
 
 def check_pair(models: dict[str, MeasuredModel], source: str) -> tuple[MeasuredModel, MeasuredModel]:

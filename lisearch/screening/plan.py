@@ -1,5 +1,5 @@
 """Planning a screen: the model and the space turned into the plain inputs each task needs
-(:func:`plan_screen` -> :class:`lisearch.kernels.ScreenInputs`, pure), a whole screen of validated settings
+(:func:`plan_screen` -> :class:`lisearch.screening.kernels.ScreenInputs`, pure), a whole screen of validated settings
 (:func:`plan_from_settings`, before any Spark work), and its plain form broadcast to executors.
 
 Also :func:`screen_in_process`, the same computation in one Python process (tests and benchmarks compare Spark
@@ -15,20 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lisearch.chemistry.elements import atomic_masses, oxidation_states, prices_per_kg, symbols
+from lisearch.chemistry.plausibility import PlausibilityRules
 from lisearch.config import Settings
-from lisearch.elements import atomic_masses, oxidation_states, prices_per_kg, symbols
 from lisearch.errors import InputError
-from lisearch.funnel import funnel_frame, stage_totals
-from lisearch.kernels import NetworkScorer, ScreenInputs, partner_columns, screen_sets, state_ranks
 from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.plain import from_plain, to_plain
-from lisearch.plausibility import PlausibilityRules
 from lisearch.run_ids import new_run_id
-from lisearch.space import Block, CompositionSpace, unrank_subset
+from lisearch.schema import partner_columns
+from lisearch.screening.funnel import funnel_frame, stage_totals
+from lisearch.screening.kernels import NetworkScorer, ScreenInputs, screen_sets, state_ranks
+from lisearch.screening.space import Block, CompositionSpace, unrank_subset
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def plan_screen(
 ) -> ScreenInputs:
     """The kernel inputs of screening ``space`` with ``model``: weights, masses (g/mol), prices (USD/kg) and
     oxidation states aligned with the space's elements, and the limits. Pure: reads no file. ``plausibility``:
-    candidates must also pass these rules (:mod:`lisearch.plausibility`); None: every survivor is a candidate.
+    candidates must also pass these rules (:mod:`lisearch.chemistry.plausibility`); None: every survivor is a candidate.
 
     Raises:
         InputError: a linear model whose score is not linear in the fractions, an atom2vec-esML embedding without a
@@ -155,7 +156,7 @@ def plan_from_settings(settings: Settings) -> ScreenPlan:
     """
     cfg = settings.screen
     space = CompositionSpace(cfg.partners, cfg.step, cfg.size_tuple)
-    run_id = cfg.run_id or new_run_id()
+    run_id = settings.run.id or new_run_id()
     path = model_path(settings)
     model, sha = load_screen_model(path)
     rules = PlausibilityRules(settings.shortlist.min_state_frequency, settings.shortlist.max_formula_atoms)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lisearch.elements import DESCRIPTORS, descriptor_table
+from lisearch.chemistry.elements import DESCRIPTORS, descriptor_table
 from lisearch.errors import InputError
 
 REDUCTIONS = ("mean", "std", "min", "max", "range")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lisearch.elements import symbols
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 
 _TOKEN = re.compile(r"[A-Z][a-z]?")
@@ -25,7 +25,7 @@ def element_index() -> dict[str, int]:
 
 
 def _amounts(formula: str, require_li: bool) -> dict[str, float]:
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     text = formula.strip()
     if not text:

@@ -3,7 +3,7 @@
 compared with the same plan run in one local process; then the same screen again while one worker is killed
 mid-stage, compared again, and the `candidates` rows checked for duplicates.
 
-    python -m lisearch.spark.cluster_check [--elements all] [--sizes 2,3] [--kill-after-partitions 2]
+    python -m tools.cluster_check [--elements all] [--sizes 2,3] [--kill-after-partitions 2]
         [--output report.json]
 
 ``--elements z36 --sizes 4`` runs the Z <= 36 quinary job (197 G compositions) instead of the paper's space. A
@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-from lisearch.candidate_files import Staging
 from lisearch.config import SOURCE_ROOT, load_settings
 from lisearch.jars import find_jars
-from lisearch.plan import plan_from_settings, screen_in_process
 from lisearch.run_ids import run_predicate
+from lisearch.screening.files import Staging
+from lisearch.screening.plan import plan_from_settings, screen_in_process
 from lisearch.spark.standalone import StandaloneCluster, spark_home
 
 
@@ -88,7 +88,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _local_funnel(elements: str, sizes: str) -> tuple[dict[str, int | None], float]:
     """The funnel of one local process (the kernel in this process, no Spark) and its seconds."""
-    overrides = [f"screen.elements={elements}", f"screen.sizes={sizes}", "screen.run_id=local"]
+    overrides = [f"screen.elements={elements}", f"screen.sizes={sizes}", "run.id=local"]
     local = plan_from_settings(load_settings(None, overrides))
     t0 = time.time()
     funnel, _, _ = screen_in_process(local)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     """`make cluster-check`: the screen and narrowing on a two-worker standalone cluster vs one local process."""
     args = _parse(argv)
     if args.elements == "z36":
-        from lisearch.elements import symbols
+        from lisearch.chemistry.elements import symbols
 
         args.elements = ",".join(e for e in symbols()[:36] if e != "Li")
     screen_args = ["--elements", args.elements, "--sizes", args.sizes]

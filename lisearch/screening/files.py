@@ -28,64 +28,40 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from lisearch.chemistry.elements import symbols
 from lisearch.errors import InputError
 from lisearch.run_ids import partition_folder, partition_uri
-
-#: Spark SQL type of the columns of partner j (symbol, atomic number, percent, oxidation state), by name pattern.
-PARTNER_TYPES = {"element_{}": "string", "z{}": "smallint", "pct_{}": "smallint", "ox_{}": "tinyint"}
-
-
-def candidate_columns(columns: int) -> dict[str, str]:
-    """Column -> Spark SQL type of the `candidates` table (without the ``run_id`` partition column) for a run
-    with ``columns`` partner columns (3, or 4 with quinaries); the columns of an absent partner are null."""
-
-    def partners(name: str) -> dict[str, str]:
-        return {name.format(j): PARTNER_TYPES[name] for j in range(1, columns + 1)}
-
-    return {
-        "n_elements": "tinyint", **partners("element_{}"), **partners("z{}"), "max_z": "smallint",
-        "pct_li": "smallint", **partners("pct_{}"), **partners("ox_{}"),
-        "score": "float", "cost_per_kg": "float", "mean_atomic_mass": "float",
-    }  # fmt: skip
-
-
-def candidates_ddl(columns: int) -> str:
-    """Spark schema (DDL) of `candidates` rows: ``run_id`` then :func:`candidate_columns`."""
-    return ", ".join(["run_id string", *(f"{c} {t}" for c, t in candidate_columns(columns).items())])
+from lisearch.schema import candidate_columns, derived_columns, numpy_type, partner_of
+from lisearch.screening.records import Manifest
 
 
 def candidate_table(survivors: pd.DataFrame, columns: int) -> Any:
-    """Kernel survivors (n rows, :func:`lisearch.kernels.survivor_dtypes`) -> a ``pyarrow.Table`` of n
-    `candidates` rows: element symbols (dictionary-encoded), atomic numbers, percents and oxidation states of the
-    partners that are present (null for an absent one: z = 0), ``n_elements`` (Li included), ``max_z``, score,
-    cost (USD/kg) and mean atomic mass (g/mol per atom)."""
-    import pyarrow as pa
-
-    from lisearch.elements import symbols
-
-    js = range(1, columns + 1)
-    z = {j: survivors[f"z{j}"].to_numpy(np.int16) for j in js}
-    absent = {j: z[j] <= 0 for j in js}
+    """Kernel survivors (n rows, :func:`lisearch.schema.survivor_dtypes`) -> a ``pyarrow.Table`` of n `candidates`
+    rows (:func:`lisearch.schema.candidate_columns`, in their types): element symbols (dictionary-encoded), atomic
+    numbers, percents and oxidation states of the partners that are present (null for an absent one: z = 0),
+    ``n_elements`` (Li included), ``max_z``, score, cost (USD/kg) and mean atomic mass (g/mol per atom)."""
+    z = {j: survivors[f"z{j}"].to_numpy() for j in range(1, columns + 1)}
+    absent = {j: values <= 0 for j, values in z.items()}
+    derived = derived_columns(survivors, columns)
     names = pa.array(["", *symbols()], pa.string())
-    n_elements = 1 + sum((~absent[j]).astype(np.int8) for j in js)
-    arrays: dict[str, Any] = {"n_elements": pa.array(np.asarray(n_elements, np.int8))}
-    for j in js:
-        arrays[f"element_{j}"] = pa.DictionaryArray.from_arrays(pa.array(z[j], mask=absent[j]), names)
-    for j in js:
-        arrays[f"z{j}"] = pa.array(z[j], mask=absent[j])
-    arrays["max_z"] = pa.array(np.max(np.stack([z[j] for j in js]), axis=0).astype(np.int16))
-    arrays["pct_li"] = pa.array(survivors["pct_li"].to_numpy(np.int16))
-    for name, dtype in (("pct", np.int16), ("ox", np.int8)):
-        for j in js:
-            arrays[f"{name}_{j}"] = pa.array(survivors[f"{name}_{j}"].to_numpy(dtype), mask=absent[j])
-    for name in ("score", "cost_per_kg", "mean_atomic_mass"):
-        arrays[name] = pa.array(survivors[name].to_numpy(np.float32))
+    arrays: dict[str, Any] = {}
+    for column, kind in candidate_columns(columns).items():
+        j = partner_of(column)
+        mask = None if j is None else absent[j]
+        if kind == "string" and j is not None:  # the partner's symbol, dictionary-encoded from its atomic number
+            arrays[column] = pa.DictionaryArray.from_arrays(pa.array(z[j].astype(np.int16), mask=mask), names)
+            continue
+        values = survivors[column].to_numpy() if column in survivors else derived[column]
+        arrays[column] = pa.array(np.asarray(values, numpy_type(kind)), mask=mask)
     return pa.table(arrays)
 
 
@@ -97,8 +73,6 @@ def file_stats(tables: Iterable[Any], columns: Iterable[str]) -> dict[str, Any]:
     """Delta file statistics of the rows of ``tables`` (``pyarrow.Table``): ``numRecords`` and, for each of
     ``columns``, ``nullCount`` and (when a value is present) ``minValues`` / ``maxValues``, as Spark's Delta writer
     records them for data skipping."""
-    import pyarrow.compute as pc
-
     columns = list(columns)
     rows, nulls = 0, dict.fromkeys(columns, 0)
     lows: dict[str, Any] = {}
@@ -145,9 +119,6 @@ class CandidateFile:
                 self._flush()
 
     def _flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not self.pending:
             return
         table = pa.concat_tables(self.pending)
@@ -216,18 +187,18 @@ class Staging:
         manifest = self.read_manifest()
         return None if manifest is None else Staging(self.root, str(manifest["token"]))
 
-    def read_manifest(self) -> dict[str, Any] | None:
+    def read_manifest(self) -> Manifest | None:
         """The manifest, or None when there is no readable one (no staged run, or one stopped while starting)."""
         try:
-            return dict(json.loads(self.manifest_path().read_text()))
+            return cast(Manifest, json.loads(self.manifest_path().read_text()))
         except (OSError, ValueError):
             return None
 
-    def start(self, fingerprint: str, partitions: list[list[int]]) -> dict[str, Any]:
+    def start(self, fingerprint: str, partitions: list[list[int]]) -> Manifest:
         """A new staged run (an older staging folder is removed first): its manifest with a new file token (the
         records of the run are then those of ``Staging(root, manifest["token"])``)."""
         self.remove()
-        manifest = {"fingerprint": fingerprint, "token": uuid.uuid4().hex, "partitions": partitions,
+        manifest: Manifest = {"fingerprint": fingerprint, "token": uuid.uuid4().hex, "partitions": partitions,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
         _write_atomic(str(self.manifest_path()), lambda tmp: Path(tmp).write_text(json.dumps(manifest)))
         return manifest
@@ -239,9 +210,6 @@ class Staging:
     def finish_partition(self, part: int, stats: pd.DataFrame, add: dict[str, Any] | None) -> None:
         """Record a finished partition: its per-set counts, then (last: the mark of a finished partition) its
         candidate file's ``add`` fields."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         table = pa.Table.from_pandas(stats, preserve_index=False)
         _write_atomic(self.stats_path(part), lambda tmp: pq.write_table(table, tmp))
         done = json.dumps({"partition": part, "add": add})
@@ -270,7 +238,7 @@ def code_sha256(root: Path | None = None) -> str:
     """sha256 of the Python sources of the lisearch package (``root``: its folder by default), names and bytes in
     name order: a resumed run must be finished by the code that screened its first partitions, and a version
     number does not change while the code is edited."""
-    root = root or Path(__file__).resolve().parent
+    root = root or Path(__file__).resolve().parents[1]  # lisearch/, above this subpackage
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
@@ -293,31 +261,6 @@ def resume_error(run_id: str, why: str) -> InputError:
 def partition_file_name(part: int, token: str) -> str:
     """Name of partition ``part``'s candidate file in a run with file token ``token`` (Spark's naming)."""
     return f"part-{part:05d}-{token}.c000.snappy.parquet"
-
-
-def screen_partition(data: dict[str, Any], part: int, inputs: Any = None, space: Any = None) -> int:
-    """What one kernel task does for partition ``part`` of a plan in plain form (:func:`lisearch.plan.plan_to_dict`
-    with an ``output`` entry, see :func:`lisearch.spark.screen.output_spec`): screen its blocks, write their
-    survivors as one candidate file and their per-set counts to the staging folder; returns the rows written."""
-    from lisearch.plan import inputs_from_dict, run_blocks, space_from_dict
-
-    out = data["output"]
-    inputs = inputs or inputs_from_dict(data)
-    space = space or space_from_dict(data)
-    name = partition_file_name(part, out["token"])
-    file = CandidateFile(out["table"], out["run_id"], name, inputs.columns, out["stats_columns"])
-    counts = []
-    try:
-        for block_id in out["partitions"][part]:
-            stats, survivors = run_blocks(data, [block_id], inputs, space)
-            counts.append(stats)
-            file.write(survivors)
-        add = file.close()
-    except BaseException:
-        file.abort()
-        raise
-    Staging(out["staging"], out["token"]).finish_partition(part, pd.concat(counts, ignore_index=True), add)
-    return 0 if add is None else int(json.loads(str(add["stats"]))["numRecords"])
 
 
 def remove_uncommitted(table_dir: str, run_id: str, token: str, committed: set[str]) -> list[str]:

@@ -23,8 +23,10 @@ Shapes: a sample is atomic numbers ``z`` (n, 4) (column 0 is Li; 0 = no element)
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,14 +34,16 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from lisearch import paper
-from lisearch.chemistry import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
+from lisearch.chemistry.elements import OXIDATION_LISTS, default_elements, oxidation_states, symbols
+from lisearch.chemistry.neutrality import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
+from lisearch.chemistry.plausibility import formula_arrays, plausibility
 from lisearch.config import limit_text
-from lisearch.elements import OXIDATION_LISTS, oxidation_states, symbols
+from lisearch.downstream.narrowing import TABLE_III, composition_flags
 from lisearch.errors import InputError
+from lisearch.figures import pyplot
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.training import LabelledSet, holdout_split
-from lisearch.narrowing import TABLE_III, composition_flags
-from lisearch.space import CompositionSpace, default_elements
+from lisearch.screening.space import CompositionSpace
 
 #: The paper's funnel (Cubuk et al. 2019): shares of the space conductive and neutral, and of the neutral conductive.
 PAPER_FUNNEL = paper.FUNNEL
@@ -133,8 +137,6 @@ def sample_space(space: CompositionSpace, n: int, seed: int = 0) -> tuple[np.nda
 
 def probe_arrays(formulas: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """z (n, 4) with Li first and integer amounts (n, 4) of formulas of Li and up to three other elements."""
-    from lisearch.plausibility import formula_arrays
-
     zf, af, errors = formula_arrays(list(formulas))
     bad = [f"{f}: {e}" for f, e in zip(formulas, errors, strict=True) if e]
     if bad or zf.shape[1] > 4:
@@ -353,8 +355,6 @@ def needed_choices(grid: pd.DataFrame, chosen: pd.Series, names: tuple[str, ...]
 def default_pipeline_trace(sample: StudySample, default_row: pd.Series) -> list[str | None]:
     """The default pipeline's trace: the study's stages, then the shortlist's plausibility rules (default settings)
     for probes the study's stages keep."""
-    from lisearch.plausibility import plausibility
-
     probes = np.flatnonzero(sample.probe)
     rules = plausibility(sample.z[probes], sample.amounts[probes])
     out = []
@@ -487,11 +487,7 @@ def to_markdown(result: StudyResult) -> str:
 def study_figure(result: StudyResult) -> Any:
     """Left: every combination's conductive vs neutral share (colour: Table III kept), the paper's funnel, the
     default and the profile. Right: Table III kept for each one-at-a-time change."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = ["class_weight", "C", "descriptors", "reductions", "oxidation_list"]
     grid = result.grid.groupby(keys, as_index=False).agg(
         conductive=("conductive", "first"), neutral=("neutral", "first"), table_iii_kept=("table_iii_kept", "max")
@@ -521,9 +517,6 @@ def study_figure(result: StudyResult) -> Any:
 
 def write_study(result: StudyResult, folder: Any) -> dict[str, Any]:
     """paper_study.md, .json (settings, chosen rows, trace), .csv (every combination), .png into ``folder``."""
-    import json
-    from pathlib import Path
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": folder / "paper_study.md", "json": folder / "paper_study.json",
@@ -538,7 +531,5 @@ def write_study(result: StudyResult, folder: Any) -> dict[str, Any]:
     result.grid.to_csv(paths["csv"], index=False)
     fig = study_figure(result)
     fig.savefig(paths["figure"], dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
     return paths

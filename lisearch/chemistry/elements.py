@@ -79,13 +79,37 @@ def _raw() -> pd.DataFrame:
 
 
 def symbols() -> tuple[str, ...]:
-    """Element symbols with Z <= 94, by atomic number."""
+    """Element symbols with Z <= 94, by atomic number: ``symbols()[Z - 1]`` is element Z."""
     return tuple(_raw().index)
+
+
+#: Atomic number of lithium, the element every composition lisearch screens contains.
+LI_Z = 3
+
+
+def n_elements() -> int:
+    """How many elements lisearch knows (Z = 1..94): the width of a fraction matrix, whose column Z - 1 is element Z."""
+    return MAX_Z
+
+
+def atomic_number(symbol: str) -> int:
+    """Z of an element symbol (KeyError naming the symbol when lisearch does not know it)."""
+    return _atomic_numbers()[symbol]
+
+
+@functools.lru_cache(maxsize=1)
+def _atomic_numbers() -> dict[str, int]:
+    return {s: z for z, s in enumerate(symbols(), start=1)}
+
+
+def default_elements() -> tuple[str, ...]:
+    """Li's partners in the default composition space: every element with Z <= 94 except Li (93)."""
+    return tuple(s for s in symbols() if s != "Li")
 
 
 @functools.lru_cache(maxsize=1)
 def _descriptors_and_fills() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from pymatgen.core import Element
+    from pymatgen.core import Element  # noqa: PLC0415 (slow import, needed here only)
 
     raw = _raw()
     table = pd.DataFrame({name: raw[col].astype(float) for name, col in _MENDELEEV_COLUMNS.items()})
@@ -165,7 +189,7 @@ def oxidation_states(list_name: str) -> dict[str, tuple[int, ...]]:
                 sym, *states = line.split()
                 out[sym] = tuple(sorted(int(s) for s in states))
     else:
-        from pymatgen.core import Element
+        from pymatgen.core import Element  # noqa: PLC0415 (slow import, needed here only)
 
         attr = {
             "pymatgen_common": "common_oxidation_states",
