@@ -609,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--elements", help="partners of Li: 'all' or comma-separated symbols")
     p.add_argument("--exclude", help="comma-separated symbols to leave out")
     p.add_argument("--step", type=int, help="percent step (divides 100)")
-    p.add_argument("--sizes", help="2, 3 or 2,3 partner elements")
+    p.add_argument("--sizes", help="partner elements of Li, comma-separated: 2, 3 and 4 (quinaries), default 2,3")
     p.add_argument("--model", help="artifact name in the artifacts folder (esml) or a path")
     p.add_argument(
         "--oxidation-list", dest="oxidation_list", help="pymatgen_common|pymatgen_icsd|pymatgen_all|smact_icsd24"

@@ -6,7 +6,6 @@ Nothing here touches the network. Tables are read with pandas; CIF archives are 
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import tarfile
@@ -51,12 +50,6 @@ def check_bundled_data() -> str:
             "complete checkout (`git status` shows deleted files; `make setup` reinstalls)."
         )
     return f"{len(_REQUIRED)} files in {DATA_DIR}"
-
-
-@functools.cache
-def mp2025_index() -> pd.DataFrame:
-    """material_id, formula, nsites, written_as_supercell of the 21,755 bundled MP structures."""
-    return pd.read_csv(MP2025_INDEX)
 
 
 def exp40(expand: bool = True) -> pd.DataFrame:

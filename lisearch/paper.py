@@ -1,6 +1,7 @@
 """The numbers of Cubuk, Sendek & Reed, J. Chem. Phys. 150, 214701 (2019) that lisearch compares with, in one place.
 
-Sources: the paper's Table I and Table III and the text on the screen's funnel (``../shared/SPEC.md``).
+Sources: the paper's Table I and Table III and the text on the screen's funnel (docs/science.md quotes them with the
+presentation of the paper).
 """
 
 from __future__ import annotations

@@ -40,17 +40,6 @@ DESCRIPTORS: tuple[str, ...] = (
     "density",
     "ionization_energy",
 )
-UNITS = {
-    "atomic_number": "",
-    "group": "",
-    "period": "",
-    "electronegativity": "Pauling",
-    "electron_affinity": "eV",
-    "boiling_point": "K",
-    "melting_point": "K",
-    "density": "g/cm3",
-    "ionization_energy": "eV",
-}
 _MENDELEEV_COLUMNS = {
     "atomic_number": "atomic_number",
     "group": "group_id",

@@ -1,6 +1,7 @@
 """Chemistry of compositions: charge neutrality (per composition and in batches), cost per kg, mean atomic mass
-(numpy, no Spark). The screen's kernel (:mod:`lisearch.screening.kernels`), prediction, the narrowing, the Table III
-trace and the paper study all use these.
+(numpy, no Spark). Prediction, the narrowing, the Table III trace and the paper study use these; the screen's kernel
+enumerates its neutral compositions itself (:func:`lisearch.screening.kernels.neutral_set`), and its tests check it
+against these.
 
 Conventions: Li is +1; every other element takes one oxidation state from the chosen list
 (:func:`lisearch.chemistry.elements.oxidation_states`); a composition is charge-neutral when some choice makes

@@ -10,11 +10,14 @@ knows which answers are expected.
 
 Objective of the ``paper`` profile (:func:`choose`), in order:
 
+* required: esML must still reproduce sML (hold-out accuracy on the sML labels >= 0.90; the paper's esML: 92 %), and
+  the screen must be able to run the model (mean descriptors only, linear in the fractions);
+
+then, in order:
+
 1. the most Table III compositions kept;
-0. esML must still reproduce sML: hold-out accuracy on the sML labels >= 0.90 (the paper's esML: 92 %);
 2. the funnel closest to the paper's: the smallest sum over the three shares of |ln(share / paper's share)|;
-3. the tightest filters (fewest survivors of the sample): the paper did apply cost and weight limits;
-4. a model the screen can run (mean descriptors only, linear in the fractions) is required for the profile.
+3. the tightest filters (fewest survivors of the sample): the paper did apply cost and weight limits.
 
 Shapes: a sample is atomic numbers ``z`` (n, 4) (column 0 is Li; 0 = no element) and integer percents
 ``amounts`` (n, 4) summing to 100.
@@ -226,10 +229,6 @@ def score_sample(
 
 
 # ------------------------------------------------------------------------------------------------- combinations
-def _model_of(c: dict[str, Any]) -> tuple[Any, ...]:
-    return (c["class_weight"], c["C"], c["descriptors"], c["reductions"])
-
-
 def _first_failure(sample: StudySample, scored: Scored, passed: np.ndarray) -> list[str | None]:
     """For each probe: the first of :data:`STAGES` it fails (None = kept); ``passed`` (probes, stages) bool.
     The paper's narrowing is one mask, named by the first of its two tests that fails; the stability proxies by the

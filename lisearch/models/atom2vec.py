@@ -120,10 +120,6 @@ class Atom2VecModel:
         """Labels (n,) int8: 1 where the decision value is > 0."""
         return (self.decision_function(fractions) > 0).astype(np.int8)
 
-    def score_units(self, units: np.ndarray, vectors: np.ndarray, total: int) -> np.ndarray:
-        """Decision values (n,) for integer parts (n, k) summing to ``total`` over elements with ``vectors``."""
-        return forward(np, units / float(total), vectors, self.layers, self.reductions)
-
     # ------------------------------------------------------------------------------------------ artifacts
     def to_payload(self) -> dict[str, Any]:
         """Plain JSON-ready dict of the network (embedding, layers, reductions, training metadata)."""

@@ -127,7 +127,7 @@ def leading_parts(units: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=8)
 def lead_f(units: int, k: int) -> np.ndarray:
-    """The leading parts of :func:`leading_parts` as float64, shape (n,)."""
+    """The leading parts of :func:`leading_parts` as float64, shape (P, k-1)."""
     return leading_parts(units, k)[0].astype(np.float64)
 
 

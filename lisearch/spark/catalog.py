@@ -8,18 +8,15 @@ embedded Derby metastore would allow only one process at a time).
 
 from __future__ import annotations
 
-import json
 import re
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lisearch.errors import InputError
-from lisearch.run_ids import check_run_id, run_predicate
+from lisearch.run_ids import run_predicate
 from lisearch.schema import all_partner_columns
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -184,58 +181,3 @@ def ensure_table(
         (writer.partitionBy("run_id") if partitioned else writer).mode("append").save(path)
     elif set(empty.columns) - set(spark.read.format("delta").load(path).columns):
         empty.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
-
-
-def partition_columns(spark: SparkSession, path: str) -> list[str] | None:
-    """The partition columns of the Delta table ``path`` (None when there is no table), from its log."""
-    if not is_delta_table(Path(path)):
-        return None
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    snapshot = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path).unsafeVolatileSnapshot()
-    return [str(c) for c in jvm.scala.jdk.javaapi.CollectionConverters.asJava(snapshot.metadata().partitionColumns())]
-
-
-def _scala_list(spark: SparkSession, items: list[Any]) -> Any:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    return jvm.scala.jdk.javaapi.CollectionConverters.asScala(items).toList()
-
-
-def run_file_names(spark: SparkSession, path: str, run_id: str) -> set[str]:
-    """Names of the files that hold run ``run_id``'s rows of the Delta table ``path`` (empty when no table)."""
-    if not is_delta_table(Path(path)):
-        return set()
-
-    files = spark.read.format("delta").load(path).where(F.col("run_id") == run_id).inputFiles()
-    return {f.rsplit("/", 1)[-1] for f in files}
-
-
-def _run_condition(spark: SparkSession, path: str, run_id: str) -> object:
-    """The resolved Catalyst predicate ``run_id = '<run_id>'`` on the table ``path`` (a column predicate)."""
-    frame = spark.read.format("delta").load(path).where(F.col("run_id") == check_run_id(run_id))
-    return frame._jdf.queryExecution().analyzed().condition()
-
-
-def commit_run_files(spark: SparkSession, path: str, run_id: str, adds: list[dict[str, object]]) -> int:
-    """Replace run ``run_id``'s rows of the partitioned Delta table ``path`` by the Parquet files ``adds`` (fields of
-    Delta ``add`` actions: path relative to the table, size, modificationTime, dataChange, stats) in one Delta
-    commit, the same commit a ``replaceWhere`` overwrite makes (a WRITE in the table's history). The transaction
-    reads only that run's partition, so runs written side by side into one table do not conflict. Returns the
-    table version."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    delta = jvm.org.apache.spark.sql.delta
-    txn = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
-    old = txn.filterFiles(_scala_list(spark, [_run_condition(spark, path, run_id)]), False)
-    now = int(time.time() * 1000)
-    actions = [f.removeWithTimestamp(now, True) for f in jvm.scala.jdk.javaapi.CollectionConverters.asJava(old)]
-    from_json = getattr(getattr(delta.actions, "Action$"), "MODULE$").fromJson
-    actions += [from_json(json.dumps({"add": {**add, "partitionValues": {"run_id": run_id}}})) for add in adds]
-    none = jvm.scala.Option.empty()
-    predicate = run_predicate(run_id)
-    operation = delta.DeltaOperations.Write(
-        jvm.org.apache.spark.sql.SaveMode.Overwrite, jvm.scala.Some(_scala_list(spark, ["run_id"])),
-        jvm.scala.Some(predicate), none, none, none, none, none, none,
-    )  # fmt: skip
-    return int(txn.commit(_scala_list(spark, actions), operation))

@@ -64,13 +64,18 @@ from lisearch.screening.task import OutputSpec, output_of, screen_partition, tas
 from lisearch.spark.catalog import (
     check_tables_writable,
     check_writable,
-    commit_run_files,
     ensure_table,
-    partition_columns,
     register_table,
     replace_run_rows,
-    run_file_names,
     table_path,
+)
+from lisearch.spark.commit import (
+    RunFiles,
+    commit_run_files,
+    commit_with_spark,
+    partition_columns,
+    preflight,
+    run_file_names,
 )
 from lisearch.spark.session import get_session
 from lisearch.version import __version__
@@ -234,18 +239,21 @@ def _kernel_stage(spark: SparkSession, plan: ScreenPlan, output: OutputSpec) -> 
 
 def _commit_tables(
     spark: SparkSession, plan: ScreenPlan, staging: Staging, n_parts: int, paths: dict[str, str],
-    pool: ThreadPoolExecutor,
+    pool: ThreadPoolExecutor, fallback: str | None,
 ) -> tuple[dict[str, int | None], list[Future[Any]]]:  # fmt: skip
-    """Load: the partitions' candidate files into `candidates` (one Delta commit for the run id), the per-set counts
-    into `funnel_by_set` and their sums into `funnel`, side by side. Returns the stage totals and the commits."""
+    """Load: the partitions' candidate files into `candidates` (one Delta commit for the run id: directly, or with
+    Spark's writer when :func:`lisearch.spark.commit.preflight` gave a ``fallback`` reason), the per-set counts into
+    `funnel_by_set` and their sums into `funnel`, side by side. Returns the stage totals and the commits."""
     totals = stage_totals(staging.read_stats(n_parts))
     if totals["total"] != plan.space.count():
         raise RuntimeError(f"funnel total {totals['total']} != closed-form count {plan.space.count()}")
     adds = [add for add in staging.done().values() if add is not None]
     sets = funnel_by_set_frame(spark.read.parquet(*[staging.stats_path(p) for p in range(n_parts)]), plan)
     funnel = spark.createDataFrame(funnel_frame(totals).assign(run_id=plan.run_id), FUNNEL_DDL)
+    files = RunFiles(table=paths["candidates"], run_id=plan.run_id, adds=tuple(adds), columns=plan.inputs.columns)
+    candidates = pool.submit(commit_with_spark, spark, files) if fallback else pool.submit(commit_run_files, files)
     commits: list[Future[Any]] = [
-        pool.submit(commit_run_files, spark, paths["candidates"], plan.run_id, adds),
+        candidates,
         pool.submit(replace_run_rows, sets, paths["funnel_by_set"], plan.run_id, True, None, True),
         pool.submit(replace_run_rows, funnel, paths["funnel"], plan.run_id, True),
     ]
@@ -272,14 +280,14 @@ def _staged_run(
 ) -> tuple[Manifest, dict[int, Any]]:  # fmt: skip
     """(the run's manifest, its finished partitions): the resumed staging, or a new one once an abandoned run's
     uncommitted candidate files are deleted. InputError when `candidates` is not partitioned by run id."""
-    if partition_columns(spark, candidates) not in (None, ["run_id"]):
+    if partition_columns(candidates) not in (None, ["run_id"]):
         raise InputError(
             f"The `candidates` table at {candidates} was written by a lisearch older than run-id partitioning; the "
             "screen now adds its tasks' files to a run's partition. Move that folder aside (its rows stay readable "
             "as a Delta table) or point paths.warehouse at another folder, and run the screen again."
         )
     if abandoned is not None:
-        committed = run_file_names(spark, candidates, plan.run_id)
+        committed = run_file_names(candidates, plan.run_id)
         gone = remove_uncommitted(candidates, plan.run_id, abandoned["token"], committed)
         log.info("run %s: an earlier stopped run's staging removed (%d uncommitted files)", plan.run_id, len(gone))
     manifest = resumed or staging.start(_fingerprint(plan), default_partitions(spark, plan, settings.screen.partitions))
@@ -386,6 +394,9 @@ def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) ->
     started, t0 = datetime.now(UTC), time.time()
     paths = {name: str(table_path(warehouse, name)) for name in ("candidates", "funnel_by_set", "funnel")}
     manifest, done = _staged_run(spark, settings, plan, staging, resumed, abandoned, paths["candidates"])
+    fallback = preflight(paths["candidates"], plan.inputs.columns)  # checked before the kernel stage, not after
+    if fallback:
+        log.warning("run %s: `candidates` is committed with Spark's writer, not directly: %s", plan.run_id, fallback)
     staging = Staging(staging.root, manifest["token"])  # this run's records
     parts: list[list[int]] = manifest["partitions"]
     todo = [p for p in range(len(parts)) if p not in done]
@@ -399,7 +410,7 @@ def _screen(settings: Settings, plan: ScreenPlan, spark: SparkSession | None) ->
         progress.stop()
         mark = time.time()
         table_ready.result()
-        totals, commits = _commit_tables(spark, plan, staging, len(parts), paths, pool)
+        totals, commits = _commit_tables(spark, plan, staging, len(parts), paths, pool, fallback)
         for commit in commits:
             commit.result()
         running.result()

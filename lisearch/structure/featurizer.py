@@ -91,8 +91,8 @@ class SendekFeaturizer:
         is_li = sym == "Li"
         is_anion = sym == anion
 
-        centers, points, dists = self._pairs(structure, self.bond_cutoff)
-        llb = self._llb(is_li, centers, points, dists)
+        centers, points, _ = self._pairs(structure, self.bond_cutoff)
+        llb = self._llb(is_li, centers, points)
         sbi = self._sbi(is_li, x, centers, points)
         # When Li itself is the most electronegative element (e.g. Sr6Li23), every Li is an anion site and its
         # nearest anion is itself: LASD = 0, as in the 2017 reference values (checked on mp-2272, mp-569025).
@@ -122,7 +122,7 @@ class SendekFeaturizer:
         centers, points, _, dists = sub.get_neighbor_list(radius, exclude_self=True)
         return centers, points, dists
 
-    def _llb(self, is_li: np.ndarray, centers: np.ndarray, points: np.ndarray, dists: np.ndarray) -> float:
+    def _llb(self, is_li: np.ndarray, centers: np.ndarray, points: np.ndarray) -> float:
         li_li = is_li[centers] & is_li[points]
         return float(li_li.sum() / is_li.sum())
 
