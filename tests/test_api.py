@@ -42,14 +42,18 @@ def test_predict_and_featurize_without_spark(tmp_path: Path):
     s = lisearch.settings(home=tmp_path)
     frame = lisearch.predict(["Li3PO4", "Li1e400O", "Xx2O"], models=["esml"], settings=s)
     assert frame["error"].isna().tolist() == [True, False, False]
-    assert frame.loc[0, "neutral_pymatgen_common"] and frame.loc[0, "esml_label"] in (0, 1)
+    # the small test model (conftest.save_small_esml) scores Li3PO4 below 0: a negative, as in its training data
+    assert frame.loc[0, "neutral_pymatgen_common"] and frame.loc[0, "esml_label"] == 0
+    assert frame.loc[0, "esml_score"] == pytest.approx(-0.60801105, abs=1e-6)
     with pytest.raises(InputError, match="atom2vec"):
         lisearch.predict(["Li3PO4"], models=["atom2vec"], settings=s)
     from pymatgen.core import Lattice, Structure
 
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.0), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     feats = lisearch.featurize([rocksalt])
-    assert feats.loc[0, "status"] == "ok" and feats.loc[0, "label"] in (0, 1) and 0 <= feats.loc[0, "p_superionic"] <= 1
+    # rock-salt LiF at a = 4.0 A: Sendek's model calls it a poor conductor (pinned from the published coefficients)
+    assert feats.loc[0, "status"] == "ok" and feats.loc[0, "label"] == 0
+    assert feats.loc[0, "p_superionic"] == pytest.approx(0.054295, abs=1e-5)
 
 
 @pytest.mark.spark

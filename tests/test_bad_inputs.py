@@ -25,8 +25,6 @@ import pytest
 from lisearch.errors import InputError
 from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir, save_small_esml
 
-pytestmark = pytest.mark.spark
-
 TABLES = ("candidates", "funnel", "funnel_by_set", "runs", "stable_oxides", "shortlist")
 SMALL = ("screen.elements=B,N,O,Na,Mg,P,S,Cl,K", "screen.step=5", "screen.sets_per_block=20",
          "screen.max_cost_per_kg=40")  # fmt: skip
@@ -88,6 +86,7 @@ def _refused(spark, warehouse: Path, capsys, *args: str, message: str, code: int
 
 
 # ------------------------------------------------------------------------------------------------- run ids
+@pytest.mark.spark
 def test_a_run_id_with_a_trailing_newline_is_refused_and_candidates_stay_readable(spark, warehouse, capsys):  # type: ignore[no-untyped-def]
     _refused(spark, warehouse, capsys, "screen", "--run-id", "nl\n", *_flags(warehouse), message="'nl\\n'")
     code, out, _ = _cli(capsys, "sql", "SELECT run_id, count(*) AS n FROM candidates GROUP BY run_id ORDER BY run_id",
@@ -95,12 +94,14 @@ def test_a_run_id_with_a_trailing_newline_is_refused_and_candidates_stay_readabl
     assert code == 0 and "ok1" in out and "ok2" in out
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("job", ["narrow", "shortlist", "score-measured"])
 def test_an_injected_run_id_reaches_no_job(spark, warehouse, capsys, job: str):  # type: ignore[no-untyped-def]
     _refused(spark, warehouse, capsys, job, "--run-id", "zz' OR run_id <> '", *_flags(warehouse),
              message="run.id is \"zz' OR run_id <> '\"")  # fmt: skip
 
 
+@pytest.mark.spark
 def test_a_crafted_runs_row_opens_nothing(spark, warehouse, tmp_path):  # type: ignore[no-untyped-def]
     """The probe's attack: a `runs` row with an injected id marked succeeded (written here by hand into a copy of the
     warehouse). Neither `narrow` nor the notebook helpers take that id; the other runs' rows are untouched."""
@@ -126,6 +127,7 @@ def test_a_crafted_runs_row_opens_nothing(spark, warehouse, tmp_path):  # type: 
 
 
 # ----------------------------------------------------------------------------------------------------- SQL
+@pytest.mark.spark
 @pytest.mark.parametrize(
     "query",
     [
@@ -144,6 +146,7 @@ def test_sql_is_read_only_by_default(spark, warehouse, capsys, query: str):  # t
     _refused(spark, warehouse, capsys, "sql", query, *flags, message="--write")
 
 
+@pytest.mark.spark
 def test_sql_write_is_explicit_and_in_the_history(spark, tmp_path, capsys):  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     spark.range(0, 5).write.format("delta").save(str(home / "warehouse" / "scratch"))
@@ -156,6 +159,7 @@ def test_sql_write_is_explicit_and_in_the_history(spark, tmp_path, capsys):  # t
     assert spark.read.format("delta").load(str(home / "warehouse" / "scratch")).count() == 3
 
 
+@pytest.mark.spark
 def test_a_refused_vacuum_under_write_is_one_paragraph(spark, warehouse, tmp_path, capsys):  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     spark.range(0, 5).write.format("delta").save(str(home / "warehouse" / "scratch"))
@@ -164,6 +168,7 @@ def test_a_refused_vacuum_under_write_is_one_paragraph(spark, warehouse, tmp_pat
     assert "retentionDurationCheck" in err or "retention" in err.lower()
 
 
+@pytest.mark.spark
 def test_integers_stay_integers_in_every_format(spark, tmp_path, capsys):  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     frame = spark.createDataFrame([(9007199254740993, 1), (None, 2)], "big bigint, n int")
@@ -190,6 +195,7 @@ def _labelled(spark, home: Path) -> pd.DataFrame:  # type: ignore[no-untyped-def
     return spark.read.format("delta").load(str(home / "warehouse" / "structures")).toPandas().set_index("material_id")
 
 
+@pytest.mark.spark
 def test_archive_members_cannot_point_workers_outside_the_cache(spark, tmp_path, capsys, cif_folder):  # type: ignore[no-untyped-def]
     """Names with newlines, absolute names, `..` and links: each refused member is an `error` row saying why, an
     absolute name is read from inside the cache (not from the file it names), and no half-unpacked folder stays."""
@@ -282,6 +288,7 @@ def test_predict_output_into_a_missing_folder_and_all_failed(predict_home, tmp_p
 
 
 # -------------------------------------------------------------------------------------- settings and homes
+@pytest.mark.spark
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
 def test_nan_and_infinite_limits_are_refused(spark, warehouse, capsys, value: str):  # type: ignore[no-untyped-def]
     _refused(spark, warehouse, capsys, "screen", "--run-id", "ok1", f"--max-cost={value}", *_flags(warehouse),
@@ -297,6 +304,7 @@ def test_a_home_that_is_a_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- concurrent writers
+@pytest.mark.spark
 def test_a_screen_of_a_running_run_id_is_refused_before_spark(spark, warehouse, capsys):  # type: ignore[no-untyped-def]
     """Another process holds ok1 (simulated by holding its lock here): the second screen is refused, writes nothing
     and does not mark the run failed; jobs that only read ok1 may share it, a screen of another id goes on."""
@@ -341,6 +349,7 @@ def _java_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.lstrip().startswith("at ") or "Exception" in line)
 
 
+@pytest.mark.spark
 def test_a_truncated_delta_log_is_one_paragraph_naming_the_table(warehouse, tmp_path):
     """In its own process, as users meet it: the console gets one paragraph naming `funnel` and what to do (at most
     20 lines, no traceback), the full Java trace goes to a log file under the home."""
@@ -360,6 +369,7 @@ def test_a_truncated_delta_log_is_one_paragraph_naming_the_table(warehouse, tmp_
     assert logs and "at " in logs[0].read_text()
 
 
+@pytest.mark.spark
 def test_a_read_only_table_folder_stops_the_job_before_spark_work(spark, warehouse, tmp_path, capsys, monkeypatch):  # type: ignore[no-untyped-def]
     """As root every folder is writable, so the refusal of the table folder is simulated at the probe; elsewhere
     the folder is made read-only for real."""

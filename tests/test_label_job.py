@@ -11,13 +11,12 @@ from lisearch.errors import InputError
 from lisearch.structure.labelling import label_cifs
 from tests.conftest import settings_for
 
-pytestmark = pytest.mark.spark
-
 
 def _table(spark, home: Path) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     return spark.read.format("delta").load(str(home / "warehouse" / "structures")).toPandas()
 
 
+@pytest.mark.spark
 def test_job_matches_pandas_kernel_and_is_incremental(spark, home: Path, cif_folder: Path):  # type: ignore[no-untyped-def]
     from lisearch.spark.label import run_label_job
 
@@ -43,6 +42,7 @@ def test_job_matches_pandas_kernel_and_is_incremental(spark, home: Path, cif_fol
     assert spark.sql("SELECT count(*) FROM structures").collect()[0][0] == 6  # registered by name
 
 
+@pytest.mark.spark
 def test_crash_mid_run_keeps_committed_chunks(spark, home: Path, cif_folder: Path, monkeypatch):  # type: ignore[no-untyped-def]
     import lisearch.spark.label as job
 
@@ -81,6 +81,7 @@ def test_unreadable_source_is_refused_before_spark(home: Path, tmp_path: Path):
         run_label_job(settings_for(home, f"label.source={fake_tar}"))
 
 
+@pytest.mark.spark
 def test_label_job_leaves_the_session_s_arrow_batch_size_as_it_was(spark, home: Path, cif_folder: Path):  # type: ignore[no-untyped-def]
     """`make run` shares one session: the labelling job's 64-row Arrow batches must not slow the jobs after it."""
     from lisearch.spark.label import ARROW_BATCH, run_label_job
@@ -91,6 +92,7 @@ def test_label_job_leaves_the_session_s_arrow_batch_size_as_it_was(spark, home: 
     spark.conf.unset(ARROW_BATCH)
 
 
+@pytest.mark.spark
 def test_tasks_carry_file_paths_and_archives_are_unpacked_once(spark, home: Path, cif_folder: Path, monkeypatch):  # type: ignore[no-untyped-def]
     """Workers read the CIF files themselves: the rows handed to the transform hold paths, never CIF texts (which
     made Spark warn about multi-megabyte tasks); an archive is unpacked once under the home and reused."""

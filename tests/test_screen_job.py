@@ -14,8 +14,6 @@ from lisearch.run_ids import is_run_id
 from lisearch.screening.plan import plan_from_settings, screen_in_process
 from tests.conftest import save_small_esml, settings_for, small_screen_settings
 
-pytestmark = pytest.mark.spark
-
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -30,6 +28,7 @@ def _settings(home: Path, artifacts: Path, *extra: str):  # type: ignore[no-unty
     return small_screen_settings(home, artifacts, *extra)
 
 
+@pytest.mark.spark
 def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     from lisearch.schema import CANDIDATE_STATS_COLUMNS
     from lisearch.spark.screen import run_screen
@@ -92,6 +91,7 @@ def test_spark_screen_equals_in_process_kernel(spark, home: Path, artifacts: Pat
     assert spark.sql("SELECT count(*) FROM runs").collect()[0][0] == 2
 
 
+@pytest.mark.spark
 def test_quinary_screen_adds_the_fourth_partner_to_an_older_table(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """A warehouse written before quinaries (candidates and funnel_by_set with three partners): a quinary run adds
     the fourth partner's columns (Delta schema evolution), its rows equal the in-process kernel's in every column,
@@ -134,6 +134,7 @@ _RESUMABLE = ("run.id=k", "screen.elements=N,O,F,Na,Mg,Al,Si,P,S,Cl", "screen.si
               "screen.partitions=24", "screen.sets_per_block=5")  # fmt: skip
 
 
+@pytest.mark.spark
 def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """`lisearch screen` killed (SIGKILL, driver and workers) once some partitions have finished; `--resume` then
     screens only the others and ends with the in-process kernel's funnel and rows, each row once."""
@@ -195,6 +196,7 @@ def test_a_killed_quinary_run_resumes_with_the_same_funnel_and_no_duplicate_rows
     assert [r["status"] for r in runs] == ["succeeded"]
 
 
+@pytest.mark.spark
 def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """Without ``screen.resume`` a stopped run's staging is dropped: its uncommitted files are deleted, the files of
     committed runs stay, and the run is screened from the start."""
@@ -215,6 +217,7 @@ def test_a_fresh_run_clears_an_abandoned_staged_run(spark, home: Path, artifacts
     assert all((table / "run_id=a" / name).exists() for name in committed)  # the table's history keeps them
 
 
+@pytest.mark.spark
 def test_a_candidates_table_without_run_partitions_is_refused_before_the_kernel(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """A `candidates` table from before run-id partitioning: the screen stops with what to do, the table intact."""
     from lisearch.spark.screen import run_screen
@@ -305,6 +308,7 @@ def test_funnel_frame_shares():
     assert funnel_frame({**totals, "plausible": 1})["fraction_of_previous"].iloc[-1] == pytest.approx(0.5)
 
 
+@pytest.mark.spark
 def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     from lisearch.downstream.narrowing import TABLE_III, composition_flags
     from lisearch.spark.narrow import format_narrow, run_narrow
@@ -353,6 +357,7 @@ def test_narrow_to_stable_oxides(spark, home: Path, artifacts: Path):  # type: i
     assert versions() == before
 
 
+@pytest.mark.spark
 def test_downstream_jobs_take_the_last_succeeded_run_when_none_is_named(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """`lisearch screen` then `lisearch narrow` chains: without a run id, narrow reads the screen run that succeeded
     last (a failed run after it does not count); with none at all it says what to run."""
@@ -372,6 +377,7 @@ def test_downstream_jobs_take_the_last_succeeded_run_when_none_is_named(spark, h
     )
 
 
+@pytest.mark.spark
 def test_narrow_errors(spark, home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     from lisearch.spark.narrow import run_narrow
 

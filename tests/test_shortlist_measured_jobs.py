@@ -22,7 +22,6 @@ from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.schema import decode_candidates
 from tests.conftest import save_small_esml, small_screen_settings
 
-pytestmark = pytest.mark.spark
 KEYS = ["z1", "z2", "z3", "pct_li", "pct_1", "pct_2", "pct_3"]
 
 
@@ -58,6 +57,7 @@ def _candidates(spark, home: Path) -> pd.DataFrame:  # type: ignore[no-untyped-d
     return frame[frame["run_id"] == "j1"].sort_values(KEYS).reset_index(drop=True)
 
 
+@pytest.mark.spark
 def test_score_measured_equals_the_pandas_kernel(spark, run_home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     from lisearch.spark.measured import run_score_measured
 
@@ -74,6 +74,7 @@ def test_score_measured_equals_the_pandas_kernel(spark, run_home: Path, artifact
     assert (table["measured_label"] == (table["measured_p_fast"] >= 0.5)).all()
 
 
+@pytest.mark.spark
 def test_shortlist_keeps_only_plausible_rows_and_equals_the_pandas_kernel(spark, run_home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
 
@@ -106,6 +107,7 @@ def test_shortlist_keeps_only_plausible_rows_and_equals_the_pandas_kernel(spark,
     assert "<img" in summary["paths"]["html"].read_text() and "shortlist rows" in format_shortlist(summary)
 
 
+@pytest.mark.spark
 def test_jobs_stop_before_spark_on_bad_input(spark, run_home: Path, artifacts: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     from lisearch.spark.measured import run_score_measured
     from lisearch.spark.shortlist import run_shortlist

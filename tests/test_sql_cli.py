@@ -10,8 +10,6 @@ import pytest
 
 from tests.conftest import cli_env, lisearch_cmd, repo_jars_dir
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
 
 def _write_table(spark, home: Path, name: str) -> None:  # type: ignore[no-untyped-def]
     from lisearch.spark.catalog import table_path
@@ -31,6 +29,8 @@ def _sql(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_sql_in_a_new_process_finds_the_tables_and_reports_a_missing_one(spark, home: Path):  # type: ignore[no-untyped-def]
     """One `lisearch sql` process (a JVM of its own): it registers the tables this process wrote, and a query on a
     missing table ends in lisearch's message alone (no Java stack trace logged as JSON before it)."""
@@ -42,6 +42,8 @@ def test_sql_in_a_new_process_finds_the_tables_and_reports_a_missing_one(spark, 
     assert "SQLQueryContextLogger" not in missing.stderr and len(missing.stderr) < 1500, missing.stderr[:3000]
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_sql_formats_exports_completely_and_reports_bad_sql(spark, home: Path, capsys):  # type: ignore[no-untyped-def]
     """The command in this process (on the test's Spark session): JSON lines, a complete CSV export (more rows
     than a table display shows, and no cut message), a parse error as one message."""
@@ -88,6 +90,8 @@ def test_query_error_logs_only_when_asked_for():
         quiet_query_error_logs("WARN")
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_spark_sql_shell_sees_the_tables(spark, home: Path):  # type: ignore[no-untyped-def]
     _write_table(spark, home, "demo")
     cmd = lisearch_cmd(
