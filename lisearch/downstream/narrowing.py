@@ -35,6 +35,11 @@ from lisearch.schema import NARROW_STAGES, PARTNERS
 
 #: Table III of Cubuk et al. 2019: the 11 compositions that passed every filter (:mod:`lisearch.paper`).
 TABLE_III = paper.TABLE_III
+#: The stages a composition goes through from the screen to `stable_oxides`, in order: on the grid, conductive,
+#: charge-neutral, the cost and mass limits, then the narrowing (:data:`lisearch.schema.NARROW_STAGES`) and the
+#: formula-size rule. The first one a Table III composition fails is what removed it, in ``lisearch narrow``'s trace
+#: and in the paper study alike.
+TRACE_STAGES = ("grid", "conductive", "neutral", "cost", "mass", *NARROW_STAGES, "simplicity")
 
 
 def reduced_formula(amounts: dict[str, int]) -> str:
@@ -168,17 +173,19 @@ def trace_table_iii(
             value = float(score(fractions)[0])
         except InputError:  # e.g. an element without an atom2vec vector: the screen could not score it
             value = float("nan")
-        checks = [
-            ("grid", all((100 * n / total) % step == 0 for n in amounts.values())),
-            ("conductive", value > 0),
-            (f"neutral ({oxidation_list})", bool(neutral_amounts([amounts], states)[0])),
-            ("cost", float(cost_per_kg(fractions)[0]) <= max_cost_per_kg),
-            ("mass", float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass),
-        ]
         flags = composition_flags(amounts, anion, max_z)
-        checks += [(stage, flags[stage]) for stage in (NARROW_STAGES if stability else NARROW_STAGES[:2])]
-        checks.append(("simplicity", not max_formula_atoms or sum(amounts.values()) <= max_formula_atoms))
-        removed = next((name for name, ok in checks if not ok), None)
+        checks = {
+            "grid": all((100 * n / total) % step == 0 for n in amounts.values()),
+            "conductive": value > 0,
+            "neutral": bool(neutral_amounts([amounts], states)[0]),
+            "cost": float(cost_per_kg(fractions)[0]) <= max_cost_per_kg,
+            "mass": float(mean_atomic_mass(fractions)[0]) <= max_mean_atomic_mass,
+            **{stage: flags[stage] or (not stability and stage not in NARROW_STAGES[:2]) for stage in NARROW_STAGES},
+            "simplicity": not max_formula_atoms or sum(amounts.values()) <= max_formula_atoms,
+        }
+        removed = next((stage for stage in TRACE_STAGES if not checks[stage]), None)
+        if removed == "neutral":
+            removed = f"neutral ({oxidation_list})"
         rows.append(
             {
                 "table_iii": formula,

@@ -41,30 +41,20 @@ from lisearch.chemistry.elements import OXIDATION_LISTS, default_elements, oxida
 from lisearch.chemistry.neutrality import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.chemistry.plausibility import formula_arrays, plausibility
 from lisearch.config import limit_text
-from lisearch.downstream.narrowing import TABLE_III, composition_flags
+from lisearch.downstream.narrowing import TABLE_III, TRACE_STAGES, composition_flags
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.training import LabelledSet, holdout_split
+from lisearch.schema import NARROW_STAGES
 from lisearch.screening.space import CompositionSpace
 
 #: The paper's funnel (Cubuk et al. 2019): shares of the space conductive and neutral, and of the neutral conductive.
 PAPER_FUNNEL = paper.FUNNEL
 #: Stages of the Table III trace, in order (the first that fails "removes" a composition).
-STAGES = (
-    "grid",
-    "conductive",
-    "neutral",
-    "cost",
-    "mass",
-    "first_four_rows",
-    "anion_present",
-    "simplicity",
-    "stability",
-)
 #: A study model must agree with sML on the MP hold-out part at least this often (the paper's esML: 92 %).
 MIN_HOLDOUT_ACCURACY = round(paper.ESML_HOLDOUT_ACCURACY - 0.02, 2)
-STABILITY_STAGES = ("common_states", "single_anion", "electronegativity_order")
+STABILITY_STAGES = NARROW_STAGES[2:]
 
 
 @dataclass(frozen=True)
@@ -230,16 +220,17 @@ def score_sample(
 
 # ------------------------------------------------------------------------------------------------- combinations
 def _first_failure(sample: StudySample, scored: Scored, passed: np.ndarray) -> list[str | None]:
-    """For each probe: the first of :data:`STAGES` it fails (None = kept); ``passed`` (probes, stages) bool.
+    """For each probe: the first of :data:`lisearch.downstream.narrowing.TRACE_STAGES` it fails (None = kept);
+    ``passed`` (probes, stages) bool.
     The paper's narrowing is one mask, named by the first of its two tests that fails; the stability proxies by the
     first of the three that fails."""
     out: list[str | None] = []
     for row, ok in zip(np.flatnonzero(sample.probe), passed, strict=True):
-        failed = next((stage for stage, good in zip(STAGES, ok, strict=True) if not good), None)
+        failed = next((stage for stage, good in zip(TRACE_STAGES, ok, strict=True) if not good), None)
         if failed in ("first_four_rows", "anion_present"):
             failed = "first_four_rows" if sample.z[row].max() > 36 else "anion_present"
-        elif failed == "stability":
-            failed = scored.stability_failure[row]
+        elif failed in STABILITY_STAGES:
+            failed = scored.stability_failure[row]  # the first of the three proxies that fails
         out.append(failed)
     return out
 
@@ -261,10 +252,10 @@ def evaluate(sample: StudySample, scored: Scored, choices: StudyChoices) -> pd.D
         for (cost, mass), atoms, stab in rest:
             ok = (s.cost[both] <= cost) & (s.mass[both] <= mass) & ((s.atoms[both] <= atoms) if atoms else True)
             p = np.flatnonzero(pr)
+            stable = pd.isna(s.stability_failure[p]) if stab else np.ones(len(p), bool)
             passed = np.column_stack([
                 s.grid[p], conductive[p], neutral[p], s.cost[p] <= cost, s.mass[p] <= mass, s.paper_narrowing[p],
-                s.paper_narrowing[p], s.atoms[p] <= atoms if atoms else np.ones(len(p), bool),
-                pd.isna(s.stability_failure[p]) if stab else np.ones(len(p), bool),
+                s.paper_narrowing[p], stable, stable, stable, s.atoms[p] <= atoms if atoms else np.ones(len(p), bool),
             ])  # fmt: skip
             removed = _first_failure(sample, s, passed)
             row = {"class_weight": model[0], "C": model[1], "descriptors": model[2], "reductions": model[3],
