@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lisearch.chemistry.elements import atomic_masses, prices_per_kg, symbols
+from lisearch.chemistry.elements import atomic_masses, atomic_number, prices_per_kg, symbols
+from lisearch.chemistry.oxidation import neutral_mask
 
 #: Largest integer amount :func:`integer_amounts` returns: charge sums stay far inside int64 (at most 8 x this per
 #: element), and no real formula comes near it.
@@ -117,14 +118,13 @@ def charge_neutral(z: np.ndarray, amounts: np.ndarray, table: np.ndarray, chunk:
 
 
 def neutral_amounts(amounts: Sequence[Mapping[str, int] | None], states: Mapping[str, Sequence[int]]) -> np.ndarray:
-    """:func:`charge_neutral` for compositions given as element -> integer amount (None: no composition, False).
-    Returns (n,) bool; any number of elements per composition."""
-    index = {s: z for z, s in enumerate(symbols(), start=1)}
+    """Charge neutrality of compositions given as element -> integer amount (None: no composition, False), with the
+    oxidation-state assignments of :mod:`lisearch.chemistry.oxidation`, grouped by element set. Returns (n,) bool;
+    any number of elements per composition."""
     k = max([1, *(len(a) for a in amounts if a)])
     z = np.zeros((len(amounts), k), dtype=np.int64)
     counts = np.zeros((len(amounts), k), dtype=np.int64)
     for row, a in enumerate(amounts):
         for j, (sym, n) in enumerate((a or {}).items()):
-            z[row, j], counts[row, j] = index[sym], n
-    present = np.array([bool(a) for a in amounts])
-    return charge_neutral(z, counts, state_table(states)) & present
+            z[row, j], counts[row, j] = atomic_number(sym), n
+    return neutral_mask(z, counts, states)

@@ -24,9 +24,7 @@ distance of the atomic fractions); a composition whose element set has no known 
 from __future__ import annotations
 
 import functools
-import itertools
 import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +33,7 @@ import pandas as pd
 from lisearch.chemistry.composition import element_index, parse_formulas
 from lisearch.chemistry.elements import descriptor_table, symbols
 from lisearch.chemistry.neutrality import integer_amounts
+from lisearch.chemistry.oxidation import assignments
 from lisearch.datasets import DATA_DIR, mp_known, obelix
 from lisearch.errors import ConfigError
 
@@ -81,13 +80,12 @@ def _assignments(elements: tuple[int, ...], min_frequency: float) -> tuple[np.nd
     most likely first; None when an element has no common state (rule 1). Ionic: an anion, and every anion more
     electronegative than every cation."""
     freq = state_frequencies()
-    options = [[(s, f) for s, f in sorted(freq.get(z, {}).items()) if f >= min_frequency] for z in elements]
-    if any(not o for o in options):
+    common = [{s: f for s, f in sorted(freq.get(z, {}).items()) if f >= min_frequency} for z in elements]
+    if any(not c for c in common):
         return None
     chi = _electronegativity()[list(elements)]
-    combos = list(itertools.product(*options))
-    states = np.array([[c[0] for c in combo] for combo in combos], dtype=np.int64)
-    probs = np.array([math.prod(c[1] for c in combo) for combo in combos])
+    states = assignments(tuple(tuple(c) for c in common))
+    probs = np.prod([[c[int(v)] for v in states[:, j]] for j, c in enumerate(common)], axis=0)
     anion, cation = states < 0, states > 0
     chi_anion = np.where(anion, chi, np.inf).min(axis=1)
     chi_cation = np.where(cation, chi, -np.inf).max(axis=1)

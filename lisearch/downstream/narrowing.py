@@ -17,8 +17,6 @@ with E_hull < 0.1 eV/atom and a band gap >= 0.5 eV (``data/mp_known``).
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +25,9 @@ import pandas as pd
 
 from lisearch import paper
 from lisearch.chemistry.composition import parse_formula
-from lisearch.chemistry.elements import descriptor_table, oxidation_states
+from lisearch.chemistry.elements import LI_Z, atomic_number, descriptor_table, oxidation_states, symbols
 from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
+from lisearch.chemistry.oxidation import assignments, element_sets, neutral_assignments, options_of
 from lisearch.datasets import mp_known
 from lisearch.errors import InputError
 from lisearch.schema import NARROW_STAGES, PARTNERS
@@ -63,76 +62,95 @@ def known_formulas() -> frozenset[str]:
     return frozenset(out)
 
 
-def _assignments(amounts: dict[str, int]) -> list[dict[str, int]]:
-    """Every neutral assignment of pymatgen common oxidation states (Li +1)."""
-    states = oxidation_states("pymatgen_common")
-    els = list(amounts)
-    options = [(1,) if e == "Li" else states[e] for e in els]
-    out = []
-    for combo in itertools.product(*options):
-        if sum(amounts[e] * s for e, s in zip(els, combo, strict=True)) == 0:
-            out.append(dict(zip(els, combo, strict=True)))
-    return out
-
-
 @functools.lru_cache(maxsize=1)
-def _element_tables() -> tuple[dict[str, float], dict[str, int]]:
-    table = descriptor_table()
-    return table["electronegativity"].to_dict(), table["atomic_number"].astype(int).to_dict()
+def _electronegativity_by_z() -> np.ndarray:
+    """Pauling electronegativity by atomic number (index 0 unused, NaN)."""
+    return np.concatenate([[np.nan], descriptor_table()["electronegativity"].to_numpy(dtype=np.float64)])
+
+
+def narrowing_flags(z: np.ndarray, amounts: np.ndarray, anion: str = "O", max_z: int = 36) -> dict[str, np.ndarray]:
+    """The narrowing's flags (:data:`lisearch.schema.NARROW_STAGES`, each (n,) bool) of compositions ``z`` (n, k)
+    atomic numbers (0 = empty) with integer ``amounts`` (n, k), per element set: every assignment of pymatgen's
+    common states (Li +1) from :mod:`lisearch.chemistry.oxidation`, and which of them are neutral, have ``anion`` as
+    the only negative element, and every other element less electronegative than the anion (Pauling)."""
+    z = np.asarray(z, dtype=np.int64)
+    amounts = np.asarray(amounts, dtype=np.int64)
+    anion_z, chi = atomic_number(anion), _electronegativity_by_z()
+    flags = {stage: np.zeros(len(z), dtype=bool) for stage in NARROW_STAGES}
+    flags["first_four_rows"] = z.max(axis=1, initial=0) <= max_z
+    flags["anion_present"] = (z == anion_z).any(axis=1)
+    common = oxidation_states("pymatgen_common")
+    for elements, rows, cols in element_sets(z):
+        choices = assignments(options_of(elements, common))
+        if not len(choices):
+            continue
+        neutral = neutral_assignments(np.take_along_axis(amounts[rows], cols, axis=1), choices)  # (rows, m)
+        els = np.array(elements)
+        is_anion = els == anion_z
+        single = ((choices < 0) == is_anion[None, :]).all(axis=1)  # (m,): only the anion negative
+        ordered = single & bool(np.all(chi[els[~is_anion]] < chi[anion_z]))
+        flags["common_states"][rows] = neutral.any(axis=1)
+        flags["single_anion"][rows] = (neutral & single[None, :]).any(axis=1)
+        flags["electronegativity_order"][rows] = (neutral & ordered[None, :]).any(axis=1)
+    return flags
 
 
 def composition_flags(
     amounts: dict[str, int], anion: str = "O", max_z: int = 36, formula_if_failing: bool = True,
     stability: bool = True, max_formula_atoms: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """All narrowing flags of one composition (element -> integer amount, reduced). With ``formula_if_failing=False``
-    the (slow, pymatgen) reduced formula and the known-compound flag are computed only when every required stage
-    passes (the stability proxies are required when ``stability``) and the formula has at most ``max_formula_atoms``
-    atoms (0: any)."""
-    x, z = _element_tables()
-    z_max = max(z[e] for e in amounts)
-    assignments = _assignments(amounts)
-    single = [a for a in assignments if all((s < 0) == (e == anion) for e, s in a.items())]
-    ordered = [a for a in single if all(x[e] < x[anion] for e in a if e != anion)]
-    flags: dict[str, Any] = {
-        "first_four_rows": z_max <= max_z,
-        "anion_present": anion in amounts,
-        "common_states": bool(assignments),
-        "single_anion": bool(single),
-        "electronegativity_order": bool(ordered),
-    }
+    """All narrowing flags of one composition (element -> integer amount, reduced): :func:`narrowing_flags` of one
+    row. With ``formula_if_failing=False`` the (slow, pymatgen) reduced formula and the known-compound flag are
+    computed only when every required stage passes (the stability proxies are required when ``stability``) and the
+    formula has at most ``max_formula_atoms`` atoms (0: any)."""
+    z = np.array([[atomic_number(e) for e in amounts]], dtype=np.int64)
+    flags: dict[str, Any] = {k: bool(v[0]) for k, v in narrowing_flags(z, np.array([list(amounts.values())]),
+                                                                       anion, max_z).items()}  # fmt: skip
     required = NARROW_STAGES if stability else NARROW_STAGES[:2]
     small = not max_formula_atoms or sum(amounts.values()) <= max_formula_atoms
     formula = reduced_formula(amounts) if formula_if_failing or (small and all(flags[s] for s in required)) else None
     return {"formula": formula, **flags, "known_in_mp": formula is not None and formula in known_formulas()}
 
 
-def _amounts_of_rows(frame: pd.DataFrame) -> list[dict[str, int]]:
-    rows = []
-    for r in frame.itertuples(index=False):
-        pairs = [("Li", r.pct_li)] + [
-            (e, p)
-            for j in PARTNERS
-            if isinstance(e := getattr(r, f"element_{j}", None), str) and e and (p := getattr(r, f"pct_{j}"))
-        ]
-        g = 0
-        for _, v in pairs:
-            g = math.gcd(g, int(v))
-        rows.append({e: int(v) // g for e, v in pairs})
-    return rows
+def _arrays_of_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(z (n, 5), amounts (n, 5) reduced by their gcd) of `candidates` rows given by element symbols and percents
+    (Li first; an absent partner, or a column a table before quinaries lacks, is 0)."""
+    n = len(frame)
+    z = np.zeros((n, 1 + len(PARTNERS)), dtype=np.int64)
+    amounts = np.zeros((n, 1 + len(PARTNERS)), dtype=np.int64)
+    z[:, 0], amounts[:, 0] = LI_Z, frame["pct_li"].to_numpy(dtype=np.int64)
+    for j in PARTNERS:
+        if f"element_{j}" in frame:
+            symbols_j = frame[f"element_{j}"].to_numpy(dtype=object)
+            present = np.array([isinstance(e, str) and bool(e) for e in symbols_j])
+            z[present, j] = [atomic_number(e) for e in symbols_j[present]]
+            amounts[present, j] = frame[f"pct_{j}"].to_numpy()[present].astype(np.int64)
+    amounts[z == 0] = 0
+    return z, amounts // np.maximum(np.gcd.reduce(amounts, axis=1), 1)[:, None]
 
 
 def stability_flags(
     candidates: pd.DataFrame, anion: str = "O", max_z: int = 36, stability: bool = True, max_formula_atoms: int = 0
 ) -> pd.DataFrame:
     """``candidates`` rows (element_1..4, pct_li, pct_1..4, ...; an absent partner's columns may be missing) with the
-    flags, ``formula`` (None for rows that fail a required stage or the size limit) and ``formula_atoms`` (atoms in
-    the reduced formula) added."""
-    amounts = _amounts_of_rows(candidates)
-    rows = [composition_flags(a, anion, max_z, False, stability, max_formula_atoms) for a in amounts]
-    flags = pd.DataFrame(rows, index=candidates.index, columns=["formula", *NARROW_STAGES, "known_in_mp"])
-    flags["formula_atoms"] = [sum(a.values()) for a in amounts]  # amounts are reduced by their gcd
-    return pd.concat([candidates, flags], axis=1)
+    flags (:func:`narrowing_flags`, per element set), ``formula`` (the reduced formula, None for rows that fail a
+    required stage or the size limit), ``known_in_mp`` and ``formula_atoms`` (atoms in the reduced formula) added."""
+    z, amounts = _arrays_of_rows(candidates)
+    flags = narrowing_flags(z, amounts, anion, max_z)
+    atoms = amounts.sum(axis=1)
+    required = NARROW_STAGES if stability else NARROW_STAGES[:2]
+    keep = np.logical_and.reduce([flags[s] for s in required])
+    if max_formula_atoms:
+        keep &= atoms <= max_formula_atoms
+    syms = ("", *symbols())
+    formula = np.full(len(z), None, dtype=object)
+    for row in np.flatnonzero(keep).tolist():
+        formula[row] = reduced_formula({syms[e]: int(a) for e, a in zip(z[row], amounts[row], strict=True) if e})
+    known = known_formulas()
+    table = pd.DataFrame({"formula": formula, **flags}, index=candidates.index)
+    table["known_in_mp"] = [f is not None and f in known for f in formula]
+    table["formula_atoms"] = atoms
+    return pd.concat([candidates, table], axis=1)
 
 
 def passes_all(frame: pd.DataFrame, stability: bool = True, max_formula_atoms: int = 0) -> np.ndarray:

@@ -145,7 +145,7 @@ def run_file_names(table: str, run_id: str) -> set[str]:
     if not is_delta_table(Path(table)):
         return set()
     check_run_id(run_id)
-    uris = DeltaTable(table).file_uris(partition_filters=[(RUN_COLUMN, "=", run_id)])
+    uris = DeltaTable(table).file_uris(file_pruning_predicate=[(RUN_COLUMN, "=", run_id)])
     return {uri.rsplit("/", 1)[-1] for uri in uris}
 
 
