@@ -193,9 +193,26 @@ def test_measured_model_artifact_round_trip_and_refusals(transfer: Transfer, dat
     with pytest.raises(InputError, match="No model artifact"):
         load_measured(tmp_path / "none", required=True)
     with pytest.raises(InputError, match="Unknown measured-model task"):
-        MeasuredModel("ranker")
+        MeasuredModel(task="ranker").fit(data.fractions, data.log10_sigma)
     with pytest.raises(InputError, match="Unknown tree aggregate 'mode'"):
-        MeasuredModel("regressor", aggregate="mode")
+        MeasuredModel(task="regressor", aggregate="mode").fit(data.fractions, data.log10_sigma)
+
+
+def test_measured_model_follows_scikit_learn_conventions(transfer: Transfer, data):  # type: ignore[no-untyped-def]
+    """Parameters stored as given (no conversion in __init__), get_params / clone, NotFittedError before fit, the
+    transfer models as a constructor parameter, fitted state with a trailing underscore."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    model = MeasuredModel(task="classifier", aggregate="median", transfer=transfer, **PARAMS)
+    assert model.get_params() == {"task": "classifier", "aggregate": "median", "transfer": transfer, **PARAMS}
+    twin = clone(model)
+    assert twin.get_params()["aggregate"] == "median" and not hasattr(twin, "ensemble_")
+    with pytest.raises(NotFittedError, match="call fit"):
+        model.predict(data.fractions[:2])
+    fitted = model.fit(data.fractions, data.log10_sigma)
+    assert fitted is model and fitted.aggregate == "median" and fitted.aggregate_ == "mean"  # a probability averages
+    assert fitted.transfer_ is transfer and fitted.feature_names_ == feature_names(transfer)
 
 
 def test_median_regressor_is_saved_as_one(transfer: Transfer, data, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from lisearch.chemistry.descriptors import REDUCTIONS, composition_features
 from lisearch.chemistry.descriptors import feature_names as descriptor_feature_names
@@ -186,8 +188,10 @@ class ApplicabilityDomain:
         return ad
 
 
-class MeasuredModel:
-    """An extremely randomised forest on composition (+ transfer) features, fitted on measured conductivities.
+class MeasuredModel(BaseEstimator):
+    """An extremely randomised forest on composition (+ transfer) features, fitted on measured conductivities; a
+    scikit-learn estimator (keyword parameters stored as given, ``get_params`` / ``clone``, fitted state with a
+    trailing underscore, ``NotFittedError`` before ``fit``).
 
     Parameters:
         task: ``"classifier"`` (P(sigma >= threshold)) or ``"regressor"`` (log10 sigma in S/cm).
@@ -195,35 +199,44 @@ class MeasuredModel:
         n_trees, seed: the forest.
         ad_quantile: see :class:`ApplicabilityDomain`.
         aggregate: the regressor's output over its trees, ``"median"`` or ``"mean"`` (the classifier always
-            averages: its output is scikit-learn's probability).
+            averages: its output is scikit-learn's probability; ``aggregate_`` is what the fitted model uses).
+        transfer: the frozen source models whose outputs become features (:class:`Transfer`), or None.
+
+    Fitted: ``aggregate_``, ``transfer_``, ``feature_names_``, ``ensemble_`` (:class:`TreeEnsemble`), ``domain_``
+    (:class:`ApplicabilityDomain`) and ``training_`` (metadata of the training run, from an artifact).
     """
 
     def __init__(
         self,
+        *,
         task: str = "classifier",
         threshold: float = 1e-4,
         n_trees: int = 300,
         seed: int = 0,
         ad_quantile: float = 0.95,
         aggregate: str = "mean",
+        transfer: Transfer | None = None,
     ) -> None:
-        if task not in TASKS:
-            raise InputError(f"Unknown measured-model task {task!r}; use one of {', '.join(TASKS)}.")
-        if aggregate not in AGGREGATES:
-            raise InputError(f"Unknown tree aggregate {aggregate!r}; use one of {', '.join(AGGREGATES)}.")
-        self.aggregate = aggregate if task == "regressor" else "mean"
         self.task = task
         self.threshold = threshold
         self.n_trees = n_trees
         self.seed = seed
         self.ad_quantile = ad_quantile
-        self.training: dict[str, Any] = {}
+        self.aggregate = aggregate
+        self.transfer = transfer
 
-    def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None) -> Self:
+    def _validate(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"Unknown measured-model task {self.task!r}; use one of {', '.join(TASKS)}.")
+        if self.aggregate not in AGGREGATES:
+            raise InputError(f"Unknown tree aggregate {self.aggregate!r}; use one of {', '.join(AGGREGATES)}.")
+
+    def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray) -> Self:
         """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound)."""
         from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor  # noqa: PLC0415 (slow import, needed here only)
 
-        X = measured_features(fractions, transfer)
+        self._validate()
+        X = measured_features(fractions, self.transfer)
         common = {"n_estimators": self.n_trees, "max_features": 1.0, "random_state": self.seed, "n_jobs": 1}
         if self.task == "classifier":
             y = (np.asarray(log10_sigma) >= np.log10(self.threshold)).astype(int)
@@ -232,15 +245,16 @@ class MeasuredModel:
             forest: Any = ExtraTreesClassifier(class_weight="balanced", **common).fit(X, y)
         else:
             forest = ExtraTreesRegressor(**common).fit(X, np.asarray(log10_sigma, dtype=np.float64))
-        self.transfer_ = transfer
-        self.feature_names_ = feature_names(transfer)
-        self.ensemble_ = TreeEnsemble.from_sklearn(forest, self.aggregate)
+        self.aggregate_ = self.aggregate if self.task == "regressor" else "mean"
+        self.transfer_ = self.transfer
+        self.feature_names_ = feature_names(self.transfer)
+        self.ensemble_ = TreeEnsemble.from_sklearn(forest, self.aggregate_)
         self.domain_ = ApplicabilityDomain(self.ad_quantile).fit(X)
+        self.training_: dict[str, Any] = {}
         return self
 
     def _check(self) -> None:
-        if not hasattr(self, "ensemble_"):
-            raise ValueError("MeasuredModel is not fitted: call fit() or load an artifact.")
+        check_is_fitted(self, "ensemble_", msg="MeasuredModel is not fitted: call fit() or load an artifact.")
 
     def features(self, fractions: np.ndarray) -> np.ndarray:
         """Features (n, len(feature_names)) of a fraction matrix (n, 94)."""
@@ -249,7 +263,8 @@ class MeasuredModel:
 
     def predict_value(self, fractions: np.ndarray) -> np.ndarray:
         """(n,): the classifier's probability of sigma >= threshold, or the regressor's log10 sigma."""
-        return self.ensemble_.predict(self.features(fractions))
+        X = self.features(fractions)  # checks that the model is fitted first
+        return self.ensemble_.predict(X)
 
     def decision_function(self, fractions: np.ndarray) -> np.ndarray:
         """(n,) signed score, > 0 means predicted fast conductor: P - 0.5 (classifier), log10(sigma / threshold)
@@ -264,7 +279,8 @@ class MeasuredModel:
     def domain_distance(self, fractions: np.ndarray) -> np.ndarray:
         """(n,) distance to the nearest training composition (standardised features); compare with
         ``domain_.cutoff_``."""
-        return self.domain_.distance(self.features(fractions))
+        X = self.features(fractions)  # checks that the model is fitted first
+        return self.domain_.distance(X)
 
     # ------------------------------------------------------------------------------------------- artifacts
     def to_payload(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -289,31 +305,29 @@ class MeasuredModel:
         """Rebuild from :meth:`to_payload`; refuses a model whose features differ from this lisearch's."""
         retrain = "Retrain with `lisearch train-measured`."
         try:
-            model = cls(
-                payload["task"],
-                float(payload["threshold"]),
-                int(payload["n_trees"]),
-                int(payload["seed"]),
-                float(payload["ad_quantile"]),
-            )
+            params: dict[str, Any] = {"task": str(payload["task"]), "threshold": float(payload["threshold"]),
+                      "n_trees": int(payload["n_trees"]), "seed": int(payload["seed"]),
+                      "ad_quantile": float(payload["ad_quantile"])}  # fmt: skip
             transfer_payload = payload["transfer"]
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: malformed measured-model payload ({exc}). {retrain}") from None
         if payload.get("descriptor_table_sha256") != descriptor_table_hash():
             raise InputError(f"{source} was trained with a different elemental descriptor table. {retrain}")
-        model.transfer_ = None if transfer_payload is None else Transfer.from_payload(transfer_payload, source)
+        transfer = None if transfer_payload is None else Transfer.from_payload(transfer_payload, source)
+        ensemble = TreeEnsemble.from_payload(payload["ensemble"], source)
+        model = cls(**params, aggregate=ensemble.aggregate, transfer=transfer)
+        model._validate()
+        model.aggregate_, model.transfer_, model.ensemble_ = ensemble.aggregate, transfer, ensemble
         model.feature_names_ = feature_names(model.transfer_)
         if payload.get("feature_names") != model.feature_names_:
             raise InputError(
                 f"{source} was trained on other features than this lisearch computes ({len(model.feature_names_)} "
                 f"expected). {retrain}"
             )
-        model.ensemble_ = TreeEnsemble.from_payload(payload["ensemble"], source)
-        model.aggregate = model.ensemble_.aggregate
         if model.ensemble_.n_features != len(model.feature_names_):
             raise InputError(f"{source}: its trees take {model.ensemble_.n_features} features. {retrain}")
         model.domain_ = ApplicabilityDomain.from_payload(payload.get("domain"), len(model.feature_names_), source)
-        model.training = payload.get("training", {})
+        model.training_ = payload.get("training", {})
         return model
 
 
@@ -321,7 +335,7 @@ def fit_pair(
     fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None, **params: Any
 ) -> dict[str, MeasuredModel]:
     """The classifier and the regressor fitted on the same rows: ``{"classifier": ..., "regressor": ...}``."""
-    return {task: MeasuredModel(task, **params).fit(fractions, log10_sigma, transfer) for task in TASKS}
+    return {task: MeasuredModel(task=task, transfer=transfer, **params).fit(fractions, log10_sigma) for task in TASKS}
 
 
 MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_regressor.json"}
