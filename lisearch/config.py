@@ -28,6 +28,7 @@ from lisearch.chemistry.elements import (
     symbols,
 )
 from lisearch.errors import ConfigError
+from lisearch.models.weights import class_weight_value
 from lisearch.run_ids import check_run_id
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -283,17 +284,6 @@ class TrainSettings:
             raise ConfigError(
                 f"train.class_weight is {self.class_weight!r}; use balanced, none or 1:w with w > 0 (e.g. 1:10)."
             ) from None
-
-
-def class_weight_value(text: str) -> str | dict[int, float] | None:
-    """lisearch's class-weight vocabulary in scikit-learn's terms: ``balanced`` -> "balanced", ``none`` -> None,
-    ``1:w`` -> {0: 1, 1: w} (weight w > 0 on the superionic class). Raises ValueError for anything else."""
-    if text in ("balanced", "none"):
-        return None if text == "none" else text
-    one, _, weight = text.partition(":")
-    if one != "1" or not weight or not float(weight) > 0:  # float() raises ValueError for non-numbers
-        raise ValueError(f"class weight {text!r}")
-    return {0: 1.0, 1: float(weight)}
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from sklearn.svm import LinearSVC
 
 from lisearch.chemistry.descriptors import check_choice, composition_features, feature_names
 from lisearch.chemistry.elements import DESCRIPTORS, descriptor_table, descriptor_table_hash, symbols
-from lisearch.config import class_weight_value
 from lisearch.errors import InputError
+from lisearch.models.weights import class_weight_value
 
 KIND = "elemental-linear-svm"
 
