@@ -7,12 +7,13 @@ import itertools
 import numpy as np
 import pytest
 
-from lisearch.chemistry.composition import element_index, parse_formula, parse_formulas
+from lisearch.chemistry.composition import parse_formula, parse_formulas
 from lisearch.chemistry.descriptors import composition_features, feature_names
 from lisearch.chemistry.elements import (
     DESCRIPTORS,
     OXIDATION_LISTS,
     atomic_masses,
+    atomic_numbers,
     descriptor_fills,
     descriptor_table,
     oxidation_states,
@@ -41,7 +42,7 @@ def test_bad_formulas_say_what_is_wrong(formula: str, message: str):
 def test_parse_formulas_keeps_going_after_bad_rows():
     fractions, errors, amounts = parse_formulas(["LiPO3", "Xx", "Li9.81Sn0.81P2.19S12"])
     assert errors[0] is None and errors[2] is None and "unknown element" in (errors[1] or "")
-    idx = element_index()
+    idx = {s: z - 1 for s, z in atomic_numbers().items()}
     assert fractions[0, idx["Li"]] == pytest.approx(0.2) and fractions[0, idx["O"]] == pytest.approx(0.6)
     assert fractions[1].sum() == 0 and amounts[1] is None
     np.testing.assert_allclose(fractions.sum(axis=1), [1, 0, 1])

@@ -13,15 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lisearch.chemistry.elements import symbols
+from lisearch.chemistry.elements import atomic_numbers, n_elements
 from lisearch.errors import InputError
 
 _TOKEN = re.compile(r"[A-Z][a-z]?")
-
-
-def element_index() -> dict[str, int]:
-    """Column of each element symbol in fraction matrices (Z - 1)."""
-    return {sym: i for i, sym in enumerate(symbols())}
 
 
 def _amounts(formula: str, require_li: bool) -> dict[str, float]:
@@ -30,7 +25,7 @@ def _amounts(formula: str, require_li: bool) -> dict[str, float]:
     text = formula.strip()
     if not text:
         raise InputError("empty formula")
-    known = element_index()
+    known = atomic_numbers()
     unknown = sorted({tok for tok in _TOKEN.findall(text) if tok not in known})
     try:
         with warnings.catch_warnings():
@@ -63,8 +58,8 @@ def parse_formulas(
         errors: per row, None or the message of the :class:`InputError`;
         amounts: per row, the element -> amount dict as written (None for failed rows).
     """
-    index = element_index()
-    fractions = np.zeros((len(formulas), len(index)))
+    index = atomic_numbers()
+    fractions = np.zeros((len(formulas), n_elements()))
     errors: list[str | None] = []
     amounts_out: list[dict[str, float] | None] = []
     for row, formula in enumerate(formulas):
@@ -76,7 +71,7 @@ def parse_formulas(
             continue
         total = sum(amounts.values())
         for sym, amount in amounts.items():
-            fractions[row, index[sym]] = amount / total
+            fractions[row, index[sym] - 1] = amount / total
         errors.append(None)
         amounts_out.append(amounts)
     return fractions, errors, amounts_out
@@ -92,9 +87,9 @@ def parse_formula(formula: str, require_li: bool = True) -> np.ndarray:
 
 def fractions_from_lists(elements: Sequence[Sequence[str]], fractions: Sequence[Sequence[float]]) -> np.ndarray:
     """Fraction matrix (n, 94) from per-row element lists and aligned fractions (the ``structures`` table form)."""
-    index = element_index()
-    out = np.zeros((len(elements), len(index)))
+    index = atomic_numbers()
+    out = np.zeros((len(elements), n_elements()))
     for row, (els, fracs) in enumerate(zip(elements, fractions, strict=True)):
         for sym, frac in zip(els, fracs, strict=True):
-            out[row, index[sym]] = frac
+            out[row, index[sym] - 1] = frac
     return out

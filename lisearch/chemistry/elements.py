@@ -83,11 +83,13 @@ def n_elements() -> int:
 
 def atomic_number(symbol: str) -> int:
     """Z of an element symbol (KeyError naming the symbol when lisearch does not know it)."""
-    return _atomic_numbers()[symbol]
+    return atomic_numbers()[symbol]
 
 
 @functools.lru_cache(maxsize=1)
-def _atomic_numbers() -> dict[str, int]:
+def atomic_numbers() -> dict[str, int]:
+    """The element index, once: symbol -> atomic number Z (1..94). A fraction matrix's column of an element is
+    Z - 1; tables of per-element values indexed by Z keep row 0 for "no element"."""
     return {s: z for z, s in enumerate(symbols(), start=1)}
 
 

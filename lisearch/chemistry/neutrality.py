@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lisearch.chemistry.elements import atomic_masses, atomic_number, prices_per_kg, symbols
+from lisearch.chemistry.elements import atomic_masses, atomic_number, atomic_numbers, prices_per_kg, symbols
 from lisearch.chemistry.oxidation import neutral_mask
 
 #: Largest integer amount :func:`integer_amounts` returns: charge sums stay far inside int64 (at most 8 x this per
@@ -84,7 +84,7 @@ def state_table(states: Mapping[str, Sequence[int]]) -> np.ndarray:
     width = max([1, *(len(v) for v in states.values())])
     table = np.full((len(symbols()) + 1, width), _NO_STATE, dtype=np.int64)
     table[0, 0] = 0
-    for z, sym in enumerate(symbols(), start=1):
+    for sym, z in atomic_numbers().items():
         options = (1,) if sym == "Li" else tuple(states.get(sym, ()))
         table[z, : len(options)] = options
     return table

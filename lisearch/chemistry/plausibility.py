@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lisearch.chemistry.composition import element_index, parse_formulas
-from lisearch.chemistry.elements import descriptor_table, symbols
+from lisearch.chemistry.composition import parse_formulas
+from lisearch.chemistry.elements import LI_Z, atomic_numbers, descriptor_table
 from lisearch.chemistry.neutrality import integer_amounts
 from lisearch.chemistry.oxidation import assignments
 from lisearch.datasets import DATA_DIR, mp_known, obelix
@@ -58,14 +58,14 @@ class PlausibilityRules:
 @functools.cache
 def state_frequencies() -> dict[int, dict[int, float]]:
     """Atomic number -> {non-zero oxidation state: share of the element's non-zero ICSD reports}; Li is {+1: 1}."""
-    index = {s: i + 1 for i, s in enumerate(symbols())}
+    index = atomic_numbers()
     counts: dict[int, dict[int, int]] = {}
     for row in json.loads((DATA_DIR / "oxidation" / "smact_icsd24_counts.json").read_text()):
         z = index.get(row["element"])
         if z is not None and row["oxidation_state"] != 0 and row["results_count"] > 0:
             counts.setdefault(z, {})[int(row["oxidation_state"])] = int(row["results_count"])
     out = {z: {s: c / sum(states.values()) for s, c in states.items()} for z, states in counts.items()}
-    out[index["Li"]] = {1: 1.0}
+    out[LI_Z] = {1: 1.0}
     return out
 
 
@@ -223,14 +223,14 @@ def formula_arrays(formulas: list[str]) -> tuple[np.ndarray, np.ndarray, list[st
     z = np.zeros((len(formulas), k), dtype=np.int64)
     amounts = np.zeros((len(formulas), k), dtype=np.int64)
 
-    index = element_index()
+    index = atomic_numbers()
     out_errors: list[str | None] = list(errors)
     for row, a in enumerate(ints):
         if a is None:
             out_errors[row] = out_errors[row] or "amounts are not whole numbers at 0.01 resolution"
             continue
         for j, (sym, v) in enumerate(sorted(a.items(), key=lambda kv: index[kv[0]])):
-            z[row, j], amounts[row, j] = index[sym] + 1, v
+            z[row, j], amounts[row, j] = index[sym], v
     return z, amounts, out_errors
 
 

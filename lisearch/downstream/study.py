@@ -37,7 +37,14 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 from lisearch import paper
-from lisearch.chemistry.elements import OXIDATION_LISTS, default_elements, oxidation_states, symbols
+from lisearch.chemistry.elements import (
+    LI_Z,
+    OXIDATION_LISTS,
+    atomic_number,
+    default_elements,
+    oxidation_states,
+    symbols,
+)
 from lisearch.chemistry.neutrality import charge_neutral, cost_per_kg, mean_atomic_mass, state_table
 from lisearch.chemistry.plausibility import formula_arrays, plausibility
 from lisearch.config import limit_text
@@ -117,7 +124,7 @@ def sample_space(space: CompositionSpace, n: int, seed: int = 0) -> tuple[np.nda
     atomic = space.atomic_numbers
     z = np.zeros((n, 4), dtype=np.int64)
     amounts = np.zeros((n, 4), dtype=np.int64)
-    z[:, 0] = symbols().index("Li") + 1
+    z[:, 0] = LI_Z
     for k in space.sizes:
         rows = np.flatnonzero(k_of == k)
         picks = np.argsort(rng.random((len(rows), len(atomic))), axis=1)[:, :k]
@@ -134,7 +141,7 @@ def probe_arrays(formulas: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     bad = [f"{f}: {e}" for f, e in zip(formulas, errors, strict=True) if e]
     if bad or zf.shape[1] > 4:
         raise ValueError(f"probe formulas must be Li + up to 3 elements: {bad or formulas}")
-    li = symbols().index("Li") + 1
+    li = LI_Z
     order = np.argsort(np.where(zf == li, -1, np.where(zf == 0, 999, zf)), axis=1, kind="stable")
     z = np.zeros((len(formulas), 4), dtype=np.int64)
     amounts = np.zeros((len(formulas), 4), dtype=np.int64)
@@ -207,7 +214,7 @@ def score_sample(
     g = np.gcd.reduce(sample.amounts, axis=1)
     total = sample.amounts.sum(axis=1)
     grid = np.all((100 * sample.amounts) % total[:, None] == 0, axis=1)
-    oxygen = symbols().index("O") + 1
+    oxygen = atomic_number("O")
     paper_narrowing = (sample.z.max(axis=1) <= 36) & (sample.z == oxygen).any(axis=1)
     failure = np.full(len(sample.z), None, dtype=object)
     for row in np.flatnonzero(sample.probe):  # the proxies need pymatgen per row: probes only

@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from lisearch.chemistry.descriptors import REDUCTIONS, composition_features
 from lisearch.chemistry.descriptors import feature_names as descriptor_feature_names
-from lisearch.chemistry.elements import descriptor_table_hash, symbols
+from lisearch.chemistry.elements import LI_Z, atomic_number, descriptor_table_hash, n_elements, symbols
 from lisearch.errors import InputError
 from lisearch.measured.trees import AGGREGATES, TreeEnsemble
 from lisearch.models.artifact import load_artifact
@@ -68,10 +68,9 @@ class Transfer:
     def __init__(self, esml: ElementalLinearModel, atom2vec: Atom2VecModel) -> None:
         self.esml = esml
         self.atom2vec = atom2vec
-        index = {s: i for i, s in enumerate(symbols())}
-        self._vectors = np.zeros((len(index), atom2vec.dim))
+        self._vectors = np.zeros((n_elements(), atom2vec.dim))
         for row, element in enumerate(atom2vec.elements):
-            self._vectors[index[element]] = atom2vec.embedding[row]
+            self._vectors[atomic_number(element) - 1] = atom2vec.embedding[row]
 
     def feature_names(self) -> list[str]:
         """Names of the transfer features (esML and atom2vec decisions, atom2vec composition vector)."""
@@ -104,9 +103,8 @@ class Transfer:
 
 def chemistry_features(fractions: np.ndarray) -> np.ndarray:
     """(n, len(CHEMISTRY)) from fractions (n, 94), in :data:`CHEMISTRY` order."""
-    index = {s: i for i, s in enumerate(symbols())}
-    li = fractions[:, index["Li"]]
-    groups = [fractions[:, [index[e] for e in els]].sum(axis=1) for els in ANION_GROUPS.values()]
+    li = fractions[:, LI_Z - 1]
+    groups = [fractions[:, [atomic_number(e) - 1 for e in els]].sum(axis=1) for els in ANION_GROUPS.values()]
     anion = np.sum(groups[:-1], axis=0)  # H is counted apart: it is a cation as often as an anion
     per_anion = li / np.maximum(anion, 1e-3)
     return np.column_stack([li, *groups, anion, per_anion, (fractions > 0).sum(axis=1)])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lisearch.chemistry.elements import atomic_masses, oxidation_states, prices_per_kg, symbols
+from lisearch.chemistry.elements import LI_Z, atomic_masses, atomic_numbers, oxidation_states, prices_per_kg
 from lisearch.chemistry.plausibility import PlausibilityRules
 from lisearch.config import Settings
 from lisearch.errors import InputError
@@ -66,8 +66,8 @@ def screen_model(model: ElementalLinearModel, source: str, space: CompositionSpa
             "model (`lisearch train` does) or pass another --model."
         )
     bias, weights = model.element_weights()
-    index = {s: i for i, s in enumerate(symbols())}
-    return bias, float(weights[index["Li"]]), weights[[index[e] for e in space.elements]]
+    column = {s: z - 1 for s, z in atomic_numbers().items()}  # a fraction matrix's column of element Z is Z - 1
+    return bias, float(weights[LI_Z - 1]), weights[[column[e] for e in space.elements]]
 
 
 def network_model(
