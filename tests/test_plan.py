@@ -12,8 +12,9 @@ from lisearch.errors import ConfigError, InputError
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.plain import from_plain, to_plain
 from lisearch.screening.kernels import NetworkScorer, ScreenInputs, screen_sets
-from lisearch.screening.plan import ScreenPlan, inputs_from_dict, plan_screen, plan_to_dict, space_from_dict
+from lisearch.screening.plan import ScreenPlan, plan_screen, plan_to_dict
 from lisearch.screening.space import Block, CompositionSpace
+from lisearch.screening.task import inputs_from_dict, space_from_dict
 
 
 def _model() -> ElementalLinearModel:
@@ -111,7 +112,7 @@ def test_blocks_grouped_by_state_lists_screen_like_lexicographic_blocks():
     from dataclasses import replace
 
     from lisearch.screening.kernels import state_ranks
-    from lisearch.screening.plan import run_blocks
+    from lisearch.screening.task import run_blocks
 
     space = CompositionSpace(("O", "S", "P", "F", "Cl", "Na", "K", "Mg", "Ca"), 10, (2, 3, 4))
     inputs = plan_screen(space, _model(), oxidation_list="pymatgen_icsd", max_cost_per_kg=1e9)

@@ -301,7 +301,7 @@ def _blocks_worker(args: tuple[dict[str, Any], list[int], int]) -> float:
     a Spark task does (:func:`screen_partition`: the candidate file and the counts written)."""
     from threadpoolctl import threadpool_limits
 
-    from lisearch.screening.plan import run_blocks
+    from lisearch.screening.task import run_blocks
 
     data, ids, part = args
     with threadpool_limits(1):
@@ -339,7 +339,7 @@ def _pyarrow_write_worker(args: tuple[dict[str, Any], list[int], str]) -> float:
     from threadpoolctl import threadpool_limits
 
     from lisearch.screening.files import candidate_table
-    from lisearch.screening.plan import inputs_from_dict, run_blocks
+    from lisearch.screening.task import inputs_from_dict, run_blocks
 
     data, ids, path = args
     with threadpool_limits(1):
@@ -410,7 +410,8 @@ def bench_models(full: bool = False, blocks: int = 6) -> dict[str, Any]:
     compositions covered per second and charge-neutral compositions scored per second. With ``--full``, also the
     Spark job of the atom2vec screen over the charge-neutral part of the default space (Eu, Tb, Yb have no vector).
     """
-    from lisearch.screening.plan import plan_from_settings, plan_to_dict, run_blocks
+    from lisearch.screening.plan import plan_from_settings, plan_to_dict
+    from lisearch.screening.task import run_blocks
 
     base = load_settings()
     out: dict[str, Any] = {}

@@ -24,12 +24,13 @@ from lisearch.models.atom2vec import KIND as ATOM2VEC_KIND
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import KIND as LINEAR_KIND
 from lisearch.models.linear import ElementalLinearModel
-from lisearch.plain import from_plain, to_plain
+from lisearch.plain import to_plain
 from lisearch.run_ids import new_run_id
 from lisearch.schema import partner_columns
 from lisearch.screening.funnel import funnel_frame, stage_totals
 from lisearch.screening.kernels import NetworkScorer, ScreenInputs, screen_sets, state_ranks
 from lisearch.screening.space import Block, CompositionSpace, unrank_subset
+from lisearch.screening.task import run_blocks
 
 
 @dataclass(frozen=True)
@@ -182,34 +183,6 @@ def plan_to_dict(plan: ScreenPlan) -> dict[str, Any]:
     """The plan as plain data (JSON-ready; generated from the dataclasses) for broadcasting to executors:
     ``space``, ``blocks`` and ``inputs``."""
     return {"space": to_plain(plan.space), "blocks": to_plain(plan.blocks), "inputs": to_plain(plan.inputs)}
-
-
-def inputs_from_dict(data: dict[str, Any]) -> ScreenInputs:
-    """Kernel inputs from :func:`plan_to_dict` output."""
-    return from_plain(ScreenInputs, data["inputs"])
-
-
-def space_from_dict(data: dict[str, Any]) -> CompositionSpace:
-    """The composition space from :func:`plan_to_dict` output."""
-    return from_plain(CompositionSpace, data["space"])
-
-
-def run_blocks(
-    data: dict[str, Any],
-    block_ids: list[int],
-    inputs: ScreenInputs | None = None,
-    space: CompositionSpace | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stats and survivors of some blocks of a plan in plain form (what one Spark task does); ``inputs`` and
-    ``space``, when given, save rebuilding them from ``data`` for each call."""
-    inputs = inputs or inputs_from_dict(data)
-    space = space or space_from_dict(data)
-    stats, survivors = [], []
-    for bid in block_ids:
-        s, v = screen_sets(inputs, space.element_sets(from_plain(Block, data["blocks"][bid])))
-        stats.append(s)
-        survivors.append(v)
-    return pd.concat(stats, ignore_index=True), pd.concat(survivors, ignore_index=True)
 
 
 def screen_in_process(plan: ScreenPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

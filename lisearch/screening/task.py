@@ -1,5 +1,7 @@
-"""What one Spark task of the screen does, on the executor (no pyspark): screen its blocks, write their survivors as
-one candidate file into the run's partition of `candidates` and their per-set counts into the staging folder.
+"""What one Spark task of the screen does, on the executor (no pyspark): rebuild the plan's inputs from plain data,
+screen its blocks, write their survivors as one candidate file into the run's partition of `candidates` and their
+per-set counts into the staging folder. (The driver's side, the plan itself and the row estimate, is
+:mod:`lisearch.screening.plan`.)
 
 The driver sends every task the same broadcast: the plan in plain form (:func:`lisearch.screening.plan.plan_to_dict`)
 and an :class:`OutputSpec` (where to write) under the key ``"output"``, both plain data (:mod:`lisearch.plain`).
@@ -15,9 +17,8 @@ import pandas as pd
 
 from lisearch.plain import from_plain, to_plain
 from lisearch.screening.files import CandidateFile, Staging, partition_file_name
-from lisearch.screening.kernels import ScreenInputs
-from lisearch.screening.plan import inputs_from_dict, run_blocks, space_from_dict
-from lisearch.screening.space import CompositionSpace
+from lisearch.screening.kernels import ScreenInputs, screen_sets
+from lisearch.screening.space import Block, CompositionSpace
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,34 @@ def task_payload(plan_data: dict[str, Any], output: OutputSpec) -> dict[str, Any
 def output_of(payload: dict[str, Any]) -> OutputSpec:
     """The :class:`OutputSpec` of a task payload."""
     return from_plain(OutputSpec, payload["output"])
+
+
+def inputs_from_dict(data: dict[str, Any]) -> ScreenInputs:
+    """Kernel inputs from :func:`lisearch.screening.plan.plan_to_dict` output."""
+    return from_plain(ScreenInputs, data["inputs"])
+
+
+def space_from_dict(data: dict[str, Any]) -> CompositionSpace:
+    """The composition space from :func:`lisearch.screening.plan.plan_to_dict` output."""
+    return from_plain(CompositionSpace, data["space"])
+
+
+def run_blocks(
+    data: dict[str, Any],
+    block_ids: list[int],
+    inputs: ScreenInputs | None = None,
+    space: CompositionSpace | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stats and survivors of some blocks of a plan in plain form (what one Spark task does); ``inputs`` and
+    ``space``, when given, save rebuilding them from ``data`` for each call."""
+    inputs = inputs or inputs_from_dict(data)
+    space = space or space_from_dict(data)
+    stats, survivors = [], []
+    for bid in block_ids:
+        s, v = screen_sets(inputs, space.element_sets(from_plain(Block, data["blocks"][bid])))
+        stats.append(s)
+        survivors.append(v)
+    return pd.concat(stats, ignore_index=True), pd.concat(survivors, ignore_index=True)
 
 
 def screen_partition(
@@ -71,4 +100,6 @@ def screen_partition(
     return 0 if add is None else int(json.loads(str(add["stats"]))["numRecords"])
 
 
-__all__ = ["OutputSpec", "output_of", "screen_partition", "task_payload"]
+__all__ = [
+    "OutputSpec", "inputs_from_dict", "output_of", "run_blocks", "screen_partition", "space_from_dict", "task_payload",
+]  # fmt: skip

@@ -53,14 +53,19 @@ from lisearch.screening.plan import (
     RowEstimate,
     ScreenPlan,
     check_candidate_rows,
-    inputs_from_dict,
     plan_from_settings,
     plan_to_dict,
-    space_from_dict,
 )
 from lisearch.screening.records import Manifest, ScreenSummary
 from lisearch.screening.space import partition_blocks
-from lisearch.screening.task import OutputSpec, output_of, screen_partition, task_payload
+from lisearch.screening.task import (
+    OutputSpec,
+    inputs_from_dict,
+    output_of,
+    screen_partition,
+    space_from_dict,
+    task_payload,
+)
 from lisearch.spark.catalog import (
     check_tables_writable,
     check_writable,
