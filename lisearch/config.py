@@ -28,6 +28,7 @@ from lisearch.chemistry.elements import (
     symbols,
 )
 from lisearch.errors import ConfigError
+from lisearch.measured.calibration import CALIBRATIONS, CUT_RULES
 from lisearch.models.weights import class_weight_value
 from lisearch.run_ids import check_run_id
 
@@ -319,7 +320,11 @@ class MeasuredSettings:
     run whose candidates ``lisearch score-measured`` scores; ``regressor_aggregate``: the regressor's prediction is
     the ``"mean"`` (default, scikit-learn's) or the ``"median"`` of its trees (see docs/science.md: the median was
     better in grouped CV inside the official training part, worse on the test split and in the CV over all of
-    OBELiX).
+    OBELiX); ``calibration``: how P(fast) is recalibrated on out-of-group predictions (``"none"``, the default: see
+    docs/science.md, ``"linear"``, ``"sigmoid"`` or ``"isotonic"``, :mod:`lisearch.measured.calibration`);
+    ``cut_rule``: the label's cut-off (``"balanced"`` or ``"search"``, ``calibration.CUT_RULES``);
+    ``calibration_folds``: the group folds that make the out-of-group predictions; ``coverage``: the share of
+    materials the conformal interval of log10 sigma should hold.
     """
 
     threshold: float = 1e-4
@@ -329,8 +334,22 @@ class MeasuredSettings:
     ad_quantile: float = 0.95
     seed: int = 0
     regressor_aggregate: str = "mean"
+    calibration: str = "none"
+    cut_rule: str = "balanced"
+    coverage: float = 0.8
+    calibration_folds: int = 5
 
     def __post_init__(self) -> None:
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigError(f"measured.calibration is {self.calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
+        if self.cut_rule not in CUT_RULES:
+            raise ConfigError(f"measured.cut_rule is {self.cut_rule!r}; use one of {', '.join(CUT_RULES)}.")
+        if not 0 < self.coverage < 1:
+            raise ConfigError(
+                f"measured.coverage is {self.coverage}; give the intervals' coverage in (0, 1), e.g. 0.8."
+            )
+        if self.calibration_folds < 2:
+            raise ConfigError(f"measured.calibration_folds is {self.calibration_folds}; it must be at least 2.")
         if self.regressor_aggregate not in ("mean", "median"):
             raise ConfigError(f'measured.regressor_aggregate is {self.regressor_aggregate!r}; use "mean" or "median".')
         if not self.threshold > 0:
@@ -347,16 +366,21 @@ class ShortlistSettings:
     state counts when it is at least this share of the element's non-zero ICSD reports) and ``max_formula_atoms``
     (atoms in the reduced formula): the plausibility rules of :mod:`lisearch.chemistry.plausibility`; ``top_per_family``
     (rows per chemical family), ``max_rows`` (rows in all), ``in_domain_only`` (with the measured models, keep only
-    rows inside their applicability domain), ``show`` (rows printed)."""
+    rows inside their applicability domain), ``rank_by`` (with the measured models: ``"log10_sigma"``, the predicted
+    conductivity, or ``"lower_bound"``, the low end of its conformal interval, so that confident candidates come
+    first), ``show`` (rows printed)."""
 
     min_state_frequency: float = 0.05
     max_formula_atoms: int = 30
     top_per_family: int = 3
     max_rows: int = 200
     in_domain_only: bool = True
+    rank_by: str = "log10_sigma"
     show: int = 15
 
     def __post_init__(self) -> None:
+        if self.rank_by not in ("log10_sigma", "lower_bound"):
+            raise ConfigError(f'shortlist.rank_by is {self.rank_by!r}; use "log10_sigma" or "lower_bound".')
         if not 0 <= self.min_state_frequency < 1:
             raise ConfigError(
                 f"shortlist.min_state_frequency is {self.min_state_frequency}; use a share in [0, 1), e.g. 0.05."

@@ -253,6 +253,17 @@ def measured_validation(settings: Settings | None = None) -> tuple[pd.DataFrame,
     return pd.DataFrame(report["rows"]), to_markdown(report), _once(validation_figure(predictions))
 
 
+def plot_measured_intervals(settings: Settings | None = None, scope: str = "cv") -> Any:
+    """Figure: predicted log10 sigma with its conformal interval against the measured value, coloured by
+    applicability domain (``scope`` ``"cv"``: leave-system-out CV, ``"test"``: official split), from
+    ``lisearch validate``'s ``measured_predictions.csv``."""
+    from lisearch.measured.validation import interval_figure
+
+    if scope not in ("cv", "test"):
+        raise InputError(f'Unknown scope {scope!r}; use "cv" or "test".')
+    return _once(interval_figure(_report_csv(_settings(settings), "measured_predictions.csv", "validate"), scope))
+
+
 def measured_ablation(rows: pd.DataFrame) -> pd.DataFrame:
     """The measured models with and without the transfer features (columns True / False), per metric and scope."""
     from lisearch.measured.validation import ablation

@@ -17,7 +17,7 @@ from lisearch.chemistry.composition import parse_formulas
 from lisearch.chemistry.elements import OXIDATION_LISTS, oxidation_states, symbols
 from lisearch.chemistry.neutrality import cost_per_kg, integer_amounts, mean_atomic_mass, neutral_amounts
 from lisearch.errors import InputError
-from lisearch.measured.models import load_measured
+from lisearch.measured.models import load_measured, measured_outputs
 from lisearch.models.atom2vec import Atom2VecModel
 from lisearch.models.linear import ElementalLinearModel
 from lisearch.models.loading import load_atom2vec, load_models
@@ -121,29 +121,26 @@ def _predict_batch(
 
 def add_measured_columns(frame: pd.DataFrame, fractions: np.ndarray, ok: np.ndarray, measured: dict[str, Any]) -> None:
     """Add the measured models' columns (:data:`lisearch.schema.MEASURED_COLUMNS`, in their types) to a
-    :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere): measured_p_fast (classifier probability of sigma
-    >= its threshold), measured_label (1 / 0, -1 for failed rows, as the other models' labels), measured_log10_sigma
-    (regressor, S/cm), measured_ad_distance (to the nearest measured training composition, standardised features)
-    and measured_in_domain (distance <= the model's cutoff; null for failed rows)."""
-    p = np.full(len(frame), np.nan)
-    log10 = np.full(len(frame), np.nan)
-    dist = np.full(len(frame), np.nan)
-    if ok.any():
-        classifier, regressor = measured["classifier"], measured["regressor"]
-        p[ok] = classifier.predict_value(fractions[ok])
-        log10[ok] = regressor.predict_value(fractions[ok])
-        dist[ok] = classifier.domain_distance(fractions[ok])
-        cutoff = classifier.domain_.cutoff_
-    else:
-        cutoff = np.inf
+    :func:`predict_formulas` frame (rows where ``ok``; NaN elsewhere): measured_p_fast (calibrated probability of
+    sigma >= the threshold), measured_label (1 / 0 at the classifier's cut-off, -1 for failed rows, as the other
+    models' labels), measured_log10_sigma (regressor, S/cm) and its conformal interval (measured_log10_sigma_low /
+    _high), measured_ad_distance (to the nearest measured training composition, standardised features) and
+    measured_in_domain (null for failed rows)."""
     kinds = {column: numpy_type(kind) for column, kind in MEASURED_COLUMNS.items()}
-    frame["measured_p_fast"] = p.astype(kinds["measured_p_fast"])
-    label = np.where(ok, (p >= 0.5).astype(int), -1).astype(kinds["measured_label"])
-    frame["measured_label"] = pd.array(label, dtype=pd.api.types.pandas_dtype(label.dtype.name.capitalize()))
-    frame["measured_log10_sigma"] = log10.astype(kinds["measured_log10_sigma"])
-    frame["measured_ad_distance"] = dist.astype(kinds["measured_ad_distance"])
-    inside = [None if not o else bool(d <= cutoff) for o, d in zip(ok, dist, strict=True)]
-    frame["measured_in_domain"] = pd.array(inside, dtype="boolean")
+    values = {column: np.full(len(frame), np.nan) for column in MEASURED_COLUMNS}
+    if ok.any():
+        scored = measured_outputs(measured["classifier"], measured["regressor"], fractions[ok])
+        for column in MEASURED_COLUMNS:
+            values[column][ok] = scored[column]
+    for column, kind in kinds.items():  # in the schema's order
+        if column == "measured_label":
+            label = np.where(ok, np.nan_to_num(values[column]), -1).astype(kind)
+            frame[column] = pd.array(label, dtype=pd.api.types.pandas_dtype(label.dtype.name.capitalize()))
+        elif column == "measured_in_domain":
+            inside = [None if not o else bool(v) for o, v in zip(ok, values[column], strict=True)]
+            frame[column] = pd.array(inside, dtype="boolean")
+        else:
+            frame[column] = values[column].astype(kind)
 
 
 def read_formula_csv(path: Path) -> list[str]:

@@ -152,10 +152,12 @@ RUNS_DDL = ddl({RUN_COLUMN: "string", "status": "string", "started_at": "timesta
 
 
 # --------------------------------------------------------------------------------------- measured columns
-#: Columns the measured models add (`measured_candidates`, the shortlist, ``lisearch predict``): P(sigma >= the
-#: threshold), its label (1 / 0), log10 sigma (S/cm), the distance to the nearest measured training composition and
-#: whether that is inside the applicability domain.
+#: Columns the measured models add (`measured_candidates`, the shortlist, ``lisearch predict``): the calibrated
+#: P(sigma >= the threshold), its label (1 / 0, P >= the model's cut-off), log10 sigma (S/cm) with the low and high
+#: ends of its conformal interval (``measured.coverage``), the distance to the nearest measured training composition
+#: and whether that is inside the applicability domain.
 MEASURED_COLUMNS = {"measured_p_fast": "float", "measured_label": "tinyint", "measured_log10_sigma": "float",
+                    "measured_log10_sigma_low": "float", "measured_log10_sigma_high": "float",
                     "measured_ad_distance": "float", "measured_in_domain": "boolean"}  # fmt: skip
 MEASURED_DDL = ddl(MEASURED_COLUMNS)
 

@@ -205,7 +205,9 @@ def test_measured_model_follows_scikit_learn_conventions(transfer: Transfer, dat
     from sklearn.exceptions import NotFittedError
 
     model = MeasuredModel(task="classifier", aggregate="median", transfer=transfer, **PARAMS)
-    assert model.get_params() == {"task": "classifier", "aggregate": "median", "transfer": transfer, **PARAMS}
+    defaults = {"calibration": "none", "cut_rule": "balanced", "coverage": 0.8, "calibration_folds": 5}
+    expected = {"task": "classifier", "aggregate": "median", "transfer": transfer, **PARAMS, **defaults}
+    assert model.get_params() == expected
     twin = clone(model)
     assert twin.get_params()["aggregate"] == "median" and not hasattr(twin, "ensemble_")
     with pytest.raises(NotFittedError, match="call fit"):
@@ -237,9 +239,9 @@ def report(transfer: Transfer, data):  # type: ignore[no-untyped-def]
 
 def test_reported_official_split_number_is_a_model_fitted_on_the_training_part(report, transfer, data):  # type: ignore[no-untyped-def]
     ((train, test),) = official_folds(data)
-    models = fit_pair(data.fractions[train], data.log10_sigma[train], transfer, **PARAMS)
+    models = fit_pair(data.fractions[train], data.log10_sigma[train], transfer, data.groups[train], **PARAMS)
     p = models["classifier"].predict_value(data.fractions[test])
-    expected = classification_metrics(data.y[test], (p >= 0.5).astype(int), p)
+    expected = classification_metrics(data.y[test], (p >= models["classifier"].cut_).astype(int), p)
     rows = {(r["model"], r["scope"]): r for r in report["rows"]}
     got = rows[("measured (transfer) classifier", "official test split")]
     assert {k: got[k] for k in expected} == expected

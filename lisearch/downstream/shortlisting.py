@@ -91,13 +91,23 @@ def shortlist_batch(
     for column in ("nearest_known", "known_source", "known_distance", "novel"):
         out[column] = near[column].to_numpy()
     use_measured = bool(measured)
-    ranked = out["measured_log10_sigma"] if use_measured else out["score"]
-    out["rank_score"] = ranked.astype(numpy_type(kinds["rank_score"]))
-    out["ranked_by"] = "predicted log10 sigma (measured regressor)" if use_measured else "screen model score"
+    lower = settings.rank_by == "lower_bound"
+    column = ("measured_log10_sigma_low" if lower else "measured_log10_sigma") if use_measured else "score"
+    out["rank_score"] = out[column].astype(numpy_type(kinds["rank_score"]))
+    out["ranked_by"] = (
+        ("low end of the predicted log10 sigma's interval (measured regressor)" if lower
+         else "predicted log10 sigma (measured regressor)") if use_measured else "screen model score"
+    )  # fmt: skip
     return out, removed
 
 
 # ------------------------------------------------------------------------------------------------- report
+def _interval_text(row: Any) -> str:
+    """The text " [low, high]" of the row's conformal interval of log10 sigma; empty without one (an older model)."""
+    low, high = getattr(row, "measured_log10_sigma_low", np.nan), getattr(row, "measured_log10_sigma_high", np.nan)
+    return f" [{low:.1f}, {high:.1f}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
 def _reasons(row: Any) -> str:
     ions = [f"Li{row.state_li:+d}"] + [
         f"{e}{s:+d}"
@@ -112,7 +122,8 @@ def _reasons(row: Any) -> str:
     if row.measured_log10_sigma == row.measured_log10_sigma:  # not NaN
         where = "inside" if row.measured_in_domain else "outside"
         parts.append(
-            f"predicted log10 sigma {row.measured_log10_sigma:.1f} S/cm, P(fast) {row.measured_p_fast:.2f} "
+            f"predicted log10 sigma {row.measured_log10_sigma:.1f} S/cm{_interval_text(row)}, "
+            f"P(fast) {row.measured_p_fast:.2f} (calibrated) "
             f"({where} the measured data's domain, distance {row.measured_ad_distance:.1f})"
         )
     else:

@@ -44,6 +44,13 @@ from lisearch.chemistry.descriptors import REDUCTIONS, composition_features
 from lisearch.chemistry.descriptors import feature_names as descriptor_feature_names
 from lisearch.chemistry.elements import LI_Z, atomic_number, descriptor_table_hash, n_elements, symbols
 from lisearch.errors import InputError
+from lisearch.measured.calibration import (
+    CALIBRATIONS,
+    CUT_RULES,
+    ConformalIntervals,
+    ProbabilityCalibration,
+    balanced_cut,
+)
 from lisearch.measured.trees import AGGREGATES, TreeEnsemble
 from lisearch.models.artifact import load_artifact
 from lisearch.models.atom2vec import Atom2VecModel, forward, reduce_vectors
@@ -214,6 +221,10 @@ class MeasuredModel(BaseEstimator):
         ad_quantile: float = 0.95,
         aggregate: str = "mean",
         transfer: Transfer | None = None,
+        calibration: str = "none",
+        cut_rule: str = "balanced",
+        coverage: float = 0.8,
+        calibration_folds: int = 5,
     ) -> None:
         self.task = task
         self.threshold = threshold
@@ -222,15 +233,34 @@ class MeasuredModel(BaseEstimator):
         self.ad_quantile = ad_quantile
         self.aggregate = aggregate
         self.transfer = transfer
+        self.calibration = calibration
+        self.coverage = coverage
+        self.calibration_folds = calibration_folds
+        self.cut_rule = cut_rule
 
     def _validate(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"Unknown measured-model task {self.task!r}; use one of {', '.join(TASKS)}.")
+        if self.calibration not in CALIBRATIONS:
+            raise InputError(f"Unknown calibration {self.calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
+        if self.cut_rule not in CUT_RULES:
+            raise InputError(f"Unknown cut-off rule {self.cut_rule!r}; use one of {', '.join(CUT_RULES)}.")
+        if not 0 < self.coverage < 1 or self.calibration_folds < 2:
+            raise InputError(
+                f"Interval coverage {self.coverage} must lie in (0, 1) (e.g. 0.8) and calibration folds "
+                f"{self.calibration_folds} must be at least 2."
+            )
         if self.aggregate not in AGGREGATES:
             raise InputError(f"Unknown tree aggregate {self.aggregate!r}; use one of {', '.join(AGGREGATES)}.")
 
-    def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray) -> Self:
-        """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound)."""
+    def fit(self, fractions: np.ndarray, log10_sigma: np.ndarray, groups: np.ndarray | None = None) -> Self:
+        """Fit on fractions (n, 94) and measured log10 sigma (n,) (censored rows carry their bound).
+
+        With ``groups`` (n,) (chemical systems), the model is also refitted on the training rows of each of
+        ``calibration_folds`` group folds (``GroupKFold``) to predict the held-out systems; from those out-of-group
+        predictions the classifier learns its probability calibration (``calibration_``) and the cut-off of its
+        label for balanced accuracy (``cut_``), the regressor its conformal intervals (``conformal_``). Without
+        groups: no calibration, cut-off 0.5, no intervals."""
         from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor  # noqa: PLC0415 (slow import, needed here only)
 
         self._validate()
@@ -249,7 +279,40 @@ class MeasuredModel(BaseEstimator):
         self.ensemble_ = TreeEnsemble.from_sklearn(forest, self.aggregate_)
         self.domain_ = ApplicabilityDomain(self.ad_quantile).fit(X)
         self.training_: dict[str, Any] = {}
+        self.calibration_ = ProbabilityCalibration()
+        self.cut_ = 0.5
+        self.conformal_: ConformalIntervals | None = None
+        if groups is not None:
+            self._calibrate(fractions, np.asarray(log10_sigma, dtype=np.float64), np.asarray(groups))
         return self
+
+    def _calibrate(self, fractions: np.ndarray, log10_sigma: np.ndarray, groups: np.ndarray) -> None:
+        """Out-of-group predictions (see :meth:`fit`), then the calibration (classifier) or intervals (regressor)."""
+        from sklearn.model_selection import GroupKFold  # noqa: PLC0415 (slow import, needed here only)
+
+        if len(set(groups.tolist())) < self.calibration_folds:
+            raise InputError(
+                f"{len(set(groups.tolist()))} chemical systems cannot make {self.calibration_folds} calibration folds; "
+                "lower measured.calibration_folds."
+            )
+        value, spread, outside = (np.empty(len(log10_sigma)) for _ in range(3))
+        for train, held in GroupKFold(self.calibration_folds).split(fractions, log10_sigma, groups):
+            inner = MeasuredModel(**{**self.get_params(), "seed": self.seed}).fit(fractions[train], log10_sigma[train])
+            X = inner.features(fractions[held])
+            value[held] = inner.ensemble_.predict(X)
+            spread[held] = inner.ensemble_.spread(X) if self.task == "regressor" else 0.0
+            outside[held] = inner.domain_.distance(X) > inner.domain_.cutoff_
+        if self.task == "classifier":
+            y = (log10_sigma >= np.log10(self.threshold)).astype(int)
+            self.calibration_ = ProbabilityCalibration.fit(value, y, self.calibration)
+            if self.cut_rule == "search":
+                self.cut_ = balanced_cut(y, self.calibration_.transform(value))
+            elif self.calibration != "none":  # a calibrated P maximises balanced accuracy at the share of positives
+                self.cut_ = float(y.mean())
+        else:
+            self.conformal_ = ConformalIntervals.fit(
+                np.abs(value - log10_sigma), outside.astype(bool), spread, self.coverage
+            )
 
     def _check(self) -> None:
         check_is_fitted(self, "ensemble_", msg="MeasuredModel is not fitted: call fit() or load an artifact.")
@@ -259,16 +322,39 @@ class MeasuredModel(BaseEstimator):
         self._check()
         return measured_features(fractions, self.transfer_)
 
+    def value_from_features(self, X: np.ndarray) -> np.ndarray:
+        """(n,) of features X (n, F): the classifier's calibrated probability, or the regressor's log10 sigma."""
+        self._check()
+        raw = self.ensemble_.predict(X)
+        return self.calibration_.transform(raw) if self.task == "classifier" else raw
+
     def predict_value(self, fractions: np.ndarray) -> np.ndarray:
-        """(n,): the classifier's probability of sigma >= threshold, or the regressor's log10 sigma."""
-        X = self.features(fractions)  # checks that the model is fitted first
-        return self.ensemble_.predict(X)
+        """(n,): the classifier's calibrated probability of sigma >= threshold, or the regressor's log10 sigma."""
+        return self.value_from_features(self.features(fractions))
+
+    def interval_from_features(self, X: np.ndarray, outside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high), each (n,) log10 sigma: the regressor's ``coverage`` conformal interval for features X (n, F);
+        ``outside`` (n,) the rows' outside-the-domain flags (computed when not given). NaN without intervals."""
+        self._check()
+        if self.task != "regressor":
+            raise InputError("Prediction intervals belong to the measured regressor, not the classifier.")
+        value = self.ensemble_.predict(X)
+        if self.conformal_ is None:
+            return np.full(len(X), np.nan), np.full(len(X), np.nan)
+        if outside is None:
+            outside = self.domain_.distance(X) > self.domain_.cutoff_
+        half = self.conformal_.half_width(outside, self.ensemble_.spread(X))
+        return value - half, value + half
+
+    def predict_interval(self, fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) (n,) each: the regressor's conformal interval of log10 sigma (S/cm) for fractions (n, 94)."""
+        return self.interval_from_features(self.features(fractions))
 
     def decision_function(self, fractions: np.ndarray) -> np.ndarray:
-        """(n,) signed score, > 0 means predicted fast conductor: P - 0.5 (classifier), log10(sigma / threshold)
-        (regressor)."""
+        """(n,) signed score, > 0 means predicted fast conductor: P - cut_ (classifier: calibrated probability minus
+        the label's cut-off), log10(sigma / threshold) (regressor)."""
         value = self.predict_value(fractions)
-        return value - 0.5 if self.task == "classifier" else value - np.log10(self.threshold)
+        return value - self.cut_ if self.task == "classifier" else value - np.log10(self.threshold)
 
     def predict(self, fractions: np.ndarray) -> np.ndarray:
         """Labels (n,) int8: 1 where the model predicts sigma >= threshold."""
@@ -295,6 +381,9 @@ class MeasuredModel(BaseEstimator):
             "transfer": self.transfer_.to_payload() if self.transfer_ is not None else None,
             "ensemble": self.ensemble_.to_payload(),
             "domain": self.domain_.to_payload(),
+            "calibration": self.calibration_.to_payload(),
+            "cut": self.cut_,
+            "conformal": None if self.conformal_ is None else self.conformal_.to_payload(),
             "training": training or {},
         }
 
@@ -325,15 +414,54 @@ class MeasuredModel(BaseEstimator):
         if model.ensemble_.n_features != len(model.feature_names_):
             raise InputError(f"{source}: its trees take {model.ensemble_.n_features} features. {retrain}")
         model.domain_ = ApplicabilityDomain.from_payload(payload.get("domain"), len(model.feature_names_), source)
+        model.calibration_ = ProbabilityCalibration.from_payload(payload.get("calibration"), source)
+        model.calibration = model.calibration_.method
+        model.conformal_ = ConformalIntervals.from_payload(payload.get("conformal"), source)
+        if model.conformal_ is not None:
+            model.coverage = model.conformal_.coverage
+        try:
+            model.cut_ = float(payload.get("cut", 0.5))
+        except (TypeError, ValueError):
+            raise InputError(f"{source}: malformed label cut-off {payload.get('cut')!r}. {retrain}") from None
+        if not 0 <= model.cut_ <= 1:
+            raise InputError(f"{source}: label cut-off {model.cut_} is not a probability. {retrain}")
         model.training_ = payload.get("training", {})
         return model
 
 
 def fit_pair(
-    fractions: np.ndarray, log10_sigma: np.ndarray, transfer: Transfer | None, **params: Any
+    fractions: np.ndarray,
+    log10_sigma: np.ndarray,
+    transfer: Transfer | None,
+    groups: np.ndarray | None = None,
+    **params: Any,
 ) -> dict[str, MeasuredModel]:
-    """The classifier and the regressor fitted on the same rows: ``{"classifier": ..., "regressor": ...}``."""
-    return {task: MeasuredModel(task=task, transfer=transfer, **params).fit(fractions, log10_sigma) for task in TASKS}
+    """The classifier and the regressor fitted on the same rows: ``{"classifier": ..., "regressor": ...}``; with
+    ``groups`` (n,) (chemical systems) calibrated and with intervals (:meth:`MeasuredModel.fit`)."""
+    return {
+        task: MeasuredModel(task=task, transfer=transfer, **params).fit(fractions, log10_sigma, groups)
+        for task in TASKS
+    }
+
+
+def measured_outputs(
+    classifier: MeasuredModel, regressor: MeasuredModel, fractions: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every measured column (:data:`lisearch.schema.MEASURED_COLUMNS`, (n,) each, before their table types) of
+    fractions (n, 94), features computed once for both models (they must share them, :func:`check_pair`): the
+    calibrated P(fast) and its label (P >= the classifier's cut-off), log10 sigma (S/cm) and its conformal interval,
+    the distance to the nearest training composition and whether it is inside the applicability domain."""
+    X = classifier.features(fractions)
+    p = classifier.value_from_features(X)
+    distance = classifier.domain_.distance(X)
+    outside = distance > classifier.domain_.cutoff_
+    low, high = regressor.interval_from_features(X, outside)
+    return {
+        "measured_p_fast": p, "measured_label": p >= classifier.cut_,
+        "measured_log10_sigma": regressor.value_from_features(X),
+        "measured_log10_sigma_low": low, "measured_log10_sigma_high": high,
+        "measured_ad_distance": distance, "measured_in_domain": ~outside,
+    }  # fmt: skip
 
 
 MODEL_FILES = {"classifier": "measured_classifier.json", "regressor": "measured_regressor.json"}
@@ -376,6 +504,10 @@ def model_params(settings: Any) -> dict[str, Any]:
         "seed": m.seed,
         "ad_quantile": m.ad_quantile,
         "aggregate": m.regressor_aggregate,
+        "calibration": m.calibration,
+        "cut_rule": m.cut_rule,
+        "coverage": m.coverage,
+        "calibration_folds": m.calibration_folds,
     }
 
 
@@ -386,6 +518,7 @@ __all__: Sequence[str] = (
     "fit_pair",
     "load_measured",
     "measured_features",
+    "measured_outputs",
     "model_params",
 )
 

@@ -127,17 +127,20 @@ class TreeEnsemble:
         _forest_sum(X, *self._layout, out)  # type: ignore[call-arg]
         return self.base + self.scale * out
 
-    def predict_numpy(self, X: np.ndarray, chunk: int | None = None) -> np.ndarray:
-        """The same output as :meth:`predict` in plain numpy (all row-tree pairs advance one level per step): the
-        oracle for the compiled kernel, and usable where numba is not."""
+    def spread(self, X: np.ndarray) -> np.ndarray:
+        """(n,) float64 standard deviation over trees of the rows' leaf values (the forest's disagreement, in the
+        output's units: log10 sigma for the regressor); compiled as :meth:`predict`."""
         X = self._check_X(X)
-        out = np.empty(len(X))
-        chunk = chunk or max(1, 2**19 // self.n_trees)
-        for start in range(0, len(X), chunk):
-            out[start : start + chunk] = self._predict_chunk(X[start : start + chunk])
-        return out
+        if not hasattr(self, "_layout"):
+            self._layout = _sibling_layout(self.left, self.right, self.feature, self.threshold, self.value, self.roots)
+        total, squares = np.zeros(len(X)), np.zeros(len(X))
+        _forest_moments(X, *self._layout, total, squares)  # type: ignore[call-arg]
+        mean = total / self.n_trees
+        return np.sqrt(np.maximum(squares / self.n_trees - mean * mean, 0.0))
 
-    def _predict_chunk(self, X: np.ndarray) -> np.ndarray:
+    def leaves_numpy(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_trees) leaf value of every row in every tree, in plain numpy (the oracle of :meth:`spread`)."""
+        X = self._check_X(X)
         n = len(X)
         rows = np.repeat(np.arange(n), self.n_trees)
         node = np.tile(self.roots, n)
@@ -149,7 +152,20 @@ class TreeEnsemble:
             inner = nxt >= 0
             node[active[inner]] = nxt[inner]
             active = active[inner]
-        leaves = self.value[node].reshape(n, self.n_trees)
+        return self.value[node].reshape(n, self.n_trees)
+
+    def predict_numpy(self, X: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        """The same output as :meth:`predict` in plain numpy (all row-tree pairs advance one level per step): the
+        oracle for the compiled kernel, and usable where numba is not."""
+        X = self._check_X(X)
+        out = np.empty(len(X))
+        chunk = chunk or max(1, 2**19 // self.n_trees)
+        for start in range(0, len(X), chunk):
+            out[start : start + chunk] = self._predict_chunk(X[start : start + chunk])
+        return out
+
+    def _predict_chunk(self, X: np.ndarray) -> np.ndarray:
+        leaves = self.leaves_numpy(X)
         if self.aggregate == "median":
             return self.base + np.median(leaves, axis=1)
         return self.base + self.scale * leaves.sum(axis=1)
@@ -292,3 +308,19 @@ def _forest_median(X, child, feature, threshold, value, roots, depth, out):
                 leaves[i - start, t] = value[node[i - start]]
         for i in range(start, stop):
             out[i] = np.median(leaves[i - start])
+
+
+@numba.njit(cache=True, nogil=True)
+def _forest_moments(X, child, feature, threshold, value, roots, depth, total, squares):
+    """total[i] += leaf value, squares[i] += its square, of row i in every tree (blocks as :func:`_forest_sum`)."""
+    n = X.shape[0]
+    block = 128
+    node = np.empty(block, np.int32)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        for t in range(roots.shape[0]):
+            _walk_block(X, start, stop, roots[t], depth[t], child, feature, threshold, node)
+            for i in range(start, stop):
+                v = value[node[i - start]]
+                total[i] += v
+                squares[i] += v * v

@@ -40,7 +40,8 @@ from sklearn.model_selection import GroupKFold
 from lisearch.datasets import OBELIX_CIFS, iter_cifs
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
-from lisearch.measured.models import Transfer, fit_pair, load_transfer, model_params
+from lisearch.measured.calibration import brier_score, chance_ece, expected_calibration_error, reliability_table
+from lisearch.measured.models import Transfer, fit_pair, load_transfer, measured_outputs, model_params
 from lisearch.measured.obelix import MeasuredSet, measured_set
 from lisearch.models.loading import load_models
 from lisearch.structure.labelling import label_cifs
@@ -103,11 +104,18 @@ def bootstrap_intervals(
     errors: np.ndarray | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
+    p: np.ndarray | None = None,
+    covered: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
 ) -> dict[str, list[float] | None]:
     """95 % intervals (2.5th and 97.5th percentiles) of balanced accuracy and, with ``errors`` (n,) absolute errors,
     of their mean (MAE), over ``resamples`` bootstrap resamples of the distinct ``groups`` (n,): each resample draws
     as many groups as there are, with replacement, and takes every row of a drawn group as often as it is drawn.
-    Resamples holding a single class are left out of the balanced-accuracy interval (None when all are)."""
+    Resamples holding a single class are left out of the balanced-accuracy interval (None when all are).
+
+    Optional, on the same resamples: ``p`` (n,) probabilities give ``ece_ci`` (10 equal-width bins); ``covered`` (n,)
+    whether each row's interval holds its measurement gives ``coverage_ci``, and with ``outside`` (n,) flags also
+    ``coverage_inside_ci`` / ``coverage_outside_ci``."""
     _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
     n_groups = int(group_of_row.max()) + 1 if len(group_of_row) else 0
     out: dict[str, list[float] | None] = {"balanced_accuracy_ci": None}
@@ -128,25 +136,61 @@ def bootstrap_intervals(
     if errors is not None:
         mae = weights @ np.asarray(errors, np.float64) / weights.sum(axis=1)
         out["mae_ci"] = np.percentile(mae, [2.5, 97.5]).round(4).tolist()
+    if p is not None:
+        p = np.asarray(p, np.float64)
+        which = np.clip((p * 10).astype(int), 0, 9)
+        gap = sum(np.abs(weights[:, which == b] @ (y[which == b] - p[which == b])) for b in range(10))
+        out["ece_ci"] = np.percentile(gap / weights.sum(axis=1), [2.5, 97.5]).round(4).tolist()
+    if covered is not None:
+        hit = np.asarray(covered, np.float64)
+        parts = {"coverage_ci": np.ones(len(hit), bool)}
+        if outside is not None:
+            far = np.asarray(outside, bool)
+            parts |= {"coverage_inside_ci": ~far, "coverage_outside_ci": far}
+        for key, rows in parts.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = weights[:, rows] @ hit[rows] / weights[:, rows].sum(axis=1)
+            out[key] = np.nanpercentile(share, [2.5, 97.5]).round(4).tolist() if np.isfinite(share).any() else None
     return out
 
 
 # ----------------------------------------------------------------------------------------------- predictions
 def cross_predict(
-    data: MeasuredSet, folds: list[tuple[np.ndarray, np.ndarray]], transfer: Transfer | None, params: dict[str, Any]
+    data: MeasuredSet,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    transfer: Transfer | None,
+    params: dict[str, Any],
+    calibrate: bool = True,
 ) -> pd.DataFrame:
-    """Out-of-fold predictions of the measured classifier and regressor (NaN for rows in no test part).
+    """Out-of-fold predictions of the measured classifier and regressor (NaN for rows in no test part). With
+    ``calibrate`` each fold's models are calibrated, and get their intervals, from group folds inside that fold's
+    training part only (:meth:`lisearch.measured.models.MeasuredModel.fit` with groups), as the shipped models are
+    from all of OBELiX.
 
-    Columns: fold, p_fast (classifier probability), log10_sigma_pred, median_baseline (training median).
+    Columns: fold, p_fast (calibrated classifier probability), p_fast_raw (the forest's), label (p_fast >= the fold
+    classifier's cut-off), log10_sigma_pred, log10_sigma_low / _high (conformal interval; NaN without
+    ``calibrate``), outside (outside the fold model's applicability domain), median_baseline (training median).
     """
+    n = len(data.y)
     out = pd.DataFrame(
-        {"fold": -1, "p_fast": np.nan, "log10_sigma_pred": np.nan, "median_baseline": np.nan}, index=range(len(data.y))
-    )
+        {"fold": -1, "p_fast": np.nan, "p_fast_raw": np.nan, "label": -1, "log10_sigma_pred": np.nan,
+         "log10_sigma_low": np.nan, "log10_sigma_high": np.nan, "outside": False, "median_baseline": np.nan},
+        index=range(n),
+    )  # fmt: skip
     for k, (train, test) in enumerate(folds):
-        models = fit_pair(data.fractions[train], data.log10_sigma[train], transfer, **params)
+        groups = data.groups[train] if calibrate else None
+        models = fit_pair(data.fractions[train], data.log10_sigma[train], transfer, groups, **params)
+        classifier, regressor = models["classifier"], models["regressor"]
+        X = classifier.features(data.fractions[test])
+        values = measured_outputs(classifier, regressor, data.fractions[test])
         out.loc[test, "fold"] = k
-        out.loc[test, "p_fast"] = models["classifier"].predict_value(data.fractions[test])
-        out.loc[test, "log10_sigma_pred"] = models["regressor"].predict_value(data.fractions[test])
+        out.loc[test, "p_fast"] = values["measured_p_fast"]
+        out.loc[test, "p_fast_raw"] = classifier.ensemble_.predict(X)
+        out.loc[test, "label"] = values["measured_label"].astype(int)
+        out.loc[test, "log10_sigma_pred"] = values["measured_log10_sigma"]
+        out.loc[test, "log10_sigma_low"] = values["measured_log10_sigma_low"]
+        out.loc[test, "log10_sigma_high"] = values["measured_log10_sigma_high"]
+        out.loc[test, "outside"] = ~values["measured_in_domain"]
         out.loc[test, "median_baseline"] = float(np.median(data.log10_sigma[train]))
     return out
 
@@ -192,17 +236,40 @@ def _measured_rows(data: MeasuredSet, name: str, scope: str, pred: pd.DataFrame,
     have = pred["fold"].to_numpy() >= 0
     y, target = data.y[have], data.log10_sigma[have]
     p = pred["p_fast"].to_numpy()[have]
+    raw = pred["p_fast_raw"].to_numpy()[have]
     reg = pred["log10_sigma_pred"].to_numpy()[have]
     cut = np.log10(threshold)
     base = {"scope": scope, "trained_on": "OBELiX training part"}
     groups = data.groups[have]
-    label, reg_label = (p >= 0.5).astype(int), (reg >= cut).astype(int)
+    label, reg_label = pred["label"].to_numpy()[have], (reg >= cut).astype(int)
+    calibration = {
+        "ece": expected_calibration_error(y, p), "ece_uncalibrated": expected_calibration_error(y, raw),
+        "ece_if_calibrated": chance_ece(p),
+        "brier": brier_score(y, p), "brier_uncalibrated": brier_score(y, raw),
+        "balanced_accuracy_at_0.5": classification_metrics(y, (p >= 0.5).astype(int))["balanced_accuracy"],
+        "reliability": reliability_table(y, p),
+    }  # fmt: skip
+    low, high = pred["log10_sigma_low"].to_numpy()[have], pred["log10_sigma_high"].to_numpy()[have]
+    intervals: dict[str, Any] = {}
+    if np.isfinite(low).all() and len(low):
+        covered = (target >= low) & (target <= high)
+        outside = pred["outside"].to_numpy(dtype=bool)[have]
+        intervals = {
+            "coverage": float(covered.mean()), "mean_width": float(np.mean(high - low)),
+            "n_inside": int((~outside).sum()), "n_outside": int(outside.sum()),
+            "coverage_inside": float(covered[~outside].mean()) if (~outside).any() else None,
+            "coverage_outside": float(covered[outside].mean()) if outside.any() else None,
+            "mean_width_inside": float(np.mean((high - low)[~outside])) if (~outside).any() else None,
+            "mean_width_outside": float(np.mean((high - low)[outside])) if outside.any() else None,
+            **bootstrap_intervals(groups, y, reg_label, covered=covered, outside=outside),
+        }  # fmt: skip
     return [
         {
             "model": f"{name} classifier",
             **base,
             **classification_metrics(y, label, p),
-            **bootstrap_intervals(groups, y, label),
+            **calibration,
+            **bootstrap_intervals(groups, y, label, p=p),
         },
         {
             "model": f"{name} regressor",
@@ -210,6 +277,7 @@ def _measured_rows(data: MeasuredSet, name: str, scope: str, pred: pd.DataFrame,
             **classification_metrics(y, reg_label, reg),
             **regression_metrics(target, reg, pred["median_baseline"].to_numpy()[have]),
             **bootstrap_intervals(groups, y, reg_label, np.abs(reg - target)),
+            **intervals,
         },
     ]
 
@@ -236,12 +304,15 @@ def validate(
     for scope, fold_list in protocols.items():
         tag = "test" if scope.startswith("official") else "cv"
         for name, source in variants.items():
-            pred = cross_predict(data, fold_list, source, params)
+            pred = cross_predict(data, fold_list, source, params, calibrate=source is not None)
             rows += _measured_rows(data, name, scope, pred, params["threshold"])
             key = "transfer" if source is not None else "no_transfer"
             predictions[f"{key}_{tag}_p_fast"] = pred["p_fast"].to_numpy()
             predictions[f"{key}_{tag}_log10_sigma"] = pred["log10_sigma_pred"].to_numpy()
             predictions[f"{key}_{tag}_fold"] = pred["fold"].to_numpy()
+            if source is not None:
+                for column in ("p_fast_raw", "label", "log10_sigma_low", "log10_sigma_high", "outside"):
+                    predictions[f"{key}_{tag}_{column}"] = pred[column].to_numpy()
     return {
         "rows": rows,
         "predictions": predictions,
@@ -304,14 +375,52 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Published: OBELiX baseline test MAE {report['published']['obelix_baseline_test_mae']}."
         + (BOOTSTRAP_NOTE if any(r.get("balanced_accuracy_ci") for r in report["rows"]) else ""),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _calibration_markdown(frame, report["settings"]))
+
+
+def _calibration_markdown(frame: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
+    """The calibration and interval tables of the calibrated (transfer) models; none for older reports."""
+    if "ece" not in frame or "coverage" not in frame:
+        return []
+    rows = frame[frame["ece"].notna() & frame["model"].str.contains(r"\(transfer\)")]
+    method = settings.get("calibration", "none")
+    lines = [
+        "",
+        f"Calibration of P(fast) (measured classifier, transfer; recalibration `{method}`, fitted on group folds "
+        "inside each training part; ECE over 10 equal-width bins)",
+        "",
+        "| scope | n | ECE | ECE without recalibration | ECE of a calibrated model by chance (mean, 95 %) | Brier "
+        "(without) | balanced acc. at the cut-off / at 0.5 |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in rows.to_dict("records"):
+        chance = r.get("ece_if_calibrated") or [None, None]
+        lines.append(
+            f"| {r['scope']} | {r['n']} | {_fmt(r['ece'])}{_interval(r.get('ece_ci'))} | "
+            f"{_fmt(r['ece_uncalibrated'])} | {_fmt(chance[0])}, {_fmt(chance[1])} | "
+            f"{_fmt(r['brier'])} ({_fmt(r['brier_uncalibrated'])}) | {_fmt(r['balanced_accuracy'])} / "
+            f"{_fmt(r['balanced_accuracy_at_0.5'])} |"
+        )
+    rows = frame[frame["coverage"].notna()]
+    coverage = settings.get("coverage", 0.8)
+    lines += ["", f"Conformal intervals of log10 sigma ({100 * coverage:.0f} %; measured regressor, transfer)", "",
+              "| scope | coverage | inside the domain (n) | outside (n) | mean width inside / outside (dex) |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for r in rows.to_dict("records"):
+        lines.append(
+            f"| {r['scope']} | {_fmt(r['coverage'])}{_interval(r.get('coverage_ci'))} | "
+            f"{_fmt(r['coverage_inside'])}{_interval(r.get('coverage_inside_ci'))} ({int(r['n_inside'])}) | "
+            f"{_fmt(r['coverage_outside'])}{_interval(r.get('coverage_outside_ci'))} ({int(r['n_outside'])}) | "
+            f"{_fmt(r['mean_width_inside'], 2)} / {_fmt(r['mean_width_outside'], 2)} |"
+        )
+    return lines
 
 
 def validation_figure(pred: pd.DataFrame) -> Any:
     """ROC curves (official test split and CV) and predicted vs measured log10 sigma (transfer regressor), from the
     per-material predictions of :func:`validate` (``measured_predictions.csv``)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8))
     curves = {"eML": "eML_score", "esML": "esML_score", "atom2vec-esML": "atom2vec-esML_score", "sML": "sML_score"}
     for ax, tag, title in ((axes[0], "test", "official test split"), (axes[1], "cv", "leave-system-out CV")):
         rows = pred["split"].eq("test") if tag == "test" else pd.Series(True, index=pred.index)
@@ -337,6 +446,49 @@ def validation_figure(pred: pd.DataFrame) -> Any:
     ax.plot([-12, -1], [-12, -1], color="0.5", lw=0.8)
     ax.set(title="measured regressor (transfer)", xlabel="measured log10 sigma (S/cm)", ylabel="predicted")
     ax.legend(fontsize=7)
+    ax = axes[3]
+    for tag, title in (("cv", "leave-system-out CV"), ("test", "official test split")):
+        for column, style in ((f"transfer_{tag}_p_fast", "-o"), (f"transfer_{tag}_p_fast_raw", ":x")):
+            if column not in pred:
+                continue
+            have = pred[column].notna() & (pred["split"].eq("test") if tag == "test" else True)
+            table = [r for r in reliability_table(pred.loc[have, "y"].to_numpy(), pred.loc[have, column].to_numpy())
+                     if r["n"]]  # fmt: skip
+            kind = "uncalibrated" if column.endswith("raw") else "calibrated"
+            ax.plot([r["mean_p"] for r in table], [r["observed"] for r in table], style, ms=4,
+                    label=f"{title}, {kind}")  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+    ax.set(title="reliability of P(fast) (transfer)", xlabel="mean predicted P (10 bins)", ylabel="observed share fast")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def interval_figure(pred: pd.DataFrame, tag: str = "cv") -> Any:
+    """Predicted log10 sigma with its conformal interval against the measured value (transfer regressor; ``tag``
+    ``"cv"``: leave-system-out CV, ``"test"``: the official test split), coloured by applicability domain, from the
+    per-material predictions of :func:`validate`; an interval that misses the measurement is drawn darker."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    columns = [f"transfer_{tag}_{c}" for c in ("log10_sigma", "log10_sigma_low", "log10_sigma_high", "outside")]
+    if any(c not in pred for c in columns):
+        raise InputError("These predictions have no intervals: rerun `lisearch validate` with this lisearch.")
+    value, low, high, outside = (pred[c] for c in columns)
+    rows = value.notna() & (pred["split"].eq("test") if tag == "test" else True)
+    for far, colour, label in ((False, "tab:blue", "inside the domain"), (True, "tab:orange", "outside the domain")):
+        keep = rows & outside.astype(bool).eq(far)
+        if not keep.any():
+            continue
+        measured = pred.loc[keep, "log10_sigma"]
+        hit = (measured >= low[keep]) & (measured <= high[keep])
+        errors = np.vstack([value[keep] - low[keep], high[keep] - value[keep]])
+        ax.errorbar(measured, value[keep], yerr=errors, fmt="o", ms=3, color=colour, ecolor=colour, alpha=0.35, lw=0.6,
+                    label=f"{label}: {int(hit.sum())} of {int(keep.sum())} covered")  # fmt: skip
+    ax.plot([-13, 0], [-13, 0], color="0.5", lw=0.8)
+    scope = "leave-system-out CV" if tag == "cv" else "official test split"
+    ax.set(title=f"log10 sigma with its conformal interval ({scope})", xlabel="measured log10 sigma (S/cm)",
+           ylabel="predicted log10 sigma (S/cm)")  # fmt: skip
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
