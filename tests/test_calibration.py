@@ -15,7 +15,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import balanced_accuracy_score
 
 from lisearch.chemistry.composition import parse_formulas
-from lisearch.errors import InputError
+from lisearch.errors import ConfigError, InputError
 from lisearch.measured.calibration import (
     ConformalIntervals,
     ProbabilityCalibration,
@@ -255,3 +255,51 @@ def test_predict_shows_the_interval_and_far_formulas_get_the_outside_width(data,
     assert frame["measured_in_domain"].tolist()[:2] == [True, False] and frame["measured_label"].tolist()[2] == -1
     width = (frame["measured_log10_sigma_high"] - frame["measured_log10_sigma_low"]).to_numpy()
     assert np.isnan(width[2]) and width[0] > 0 and width[1] > 0
+
+
+def test_shortlist_ranks_by_the_interval_s_low_end_when_asked(calibrated):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    import pandas as pd
+
+    from lisearch.config import ShortlistSettings
+    from lisearch.downstream.shortlisting import shortlist_batch
+
+    _, models = calibrated
+    none = pd.array([None, None, None, None], dtype="Int16")
+    batch = pd.DataFrame({"run_id": ["x"] * 4, "z1": [13, 31, 5, 57], "z2": [8, 8, 8, 40],
+                          "z3": pd.array([None, None, None, 8], dtype="Int16"), "z4": none,
+                          "pct_li": [25, 25, 25, 30], "pct_1": [25, 25, 25, 10], "pct_2": [50, 50, 50, 10],
+                          "pct_3": pd.array([None, None, None, 50], dtype="Int16"), "pct_4": none,
+                          "score": [1.0] * 4, "cost_per_kg": [1.0] * 4, "mean_atomic_mass": [20.0] * 4})  # fmt: skip
+    settings = dataclasses.replace(ShortlistSettings(), in_domain_only=False)
+    point, _ = shortlist_batch(batch, settings, models)
+    low, _ = shortlist_batch(batch, dataclasses.replace(settings, rank_by="lower_bound"), models)
+    assert len(point) == 4 and point["ranked_by"].iloc[0] == "predicted log10 sigma (measured regressor)"
+    np.testing.assert_array_equal(point["rank_score"], point["measured_log10_sigma"].astype(np.float64))
+    np.testing.assert_array_equal(low["rank_score"], low["measured_log10_sigma_low"].astype(np.float64))
+    assert low["ranked_by"].iloc[0].startswith("low end of the predicted log10 sigma's interval")
+    assert (low["measured_log10_sigma_low"] < low["measured_log10_sigma"]).all()
+    with pytest.raises(ConfigError, match=r"shortlist\.rank_by is 'upper'"):
+        ShortlistSettings(rank_by="upper")
+
+
+def test_calibration_study_never_reads_the_test_split(data):  # type: ignore[no-untyped-def]
+    """The study that chose the defaults sees only OBELiX's training part: changing every test row's target and
+    composition changes nothing in it."""
+    import dataclasses
+
+    from lisearch.measured.validation import calibration_study, calibration_study_markdown
+
+    params = {**PARAMS, "calibration_folds": 3}
+    study = calibration_study(data, None, params, folds=3)
+    test = data.split == "test"
+    scrambled = dataclasses.replace(
+        data,
+        log10_sigma=np.where(test, -data.log10_sigma, data.log10_sigma),
+        y=np.where(test, 1 - data.y, data.y),
+        fractions=np.where(test[:, None], data.fractions[::-1], data.fractions),
+    )
+    assert calibration_study(scrambled, None, params, folds=3) == study
+    assert study["n"] == 478 and len(study["rows"]) == 8
+    assert "| none | balanced |" in calibration_study_markdown(study)

@@ -208,7 +208,10 @@ class MeasuredModel(BaseEstimator):
         transfer: the frozen source models whose outputs become features (:class:`Transfer`), or None.
 
     Fitted: ``aggregate_``, ``transfer_``, ``feature_names_``, ``ensemble_`` (:class:`TreeEnsemble`), ``domain_``
-    (:class:`ApplicabilityDomain`) and ``training_`` (metadata of the training run, from an artifact).
+    (:class:`ApplicabilityDomain`), ``training_`` (metadata of the training run, from an artifact), ``calibration_``
+    (:class:`~lisearch.measured.calibration.ProbabilityCalibration`), ``cut_`` (the classifier's label cut-off),
+    ``conformal_`` (:class:`~lisearch.measured.calibration.ConformalIntervals` or None) and, after a fit with groups,
+    ``out_of_group_`` (n,) (the forest's out-of-group predictions of the training rows, not saved in files).
     """
 
     def __init__(
@@ -302,6 +305,7 @@ class MeasuredModel(BaseEstimator):
             value[held] = inner.ensemble_.predict(X)
             spread[held] = inner.ensemble_.spread(X) if self.task == "regressor" else 0.0
             outside[held] = inner.domain_.distance(X) > inner.domain_.cutoff_
+        self.out_of_group_ = value
         if self.task == "classifier":
             y = (log10_sigma >= np.log10(self.threshold)).astype(int)
             self.calibration_ = ProbabilityCalibration.fit(value, y, self.calibration)
