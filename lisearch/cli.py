@@ -393,6 +393,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict_structure(args: argparse.Namespace) -> int:
+    """`lisearch predict-structure`: candidate structures, relaxation and energy above the hull (no Spark)."""
+    overrides = list(args.set or [])
+    for option in ("candidates", "fmax", "steps", "device"):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides.append(f"materials.{option}={value}")
+    settings = load_settings(args.profile, overrides)
+    from lisearch.materials.pipeline import predict_materials
+    from lisearch.prediction import read_formula_csv
+
+    formulas = list(args.formulas) + (read_formula_csv(Path(args.csv)) if args.csv else [])
+    if not formulas:
+        raise InputError("Give formulas (e.g. `lisearch predict-structure Li3AsO4`) or --csv FILE.")
+    cif_dir = Path(args.cif_dir) if args.cif_dir else None
+    if cif_dir is not None and cif_dir.exists() and not cif_dir.is_dir():
+        raise InputError(f"--cif-dir {cif_dir} is a file. Give a folder (it is created when missing).")
+
+    def progress(text: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(text + "\n")
+
+    frame = predict_materials(formulas, settings.paths.warehouse_dir, settings.materials, progress=progress)
+    if cif_dir is not None:
+        cif_dir.mkdir(parents=True, exist_ok=True)
+        for row in frame.dropna(subset=["cif"]).itertuples(index=False):
+            (cif_dir / f"{row.formula}_{row.candidate}_{row.template_id}.cif").write_text(str(row.cif))
+    shown = frame.drop(columns="cif") if (args.format == "table" or cif_dir is not None) else frame
+    if args.format == "csv":
+        shown.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(shown.to_json(orient="records", lines=True))
+    else:
+        print(_as_text(shown))
+    if cif_dir is not None:
+        sys.stderr.write(f"relaxed structures written to {cif_dir}\n")
+    return 0 if frame["energy_per_atom"].notna().any() else 2
+
+
 # --------------------------------------------------------------------------------------------------- screen
 def _screen_overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.set or [])
@@ -617,6 +656,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models", help="comma-separated models to score with (esml,eml,atom2vec,measured; default: all trained)"
     )
+
+    p = add(
+        "predict-structure",
+        cmd_predict_structure,
+        "candidate crystal structures, relaxed by the potential, with their energy above the hull (no Spark)",
+    )
+    p.add_argument("formulas", nargs="*")
+    p.add_argument("--csv", help="CSV file with a `formula` column")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table: without the CIF text; csv / json: with it (unless --cif-dir)",
+    )
+    p.add_argument("--cif-dir", dest="cif_dir", help="write each relaxed structure as a CIF file into this folder")
+    p.add_argument("--candidates", type=int, help="structures per composition (materials.candidates, default 5)")
+    p.add_argument("--fmax", type=float, help="force tolerance, eV/A (materials.fmax, default 0.1)")
+    p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
+    p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     p = add("screen", cmd_screen, "screen the composition space on Spark into `candidates`, `funnel`, `runs`")
     p.add_argument("--elements", help="partners of Li: 'all' or comma-separated symbols")

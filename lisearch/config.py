@@ -407,6 +407,34 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class MaterialsSettings:
+    """The materials stage (``lisearch predict-structure``): ``candidates`` (structures per composition, by ionic
+    substitution on known Li prototypes), ``fmax`` (eV/A: a relaxation converges when every force is below it) and
+    ``steps`` (its step limit), ``device`` (``cpu``, or ``cuda`` where a GPU is present), ``relax_phases`` (the
+    competing phases relaxed by the potential too; false: static energies on their Materials Project geometry),
+    ``hull_window`` (eV/atom: a structure this close to the hull counts as near it)."""
+
+    candidates: int = 5
+    fmax: float = 0.1
+    steps: int = 300
+    device: str = "cpu"
+    relax_phases: bool = False
+    hull_window: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1 or self.steps < 1:
+            raise ConfigError(
+                f"materials.candidates ({self.candidates}) and materials.steps ({self.steps}) must be at least 1."
+            )
+        if not self.fmax > 0 or not self.hull_window >= 0:
+            raise ConfigError(
+                f"materials.fmax ({self.fmax}) must be > 0 eV/A and materials.hull_window ({self.hull_window}) >= 0."
+            )
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f'materials.device is {self.device!r}; use "cpu", "cuda" or "cuda:N".')
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
 
@@ -419,6 +447,7 @@ class Settings:
     narrow: NarrowSettings = field(default_factory=NarrowSettings)
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
+    materials: MaterialsSettings = field(default_factory=MaterialsSettings)
     run: RunSettings = field(default_factory=RunSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -432,7 +461,7 @@ class Settings:
             return value
 
         out: dict[str, Any] = {"profile": self.profile}
-        for section in ("spark", "paths", "label", "screen", "train", "narrow", "measured", "shortlist", "run"):
+        for section in _SECTIONS:
             obj = getattr(self, section)
             out[section] = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         out["paths"].update(
@@ -452,6 +481,7 @@ _SECTIONS: dict[str, type] = {
     "narrow": NarrowSettings,
     "measured": MeasuredSettings,
     "shortlist": ShortlistSettings,
+    "materials": MaterialsSettings,
     "run": RunSettings,
 }
 #: Keys of earlier lisearch versions that now set ``run.id`` (one run id for every job).
@@ -606,6 +636,7 @@ def load_settings(
             narrow=NarrowSettings(**merged.get("narrow", {})),
             measured=MeasuredSettings(**merged.get("measured", {})),
             shortlist=ShortlistSettings(**merged.get("shortlist", {})),
+            materials=MaterialsSettings(**merged.get("materials", {})),
             run=RunSettings(**merged.get("run", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above

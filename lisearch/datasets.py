@@ -23,16 +23,21 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 MP2025_ARCHIVE = DATA_DIR / "mp2025_li" / "mp2025_li_cifs.tar.xz"
 MP2025_INDEX = DATA_DIR / "mp2025_li" / "index.csv"
+MP_PHASES_ARCHIVE = DATA_DIR / "mp_phases" / "mp_phases_nonli_cifs.tar.xz"
+MP_PHASES_INDEX = DATA_DIR / "mp_phases" / "index.csv"
+MP_KNOWN = DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv"
 EXP40_DIR = DATA_DIR / "exp40"
 _REQUIRED = (
     MP2025_ARCHIVE,
     MP2025_INDEX,
+    MP_PHASES_ARCHIVE,
+    MP_PHASES_INDEX,
     EXP40_DIR / "exp40.csv",
     EXP40_DIR / "exp40_structure_candidates.csv",
     DATA_DIR / "dft" / "dft_random20.csv",
     DATA_DIR / "dft" / "sendek2017_candidates21.csv",
     DATA_DIR / "sendek2017_reference" / "mp_descriptors_sample400.csv",
-    DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv",
+    MP_KNOWN,
     DATA_DIR / "elements" / "mendeleev_elements.csv",
     DATA_DIR / "obelix" / "all.csv",
     DATA_DIR / "obelix" / "all_cifs.tar.gz",
@@ -97,7 +102,7 @@ def mp_known() -> pd.DataFrame:
 
     Columns: material_id, formula, e_above_hull_ev, band_gap_ev.
     """
-    frame = pd.read_csv(DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv", encoding="utf-8-sig")
+    frame = pd.read_csv(MP_KNOWN, encoding="utf-8-sig")
     return frame.rename(
         columns={
             "MP ID": "material_id",

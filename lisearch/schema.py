@@ -196,11 +196,52 @@ SHORTLIST_COLUMNS = {
 SHORTLIST_DDL = ddl(SHORTLIST_COLUMNS)
 
 
+# --------------------------------------------------------------------------------------------- materials
+#: The `phases` table: the potential's energy of each competing phase (shipped MP structures), computed once per
+#: (material_id, potential, relaxed) and reused by every hull (:mod:`lisearch.materials.phases`).
+PHASES_COLUMNS = {"material_id": "string", "source": "string", "formula": "string", "n_atoms": "int",
+                  "energy_per_atom": "double", "potential": "string", "relaxed": "boolean", "status": "string",
+                  "reason": "string"}  # fmt: skip
+#: The materials stage's rows (``lisearch predict-structure``; the `materials` table with the run id and shortlist
+#: rank): one per (composition, candidate structure), or one per composition without a candidate (status
+#: ``no_template`` and the reason).
+MATERIALS_COLUMNS = {
+    "formula": "string", "candidate": "int", "template_id": "string", "template_formula": "string",
+    "substitution_probability": "double", "status": "string", "reason": "string", "converged": "boolean",
+    "steps": "int", "energy_per_atom": "double", "volume_per_atom": "double", "space_group": "string",
+    "e_above_hull": "double", "decomposition": "string", "potential": "string", "cif": "string",
+}  # fmt: skip
+
+
 __all__ = [
-    "CANDIDATE_STATS_COLUMNS", "FUNNEL_DDL", "MAX_PARTNERS", "MEASURED_COLUMNS", "MEASURED_DDL", "NARROW_STAGES",
-    "PARTNERS", "PARTNER_TYPES", "RUNS_DDL", "SHORTLIST_COLUMNS", "SHORTLIST_DDL", "STABLE_OXIDE_CANDIDATE_COLUMNS",
-    "STAT_COLUMNS", "VALUE_TYPES", "all_partner_columns", "arrow_type", "candidate_columns", "candidate_fractions",
-    "candidates_ddl", "ddl", "decode_candidates", "derived_columns", "numpy_type", "partner_columns", "partner_of",
+    "CANDIDATE_STATS_COLUMNS",
+    "FUNNEL_DDL",
+    "MATERIALS_COLUMNS",
+    "MAX_PARTNERS",
+    "MEASURED_COLUMNS",
+    "MEASURED_DDL",
+    "NARROW_STAGES",
+    "PARTNERS",
+    "PARTNER_TYPES",
+    "PHASES_COLUMNS",
+    "RUNS_DDL",
+    "SHORTLIST_COLUMNS",
+    "SHORTLIST_DDL",
+    "STABLE_OXIDE_CANDIDATE_COLUMNS",
+    "STAT_COLUMNS",
+    "VALUE_TYPES",
+    "all_partner_columns",
+    "arrow_type",
+    "candidate_columns",
+    "candidate_fractions",
+    "candidates_ddl",
+    "ddl",
+    "decode_candidates",
+    "derived_columns",
+    "numpy_type",
+    "partner_columns",
+    "partner_of",
     "stable_oxides_columns",
-    "stats_columns", "survivor_dtypes",
+    "stats_columns",
+    "survivor_dtypes",
 ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""From formulas to materials: predicted crystal structures, relaxation by a universal potential, convex hulls."""

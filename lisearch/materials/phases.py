@@ -1,0 +1,108 @@
+"""The `phases` table: the potential's energy of every competing phase, computed once and reused by every hull.
+
+A Delta table under the warehouse (``<warehouse>/phases``, columns :data:`lisearch.schema.PHASES_COLUMNS`), written
+with delta-rs (``deltalake``) so that it needs no Spark and is read by Spark SQL like the other tables. A phase is
+keyed by (material_id, potential, relaxed): energies of another potential or protocol are never mixed in. It grows
+incrementally: :func:`phase_energies` reads what is there, computes only the missing phases, and appends them in
+batches, so a run that is stopped keeps every finished batch and the next run continues from there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lisearch.materials.potential import POTENTIAL, relax, static_energy
+from lisearch.materials.templates import read_structures
+from lisearch.schema import PHASES_COLUMNS, arrow_type
+
+TABLE = "phases"
+#: Phases computed between two appends (a stopped run loses at most one batch).
+BATCH = 25
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa  # noqa: PLC0415 (needed here only)
+
+    return pa.schema([(name, arrow_type(kind)) for name, kind in PHASES_COLUMNS.items()])
+
+
+def read_cached(warehouse: Path, relaxed: bool) -> pd.DataFrame:
+    """The cached rows of this potential and protocol (empty frame when the table does not exist yet)."""
+    from deltalake import DeltaTable  # noqa: PLC0415 (needed here only)
+
+    path = warehouse / TABLE
+    if not (path / "_delta_log").is_dir():
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in PHASES_COLUMNS})
+    frame = DeltaTable(str(path)).to_pandas()
+    return frame[(frame["potential"] == POTENTIAL) & (frame["relaxed"] == relaxed)]
+
+
+def append(warehouse: Path, rows: pd.DataFrame) -> None:
+    """Append computed rows (columns :data:`PHASES_COLUMNS`) in one Delta commit."""
+    import pyarrow as pa  # noqa: PLC0415 (needed here only)
+    from deltalake import write_deltalake  # noqa: PLC0415
+
+    warehouse.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(rows[list(PHASES_COLUMNS)], schema=_arrow_schema(), preserve_index=False)
+    write_deltalake(str(warehouse / TABLE), table, mode="append")
+
+
+def compute_energy(
+    structure: Any, relaxed: bool, device: str, fmax: float, steps: int
+) -> tuple[float, str, str | None]:
+    """(energy per atom, status, reason) of one phase: static on its MP geometry, or relaxed."""
+    if not relaxed:
+        energy = static_energy(structure, device)
+        if math.isfinite(energy):
+            return energy, "ok", None
+        return float("nan"), "failed", "no energy (element not covered, or NaN)"
+    result = relax(structure, fmax=fmax, steps=steps, device=device)
+    return result.energy_per_atom, result.status, result.reason
+
+
+def phase_energies(
+    phases: pd.DataFrame,
+    warehouse: Path,
+    relaxed: bool = False,
+    device: str = "cpu",
+    fmax: float = 0.1,
+    steps: int = 300,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``phases`` (id, formula, source) with ``energy_per_atom`` (NaN where it failed), from the `phases` table where
+    cached, computed and appended there otherwise."""
+    cached = read_cached(warehouse, relaxed).drop_duplicates("material_id", keep="last")
+    known = dict(zip(cached["material_id"], cached["energy_per_atom"], strict=True))
+    missing = phases[~phases["id"].isin(known)]
+    done = 0
+    for start in range(0, len(missing), BATCH):
+        part = missing.iloc[start : start + BATCH]
+        structures = read_structures({s: part.loc[part["source"] == s, "id"].tolist() for s in set(part["source"])})
+        rows = []
+        for pid, formula, source in zip(part["id"], part["formula"], part["source"], strict=True):
+            structure = structures.get(pid)
+            reason: str | None
+            if structure is None:
+                energy, status, reason, atoms = float("nan"), "failed", "structure not found in the archive", 0
+            else:
+                energy, status, reason = compute_energy(structure, relaxed, device, fmax, steps)
+                atoms = len(structure)
+            rows.append({"material_id": pid, "source": source, "formula": formula, "n_atoms": atoms,
+                         "energy_per_atom": energy, "potential": POTENTIAL, "relaxed": relaxed, "status": status,
+                         "reason": reason})  # fmt: skip
+            known[pid] = energy
+        append(warehouse, pd.DataFrame(rows))
+        done += len(part)
+        if progress is not None:
+            progress(done, len(missing))
+    out = phases.copy()
+    out["energy_per_atom"] = [float(known.get(pid, float("nan"))) for pid in out["id"]]
+    return out
+
+
+__all__ = ["BATCH", "TABLE", "append", "phase_energies", "read_cached"]
