@@ -393,14 +393,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+MATERIALS_OPTIONS = ("candidates", "fmax", "steps", "device")
+#: Columns `lisearch materials` prints (the CIF text and the long decomposition stay in the table).
+MATERIALS_SHOWN = ["shortlist_rank", "formula", "candidate", "template_formula", "substitution_probability", "status",
+                   "steps", "energy_per_atom", "space_group", "e_above_hull"]  # fmt: skip
+
+
+def cmd_materials(args: argparse.Namespace) -> int:
+    """`lisearch materials`: the top of a run's shortlist (or given formulas) to structures and hulls (Spark)."""
+    settings = _section_settings(args, "materials", ("run_id", *MATERIALS_OPTIONS))
+    from lisearch.prediction import read_formula_csv
+    from lisearch.spark.materials import materials_frame, run_materials
+    from lisearch.spark.session import get_session
+
+    formulas = list(args.formulas or []) + (read_formula_csv(Path(args.csv)) if args.csv else [])
+    if formulas and not settings.run.id:
+        raise InputError("Formulas given directly need --run-id NAME: the `materials` rows are stored under it.")
+    summary = run_materials(settings, args.top, formulas or None, restart=args.restart)
+    frame = materials_frame(get_session(settings), settings, summary["run_id"])
+    print(_as_text(frame[MATERIALS_SHOWN].head(args.show)))
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
 def cmd_predict_structure(args: argparse.Namespace) -> int:
     """`lisearch predict-structure`: candidate structures, relaxation and energy above the hull (no Spark)."""
-    overrides = list(args.set or [])
-    for option in ("candidates", "fmax", "steps", "device"):
-        value = getattr(args, option, None)
-        if value is not None:
-            overrides.append(f"materials.{option}={value}")
-    settings = load_settings(args.profile, overrides)
+    settings = _section_settings(args, "materials", MATERIALS_OPTIONS)
     from lisearch.materials.pipeline import predict_materials
     from lisearch.prediction import read_formula_csv
 

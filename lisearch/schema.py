@@ -211,12 +211,16 @@ MATERIALS_COLUMNS = {
     "steps": "int", "energy_per_atom": "double", "volume_per_atom": "double", "space_group": "string",
     "e_above_hull": "double", "decomposition": "string", "potential": "string", "cif": "string",
 }  # fmt: skip
+#: The `materials` table (``lisearch materials``): the rows above with the shortlist rank (null for formulas given
+#: directly) and the run id (the partition).
+MATERIALS_TABLE_COLUMNS = {"shortlist_rank": "int", **MATERIALS_COLUMNS, RUN_COLUMN: "string"}
 
 
 __all__ = [
     "CANDIDATE_STATS_COLUMNS",
     "FUNNEL_DDL",
     "MATERIALS_COLUMNS",
+    "MATERIALS_TABLE_COLUMNS",
     "MAX_PARTNERS",
     "MEASURED_COLUMNS",
     "MEASURED_DDL",

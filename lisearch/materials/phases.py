@@ -65,6 +65,36 @@ def compute_energy(
     return result.energy_per_atom, result.status, result.reason
 
 
+def missing_phases(phases: pd.DataFrame, warehouse: Path, relaxed: bool) -> tuple[pd.DataFrame, dict[str, float]]:
+    """(the rows of ``phases`` (id, formula, source) not in the table yet, energy per atom by id of those that are)."""
+    cached = read_cached(warehouse, relaxed).drop_duplicates("material_id", keep="last")
+    known = {str(k): float(v) for k, v in zip(cached["material_id"], cached["energy_per_atom"], strict=True)}
+    return phases[~phases["id"].isin(known)].reset_index(drop=True), known
+
+
+def phase_row(
+    pid: str, formula: str, source: str, structure: Any, relaxed: bool, device: str, fmax: float, steps: int
+) -> dict[str, Any]:
+    """The `phases` row of one phase (``structure`` None: not found); the work of one phase, in process or in a
+    Spark task."""
+    reason: str | None
+    if structure is None:
+        energy, status, atoms = float("nan"), "failed", 0
+        reason = "structure not readable (missing from the archive, or a CIF pymatgen cannot parse)"
+    else:
+        energy, status, reason = compute_energy(structure, relaxed, device, fmax, steps)
+        atoms = len(structure)
+    return {"material_id": pid, "source": source, "formula": formula, "n_atoms": atoms, "energy_per_atom": energy,
+            "potential": POTENTIAL, "relaxed": relaxed, "status": status, "reason": reason}  # fmt: skip
+
+
+def with_energies(phases: pd.DataFrame, known: dict[str, float]) -> pd.DataFrame:
+    """``phases`` with ``energy_per_atom`` from ``known`` (NaN where missing or failed)."""
+    out = phases.copy()
+    out["energy_per_atom"] = [float(known.get(pid, float("nan"))) for pid in out["id"]]
+    return out
+
+
 def phase_energies(
     phases: pd.DataFrame,
     warehouse: Path,
@@ -75,34 +105,18 @@ def phase_energies(
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """``phases`` (id, formula, source) with ``energy_per_atom`` (NaN where it failed), from the `phases` table where
-    cached, computed and appended there otherwise."""
-    cached = read_cached(warehouse, relaxed).drop_duplicates("material_id", keep="last")
-    known = dict(zip(cached["material_id"], cached["energy_per_atom"], strict=True))
-    missing = phases[~phases["id"].isin(known)]
-    done = 0
+    cached, computed in this process and appended there in batches of :data:`BATCH` otherwise."""
+    missing, known = missing_phases(phases, warehouse, relaxed)
     for start in range(0, len(missing), BATCH):
         part = missing.iloc[start : start + BATCH]
         structures = read_structures({s: part.loc[part["source"] == s, "id"].tolist() for s in set(part["source"])})
-        rows = []
-        for pid, formula, source in zip(part["id"], part["formula"], part["source"], strict=True):
-            structure = structures.get(pid)
-            reason: str | None
-            if structure is None:
-                energy, status, reason, atoms = float("nan"), "failed", "structure not found in the archive", 0
-            else:
-                energy, status, reason = compute_energy(structure, relaxed, device, fmax, steps)
-                atoms = len(structure)
-            rows.append({"material_id": pid, "source": source, "formula": formula, "n_atoms": atoms,
-                         "energy_per_atom": energy, "potential": POTENTIAL, "relaxed": relaxed, "status": status,
-                         "reason": reason})  # fmt: skip
-            known[pid] = energy
+        rows = [phase_row(pid, formula, source, structures.get(pid), relaxed, device, fmax, steps)
+                for pid, formula, source in zip(part["id"], part["formula"], part["source"], strict=True)]  # fmt: skip
         append(warehouse, pd.DataFrame(rows))
-        done += len(part)
+        known.update({row["material_id"]: row["energy_per_atom"] for row in rows})
         if progress is not None:
-            progress(done, len(missing))
-    out = phases.copy()
-    out["energy_per_atom"] = [float(known.get(pid, float("nan"))) for pid in out["id"]]
-    return out
+            progress(min(start + BATCH, len(missing)), len(missing))
+    return with_energies(phases, known)
 
 
-__all__ = ["BATCH", "TABLE", "append", "phase_energies", "read_cached"]
+__all__ = ["BATCH", "TABLE", "append", "missing_phases", "phase_energies", "phase_row", "read_cached", "with_energies"]

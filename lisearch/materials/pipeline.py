@@ -31,6 +31,60 @@ def _empty_row(formula: str) -> dict[str, Any]:
     return row
 
 
+def plan_candidates(
+    formulas: list[str], settings: Any, exclude: Iterable[str] = ()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(work, rows): one work item per (formula, candidate structure), the structure as pymatgen JSON text (what a
+    Spark task receives), and the finished rows of formulas without a candidate (status ``no_template``)."""
+    work, rows = [], []
+    for prediction in candidate_structures(formulas, settings.candidates, exclude):
+        if not prediction.candidates:
+            row = _empty_row(prediction.formula)
+            row.update(status="no_template", reason=prediction.reason or "no candidate structure")
+            rows.append(row)
+        for rank, candidate in enumerate(prediction.candidates, start=1):
+            work.append({"formula": prediction.formula, "candidate": rank, "template_id": candidate.template_id,
+                         "template_formula": candidate.template_formula,
+                         "substitution_probability": candidate.probability,
+                         "structure": candidate.structure.to(fmt="json")})  # fmt: skip
+    return work, rows
+
+
+def relax_item(item: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The row of one work item (:func:`plan_candidates`) after its relaxation (no hull yet): the work of one Spark
+    task, or of one step in process. ``cif`` holds the relaxed structure, ``relaxed_json`` its JSON (for the hull)."""
+    from pymatgen.core import Structure  # noqa: PLC0415 (slow import, needed here only)
+
+    result = relax(Structure.from_str(item["structure"], fmt="json"), settings.fmax, settings.steps, settings.device)
+    row = _empty_row(item["formula"])
+    row.update({k: item[k] for k in ("candidate", "template_id", "template_formula", "substitution_probability")})
+    row.update(
+        status=result.status, reason=result.reason, converged=result.status == "ok", steps=result.steps,
+        energy_per_atom=result.energy_per_atom, volume_per_atom=result.volume_per_atom, space_group=result.space_group,
+        cif=result.structure.to(fmt="cif") if result.structure is not None else None,
+    )  # fmt: skip
+    return row
+
+
+def system_phases(formulas: Iterable[str]) -> dict[str, pd.DataFrame]:
+    """The competing phases (id, formula, source) of each formula's chemical system."""
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
+
+    return {f: competing_phases([str(e) for e in Composition(f).elements]) for f in dict.fromkeys(formulas)}
+
+
+def add_hull(row: dict[str, Any], phases: pd.DataFrame) -> dict[str, Any]:
+    """``row`` (from :func:`relax_item`) with its energy above the hull against ``phases`` (with energy_per_atom)."""
+    energy = row["energy_per_atom"]
+    if row["cif"] is None or energy is None or not math.isfinite(energy):
+        return row
+    hull = hull_energy(row["formula"], energy, phases)
+    row.update(e_above_hull=hull.e_above_hull, decomposition=hull.decomposition)
+    if hull.reason:
+        row["reason"] = "; ".join(r for r in (row["reason"], f"no hull: {hull.reason}") if r)
+    return row
+
+
 def predict_materials(
     formulas: list[str],
     warehouse: Path,
@@ -38,41 +92,27 @@ def predict_materials(
     exclude: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Rows of :data:`MATERIALS_COLUMNS` for ``formulas`` (``settings``: a :class:`lisearch.config.MaterialsSettings`;
-    ``exclude``: reduced formulas whose prototypes are not used; ``progress``: called with a line of text per
-    step). Relaxation failures and compositions without prototypes are rows with a status and a reason."""
-    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
-
+    """Rows of :data:`MATERIALS_COLUMNS` for ``formulas``, in this process (``settings``: a
+    :class:`lisearch.config.MaterialsSettings`; ``exclude``: reduced formulas whose prototypes are not used;
+    ``progress``: called with a line of text per step). Relaxation failures and compositions without prototypes are
+    rows with a status and a reason. The Spark job (:mod:`lisearch.spark.materials`) runs the same steps."""
     say = progress or (lambda _text: None)
-    rows: list[dict[str, Any]] = []
-    for prediction in candidate_structures(formulas, settings.candidates, exclude):
-        if not prediction.candidates:
-            row = _empty_row(prediction.formula)
-            row.update(status="no_template", reason=prediction.reason or "no candidate structure")
-            rows.append(row)
-            continue
-        elements = [str(e) for e in Composition(prediction.formula).elements]
-        phases = phase_energies(competing_phases(elements), warehouse, settings.relax_phases, settings.device,
-                                settings.fmax, settings.steps)  # fmt: skip
-        say(f"{prediction.formula}: {len(prediction.candidates)} candidate(s), {len(phases)} competing phase(s)")
-        for rank, candidate in enumerate(prediction.candidates, start=1):
-            result = relax(candidate.structure, settings.fmax, settings.steps, settings.device)
-            row = _empty_row(prediction.formula)
-            row.update(
-                candidate=rank, template_id=candidate.template_id, template_formula=candidate.template_formula,
-                substitution_probability=candidate.probability, status=result.status, reason=result.reason,
-                converged=result.status == "ok", steps=result.steps, energy_per_atom=result.energy_per_atom,
-                volume_per_atom=result.volume_per_atom, space_group=result.space_group,
-            )  # fmt: skip
-            if result.structure is not None and math.isfinite(result.energy_per_atom):
-                hull = hull_energy(prediction.formula, result.energy_per_atom, phases)
-                row.update(e_above_hull=hull.e_above_hull, decomposition=hull.decomposition)
-                if hull.reason:
-                    row["reason"] = "; ".join(r for r in (row["reason"], f"no hull: {hull.reason}") if r)
-                row["cif"] = result.structure.to(fmt="cif")
-            rows.append(row)
-            say(f"  {rank}. {candidate.template_id} ({candidate.template_formula}): {result.status}, "
-                f"E_hull {row['e_above_hull'] if row['e_above_hull'] is not None else 'n/a'}")  # fmt: skip
+    work, rows = plan_candidates(formulas, settings, exclude)
+    systems = system_phases(item["formula"] for item in work)
+    energies = {
+        f: phase_energies(p, warehouse, settings.relax_phases, settings.device, settings.fmax, settings.steps)
+        for f, p in systems.items()
+    }
+    for f, p in energies.items():
+        say(f"{f}: {sum(i['formula'] == f for i in work)} candidate(s), {len(p)} competing phase(s)")
+    for item in work:
+        row = add_hull(relax_item(item, settings), energies[item["formula"]])
+        rows.append(row)
+        hull = "n/a" if row["e_above_hull"] is None else f"{row['e_above_hull']:.3f} eV/atom"
+        say(f"  {row['formula']} {row['candidate']}. {row['template_id']} ({row['template_formula']}): "
+            f"{row['status']}, E_hull {hull}")  # fmt: skip
+    order = {f: i for i, f in enumerate(dict.fromkeys(formulas))}
+    rows.sort(key=lambda r: (order.get(r["formula"], len(order)), r["candidate"]))
     return to_frame(rows)
 
 
@@ -89,4 +129,12 @@ def best_per_formula(frame: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby("formula", sort=False).head(1).drop(columns="_key").reset_index(drop=True)
 
 
-__all__ = ["best_per_formula", "predict_materials", "to_frame"]
+__all__ = [
+    "add_hull",
+    "best_per_formula",
+    "plan_candidates",
+    "predict_materials",
+    "relax_item",
+    "system_phases",
+    "to_frame",
+]

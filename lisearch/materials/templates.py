@@ -127,7 +127,8 @@ def read_cifs(archive: Path, ids: Iterable[str]) -> dict[str, str]:
 
 def read_structures(ids_by_source: dict[str, Iterable[str]]) -> dict[str, Any]:
     """pymatgen Structures by id of shipped MP phases, ``{source: ids}`` (see :func:`archive_of`); a structure
-    written as a supercell is kept as written (its energy per atom is the same)."""
+    written as a supercell is kept as written (its energy per atom is the same). An id whose CIF is missing or that
+    pymatgen cannot parse is left out (a few MP CIFs are: their phase then gets a row that says so)."""
     from pymatgen.core import Structure  # noqa: PLC0415 (slow import, needed here only)
 
     out = {}
@@ -135,7 +136,10 @@ def read_structures(ids_by_source: dict[str, Iterable[str]]) -> dict[str, Any]:
         for key, text in read_cifs(archive_of(source), ids).items():
             with warnings.catch_warnings():  # pymatgen warns about CIF details MP's writer leaves out
                 warnings.simplefilter("ignore")
-                out[key] = Structure.from_str(text, fmt="cif")
+                try:
+                    out[key] = Structure.from_str(text, fmt="cif")
+                except Exception:  # pymatgen's CIF parser fails in many ways; the id is then missing
+                    continue
     return out
 
 

@@ -1,0 +1,183 @@
+"""The materials stage on Spark: the top of a run's shortlist (or given formulas) to relaxed structures and hulls.
+
+Extract: the run's `shortlist` rows by rank (or the formulas given). Plan on the driver: candidate structures by
+substitution (:func:`lisearch.materials.pipeline.plan_candidates`, seconds) and the competing phases of every
+chemical system, whose structures the driver reads from the shipped archives once. Transform on the executors, one
+task per item: the energy of each phase missing from the `phases` table (:func:`lisearch.materials.phases.phase_row`),
+then the relaxation of each candidate (:func:`lisearch.materials.pipeline.relax_item`); the potential is loaded
+once per Python worker, one torch thread per task. Load: after every chunk of tasks, the new phases are appended to
+`phases` and the new rows (with their energy above the hull, computed on the driver) to `materials` (Delta,
+partitioned by run id), so a run that is stopped keeps every finished chunk and the next run of the same run id
+continues with what is missing (``--restart`` drops the run's rows first).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lisearch.config import Settings
+from lisearch.errors import InputError
+from lisearch.logs import get_logger
+from lisearch.materials import phases as phase_store
+from lisearch.materials.pipeline import add_hull, plan_candidates, relax_item, system_phases
+from lisearch.materials.templates import read_structures
+from lisearch.records import record_job
+from lisearch.schema import MATERIALS_TABLE_COLUMNS, ddl
+from lisearch.spark.catalog import (
+    check_tables_writable,
+    is_delta_table,
+    read_table,
+    register_table,
+    replace_run_rows,
+    table_path,
+)
+from lisearch.spark.runs import check_run, downstream_run
+
+log = get_logger("lisearch.materials")
+TABLE = "materials"
+#: Tasks per chunk, per unit of Spark's default parallelism (a chunk is committed before the next starts).
+CHUNK_PER_CORE = 8
+
+
+def _phase_task(item: tuple[str, str, str, str | None], relaxed: bool, settings: Any) -> dict[str, Any]:
+    from pymatgen.core import Structure  # noqa: PLC0415 (executor side, slow import)
+
+    pid, formula, source, text = item
+    structure = Structure.from_str(text, fmt="json") if text is not None else None
+    return phase_store.phase_row(pid, formula, source, structure, relaxed, settings.device, settings.fmax,
+                                 settings.steps)  # fmt: skip
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _run_tasks(spark: SparkSession, items: list[Any], fn: Any) -> list[Any]:
+    """``fn`` on every item, one Spark task each (items ordered largest first so that no long task starts last)."""
+    if not items:
+        return []
+    return spark.sparkContext.parallelize(items, len(items)).map(fn).collect()
+
+
+def _append_rows(spark: SparkSession, path: Path, rows: list[dict[str, Any]], run_id: str) -> None:
+    """Append finished rows of the run to `materials` (created, partitioned by run id, when missing)."""
+    frame = pd.DataFrame(rows, columns=[c for c in MATERIALS_TABLE_COLUMNS if c != "run_id"]).assign(run_id=run_id)
+    frame = frame.astype(object).where(frame.notna(), None)
+    out = spark.createDataFrame(frame, ddl(MATERIALS_TABLE_COLUMNS))
+    writer = out.write.format("delta").mode("append")
+    (writer if is_delta_table(path) else writer.partitionBy("run_id")).save(str(path))
+
+
+def run_materials(
+    settings: Settings,
+    top: int,
+    formulas: list[str] | None = None,
+    restart: bool = False,
+    spark: SparkSession | None = None,
+) -> dict[str, Any]:
+    """Predicted materials for the ``top`` rows of run ``run.id``'s shortlist (the last succeeded run when not set),
+    or for ``formulas`` (then ``run.id`` names the rows' partition); returns a summary."""
+    if top < 1 and formulas is None:
+        raise InputError(f"--top {top}: give the number of shortlist rows to turn into materials, e.g. 10.")
+    warehouse = settings.paths.warehouse_dir
+    check_tables_writable(warehouse, (TABLE, phase_store.TABLE))
+    with downstream_run(settings, spark, TABLE, "materials") as (session, run_id):
+        if formulas is None:
+            check_run(session, settings, run_id)
+            shortlist: pd.DataFrame = (read_table(session, warehouse, "shortlist").filter(F.col("run_id") == run_id)
+                         .select("rank", "formula").orderBy("rank").limit(top).toPandas())  # fmt: skip
+            if shortlist.empty:
+                raise InputError(f"The shortlist of run {run_id!r} is empty. Run `lisearch shortlist` first.")
+            ranks = dict(zip(shortlist["formula"], shortlist["rank"].astype(int), strict=True))
+        else:
+            ranks = dict.fromkeys(formulas)
+        summary = _materials(settings, session, run_id, ranks, restart)
+        record_job(settings, "materials", run_id, summary)
+        return summary
+
+
+def _materials(
+    settings: Settings, spark: SparkSession, run_id: str, ranks: dict[str, int | None], restart: bool
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    m = settings.materials
+    warehouse = settings.paths.warehouse_dir
+    path = table_path(warehouse, TABLE)
+    if restart and is_delta_table(path):
+        empty = spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS))
+        replace_run_rows(empty, str(path), run_id, partitioned=True)
+    done: set[tuple[str, int]] = set()
+    if is_delta_table(path):
+        existing = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)
+        done = {(r["formula"], int(r["candidate"])) for r in existing.select("formula", "candidate").collect()}
+    work, empty_rows = plan_candidates(list(ranks), m)
+    work = [item for item in work if (item["formula"], item["candidate"]) not in done]
+    empty_rows = [row for row in empty_rows if (row["formula"], 0) not in done]
+    for row in empty_rows:
+        row["shortlist_rank"] = ranks.get(row["formula"])
+    if empty_rows:
+        _append_rows(spark, path, empty_rows, run_id)
+
+    systems = system_phases(item["formula"] for item in work)
+    everything = pd.concat(list(systems.values()), ignore_index=True).drop_duplicates("id") if systems else None
+    computed = 0
+    known: dict[str, float] = {}
+    if everything is not None:
+        missing, known = phase_store.missing_phases(everything, warehouse, m.relax_phases)
+        structures = read_structures({s: missing.loc[missing["source"] == s, "id"].tolist()
+                                      for s in set(missing["source"])})  # fmt: skip
+        items = [(pid, f, s, structures[pid].to(fmt="json") if pid in structures else None)
+                 for pid, f, s in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
+        items.sort(key=lambda it: -len(it[3] or ""))
+        size = CHUNK_PER_CORE * spark.sparkContext.defaultParallelism
+        relaxed = m.relax_phases
+        for chunk in _chunks(items, size):
+            rows = _run_tasks(spark, chunk, lambda it: _phase_task(it, relaxed, m))
+            phase_store.append(warehouse, pd.DataFrame(rows))
+            known.update({r["material_id"]: r["energy_per_atom"] for r in rows})
+            computed += len(rows)
+            log.info("phases: %d of %d computed", computed, len(items))
+    energies = {f: phase_store.with_energies(p, known) for f, p in systems.items()}
+
+    work.sort(key=lambda it: -len(it["structure"]))
+    size = CHUNK_PER_CORE * spark.sparkContext.defaultParallelism
+    relaxations = 0
+    for chunk in _chunks(work, size):
+        rows = _run_tasks(spark, chunk, lambda it: relax_item(it, m))
+        finished = [add_hull(row, energies[row["formula"]]) for row in rows]
+        for row in finished:
+            row["shortlist_rank"] = ranks.get(row["formula"])
+        _append_rows(spark, path, finished, run_id)
+        relaxations += len(finished)
+        log.info("materials: %d of %d structures relaxed", relaxations, len(work))
+    register_table(spark, warehouse, TABLE)
+    table = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)
+    counts = table.agg(
+        F.countDistinct("formula").alias("formulas"),
+        F.sum((F.col("candidate") > 0).cast("int")).alias("structures"),
+        F.sum(F.col("converged").cast("int")).alias("converged"),
+        F.sum((F.col("status") == "failed").cast("int")).alias("failed"),
+        F.sum((F.col("e_above_hull") <= m.hull_window).cast("int")).alias("near_hull"),
+    ).first()
+    return {
+        "run_id": run_id, "seconds": round(time.perf_counter() - started, 1), "relaxed_now": relaxations,
+        "skipped_as_done": len(done), "phases_computed": computed, **(counts.asDict() if counts else {}),
+    }  # fmt: skip
+
+
+def materials_frame(spark: SparkSession, settings: Settings, run_id: str) -> pd.DataFrame:
+    """The run's `materials` rows (pandas), by shortlist rank, formula and candidate."""
+    table = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
+    frame: pd.DataFrame = table.orderBy("shortlist_rank", "formula", "candidate").toPandas()
+    return frame
+
+
+__all__ = ["TABLE", "materials_frame", "run_materials"]
