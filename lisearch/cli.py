@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -394,6 +395,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 MATERIALS_OPTIONS = ("candidates", "fmax", "steps", "device")
+POTENTIAL_NAME = "CHGNet 0.3.0"
 #: Columns `lisearch materials` prints (the CIF text and the long decomposition stay in the table).
 MATERIALS_SHOWN = ["shortlist_rank", "formula", "candidate", "template_formula", "substitution_probability", "status",
                    "steps", "energy_per_atom", "space_group", "e_above_hull"]  # fmt: skip
@@ -401,7 +403,7 @@ MATERIALS_SHOWN = ["shortlist_rank", "formula", "candidate", "template_formula",
 
 def cmd_materials(args: argparse.Namespace) -> int:
     """`lisearch materials`: the top of a run's shortlist (or given formulas) to structures and hulls (Spark)."""
-    settings = _section_settings(args, "materials", ("run_id", *MATERIALS_OPTIONS))
+    settings = _section_settings(args, "materials", ("run_id", "top", *MATERIALS_OPTIONS))
     from lisearch.prediction import read_formula_csv
     from lisearch.spark.materials import materials_frame, run_materials
     from lisearch.spark.session import get_session
@@ -409,10 +411,27 @@ def cmd_materials(args: argparse.Namespace) -> int:
     formulas = list(args.formulas or []) + (read_formula_csv(Path(args.csv)) if args.csv else [])
     if formulas and not settings.run.id:
         raise InputError("Formulas given directly need --run-id NAME: the `materials` rows are stored under it.")
-    summary = run_materials(settings, args.top, formulas or None, restart=args.restart)
+    summary = run_materials(settings, settings.materials.top, formulas or None, restart=args.restart)
     frame = materials_frame(get_session(settings), settings, summary["run_id"])
     print(_as_text(frame[MATERIALS_SHOWN].head(args.show)))
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+def cmd_validate_materials(args: argparse.Namespace) -> int:
+    """`lisearch validate-materials`: the hull pipeline on known compounds, structure prediction leave one out."""
+    settings = _section_settings(args, "materials", MATERIALS_OPTIONS)
+    from lisearch.materials.validation import run_materials_validation
+
+    if args.known < 0 or args.loo < 0 or args.processes < 1:
+        raise InputError("--known and --loo must be >= 0 (0 skips that check) and --processes >= 1.")
+
+    def say(text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    output = Path(args.output) if args.output else None
+    report = run_materials_validation(settings, args.known, args.loo, args.processes, output, say=say)
+    print(json.dumps(report, indent=1))
     return 0
 
 
@@ -563,6 +582,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n6. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")
     print(measured_markdown(measured))
     print(f"   written to {measured_paths['markdown']} and {measured_paths['figure']}")
+    from lisearch.spark.materials import materials_frame, run_materials
+    from lisearch.spark.session import get_session
+
+    materials = run_materials(settings, settings.materials.top)  # 7. structures and hulls of the shortlist's top
+    frame = materials_frame(get_session(settings), settings, materials["run_id"])
+    print(
+        f"\n7. Materials: the top {settings.materials.top} of the shortlist as relaxed structures ({POTENTIAL_NAME}), "
+        "with their energy above the convex hull of the Materials Project phases (same potential)\n"
+    )
+    print(_as_text(frame[MATERIALS_SHOWN]))
+    print("   " + " ".join(f"{k}={v}" for k, v in materials.items()))
     print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
     return 0
 
@@ -674,6 +704,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models", help="comma-separated models to score with (esml,eml,atom2vec,measured; default: all trained)"
     )
+
+    p = add(
+        "materials",
+        cmd_materials,
+        "the top of a run's shortlist to predicted structures, relaxed, with energy above the hull (Spark)",
+    )
+    p.add_argument("--run-id", dest="run_id", help="screen run (run.id; default: the last that succeeded)")
+    p.add_argument("--top", type=int, help="shortlist rows, by rank (materials.top, default 10)")
+    p.add_argument("--formulas", nargs="+", help="these formulas instead of the shortlist (needs --run-id)")
+    p.add_argument("--csv", help="CSV file with a `formula` column instead of the shortlist (needs --run-id)")
+    p.add_argument("--restart", action="store_true", help="drop the run's materials rows first (default: resume)")
+    p.add_argument("--candidates", type=int, help="structures per composition (materials.candidates, default 5)")
+    p.add_argument("--fmax", type=float, help="force tolerance, eV/A (materials.fmax, default 0.1)")
+    p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
+    p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--show", type=int, default=50, help="rows to print (default 50)")
+
+    p = add(
+        "validate-materials",
+        cmd_validate_materials,
+        "the materials stage against the Materials Project: hull on known compounds, structures leave one out",
+    )
+    p.add_argument("--known", type=int, default=300, help="known compounds for the hull check (0: skip)")
+    p.add_argument("--loo", type=int, default=200, help="MP-stable compounds predicted leave one out (0: skip)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    p.add_argument("--output", help="folder for materials_validation.json and the per-compound CSVs")
+    p.add_argument("--candidates", type=int, help="structures per composition (materials.candidates, default 5)")
+    p.add_argument("--fmax", type=float, help="force tolerance, eV/A (materials.fmax, default 0.1)")
+    p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
+    p.add_argument("--device", help="cpu (default) or cuda")
 
     p = add(
         "predict-structure",

@@ -412,8 +412,10 @@ class MaterialsSettings:
     substitution on known Li prototypes), ``fmax`` (eV/A: a relaxation converges when every force is below it) and
     ``steps`` (its step limit), ``device`` (``cpu``, or ``cuda`` where a GPU is present), ``relax_phases`` (the
     competing phases relaxed by the potential too; false: static energies on their Materials Project geometry),
-    ``hull_window`` (eV/atom: a structure this close to the hull counts as near it)."""
+    ``hull_window`` (eV/atom: a structure this close to the hull counts as near it), ``top`` (shortlist rows that
+    ``lisearch materials`` and ``lisearch run`` turn into materials)."""
 
+    top: int = 10
     candidates: int = 5
     fmax: float = 0.1
     steps: int = 300
@@ -422,9 +424,10 @@ class MaterialsSettings:
     hull_window: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.candidates < 1 or self.steps < 1:
+        if self.candidates < 1 or self.steps < 1 or self.top < 1:
             raise ConfigError(
-                f"materials.candidates ({self.candidates}) and materials.steps ({self.steps}) must be at least 1."
+                f"materials.candidates ({self.candidates}), materials.steps ({self.steps}) and materials.top "
+                f"({self.top}) must be at least 1."
             )
         if not self.fmax > 0 or not self.hull_window >= 0:
             raise ConfigError(

@@ -108,6 +108,8 @@ def test_potential_relaxes_a_two_atom_structure_in_a_few_steps():
     uncovered = relax(Structure(Lattice.cubic(3.0), ["Li", "Am"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
     assert uncovered.status == "failed" and "Am not covered" in str(uncovered.reason)
     assert math.isnan(static_energy(Structure(Lattice.cubic(3.0), ["Cm"], [[0, 0, 0]])))
+    lonely = phase_store.compute_energy(Structure(Lattice.cubic(15.0), ["He"], [[0, 0, 0]]), False, "cpu", 0.1, 5)
+    assert math.isnan(lonely[0]) and lonely[1] == "failed" and "isolated atom" in str(lonely[2])  # a row, no crash
 
 
 # --------------------------------------------------------------------------------------------------- phases

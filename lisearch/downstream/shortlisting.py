@@ -155,18 +155,54 @@ SHOWN = ["rank", "formula", "family", "rank_score", "measured_p_fast", "measured
          "known_distance", "cost_per_kg", "mean_atomic_mass"]  # fmt: skip
 
 
+#: Columns the materials stage adds to a shortlist (:func:`with_materials`).
+MATERIALS_SHOWN = ["best_structure", "e_above_hull"]
+
+
+def with_materials(shortlist: pd.DataFrame, materials: pd.DataFrame) -> pd.DataFrame:
+    """The shortlist with each formula's best predicted structure (lowest energy above the hull, from the run's
+    `materials` rows): ``best_structure`` ("<prototype formula> <id>, <space group>") and ``e_above_hull``
+    (eV/atom; NaN for a formula without materials or without a hull)."""
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
+
+    out = shortlist.drop(columns=[c for c in MATERIALS_SHOWN if c in shortlist], errors="ignore")
+    have = materials[materials["e_above_hull"].notna()]
+    if have.empty:
+        return out.assign(best_structure=None, e_above_hull=np.nan)
+    best = have.sort_values(["formula", "e_above_hull", "candidate"]).groupby("formula", sort=False).head(1)
+    key = {
+        Composition(f).reduced_formula: r for f, r in zip(best["formula"], best.itertuples(index=False), strict=True)
+    }
+    rows = [key.get(Composition(f).reduced_formula) for f in out["formula"]]
+    out["best_structure"] = [
+        None if r is None else f"{r.template_formula} {r.template_id}, {r.space_group}" for r in rows
+    ]
+    out["e_above_hull"] = [np.nan if r is None else float(r.e_above_hull) for r in rows]
+    return out
+
+
 def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
-    """The first ``rows`` rows of a shortlist as a Markdown table with their reasons."""
+    """The first ``rows`` rows of a shortlist as a Markdown table with their reasons (and, once the materials stage
+    ran, each row's best structure and its energy above the hull)."""
     head = shortlist.head(rows) if rows else shortlist
-    lines = ["| rank | formula | family | score | P(fast) | in domain | nearest known | USD/kg | reasons |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    materials = "e_above_hull" in head
+    extra = " best structure | E_hull (eV/atom) |" if materials else ""
+    header = "| rank | formula | family | score | P(fast) | in domain | nearest known | USD/kg |"
+    lines = [
+        header + extra + " reasons |",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if materials else "") + "---|",
+    ]
     for r in head.itertuples(index=False):
         known = f"{r.nearest_known} ({100 * r.known_distance:.0f} %)" if isinstance(r.nearest_known, str) else "novel"
         p = "n/a" if pd.isna(r.measured_p_fast) else f"{r.measured_p_fast:.2f}"
         inside = "n/a" if pd.isna(r.measured_in_domain) else ("yes" if r.measured_in_domain else "no")
+        hull = ""
+        if materials:
+            energy = "n/a" if pd.isna(r.e_above_hull) else f"{r.e_above_hull:.3f}"
+            hull = f" {r.best_structure if isinstance(r.best_structure, str) else 'n/a'} | {energy} |"
         lines.append(
             f"| {r.rank} | {r.formula} | {r.family} | {r.rank_score:.2f} | {p} | {inside} | {known} | "
-            f"{r.cost_per_kg:.1f} | {r.reasons} |"
+            f"{r.cost_per_kg:.1f} |{hull} {r.reasons} |"
         )
     return "\n".join(lines)
 
@@ -194,6 +230,7 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
     stem = folder / f"shortlist_{run_id}"
     paths = {"csv": stem.with_suffix(".csv"), "markdown": stem.with_suffix(".md"), "html": stem.with_suffix(".html")}
     shortlist.to_csv(paths["csv"], index=False)
+    funnel.to_csv(stem.with_name(f"{stem.name}_funnel.csv"), index=False)  # read back when materials are added
     paths["markdown"].write_text(to_markdown(shortlist) + "\n")
     buffer = io.BytesIO()
     if len(shortlist):
@@ -201,7 +238,8 @@ def write_shortlist(shortlist: pd.DataFrame, folder: Path, run_id: str, funnel: 
         fig.savefig(buffer, format="png", dpi=100)
         pyplot().close(fig)
     image = base64.b64encode(buffer.getvalue()).decode()
-    table = shortlist[[*SHOWN, "reasons"]].to_html(index=False, escape=True, float_format=lambda v: f"{v:.2f}")
+    shown = [*SHOWN, *(c for c in MATERIALS_SHOWN if c in shortlist), "reasons"]
+    table = shortlist[shown].to_html(index=False, escape=True, float_format=lambda v: f"{v:.2f}")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>lisearch shortlist "
         f"{html.escape(run_id)}</title><style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:"

@@ -57,7 +57,10 @@ def compute_energy(
 ) -> tuple[float, str, str | None]:
     """(energy per atom, status, reason) of one phase: static on its MP geometry, or relaxed."""
     if not relaxed:
-        energy = static_energy(structure, device)
+        try:
+            energy = static_energy(structure, device)
+        except (ValueError, RuntimeError, IndexError) as exc:  # e.g. CHGNet refuses isolated atoms (molecules)
+            return float("nan"), "failed", f"the potential refused it: {str(exc)[:200]}"
         if math.isfinite(energy):
             return energy, "ok", None
         return float("nan"), "failed", "no energy (element not covered, or NaN)"

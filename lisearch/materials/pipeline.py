@@ -73,6 +73,14 @@ def system_phases(formulas: Iterable[str]) -> dict[str, pd.DataFrame]:
     return {f: competing_phases([str(e) for e in Composition(f).elements]) for f in dict.fromkeys(formulas)}
 
 
+def without_formulas(phases: pd.DataFrame, formulas: Iterable[str]) -> pd.DataFrame:
+    """``phases`` without the phases whose reduced formula is one of ``formulas``."""
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
+
+    gone = {Composition(f).reduced_formula for f in formulas}
+    return phases[[Composition(f).reduced_formula not in gone for f in phases["formula"]]].reset_index(drop=True)
+
+
 def add_hull(row: dict[str, Any], phases: pd.DataFrame) -> dict[str, Any]:
     """``row`` (from :func:`relax_item`) with its energy above the hull against ``phases`` (with energy_per_atom)."""
     energy = row["energy_per_atom"]
@@ -93,12 +101,15 @@ def predict_materials(
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Rows of :data:`MATERIALS_COLUMNS` for ``formulas``, in this process (``settings``: a
-    :class:`lisearch.config.MaterialsSettings`; ``exclude``: reduced formulas whose prototypes are not used;
+    :class:`lisearch.config.MaterialsSettings`; ``exclude``: formulas whose prototypes and phases are not used;
     ``progress``: called with a line of text per step). Relaxation failures and compositions without prototypes are
     rows with a status and a reason. The Spark job (:mod:`lisearch.spark.materials`) runs the same steps."""
     say = progress or (lambda _text: None)
+    exclude = list(exclude)
     work, rows = plan_candidates(formulas, settings, exclude)
     systems = system_phases(item["formula"] for item in work)
+    if exclude:  # left out of the hull as well (a leave-one-out test): every polymorph of those formulas
+        systems = {f: without_formulas(p, exclude) for f, p in systems.items()}
     energies = {
         f: phase_energies(p, warehouse, settings.relax_phases, settings.device, settings.fmax, settings.steps)
         for f, p in systems.items()

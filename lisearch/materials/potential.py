@@ -121,7 +121,10 @@ def relax(structure: Any, fmax: float = 0.1, steps: int = 300, device: str = "cp
     n_steps = len(trajectory.energies)
     forces = trajectory.forces[-1] if len(trajectory.forces) else None
     largest = float(abs(forces).max()) if forces is not None and len(forces) else float("nan")
-    energy = static_energy(final, device)
+    try:
+        energy = static_energy(final, device)
+    except (ValueError, RuntimeError, IndexError) as exc:  # e.g. atoms pushed apart until isolated
+        return Relaxation("failed", f"the potential refused the relaxed structure: {str(exc)[:200]}", steps=n_steps)
     ratio = final.volume / start_volume if start_volume > 0 else float("nan")
     if not math.isfinite(energy):
         return Relaxation("failed", "the potential gave a NaN or infinite energy", steps=n_steps)

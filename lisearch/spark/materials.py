@@ -100,6 +100,9 @@ def run_materials(
         else:
             ranks = dict.fromkeys(formulas)
         summary = _materials(settings, session, run_id, ranks, restart)
+        paths = update_shortlist_reports(session, settings, run_id)
+        if paths is not None:
+            summary["shortlist_report"] = str(paths["markdown"])
         record_job(settings, "materials", run_id, summary)
         return summary
 
@@ -118,6 +121,9 @@ def _materials(
     if is_delta_table(path):
         existing = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)
         done = {(r["formula"], int(r["candidate"])) for r in existing.select("formula", "candidate").collect()}
+        if {f for f, _ in done} - set(ranks):  # the run's materials are those asked for: other formulas' rows go
+            replace_run_rows(spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS)), str(path), run_id, True)
+            done = set()
     work, empty_rows = plan_candidates(list(ranks), m)
     work = [item for item in work if (item["formula"], item["candidate"]) not in done]
     empty_rows = [row for row in empty_rows if (row["formula"], 0) not in done]
@@ -173,6 +179,19 @@ def _materials(
     }  # fmt: skip
 
 
+def update_shortlist_reports(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Path] | None:
+    """Rewrite the run's shortlist reports (CSV, Markdown, HTML) with each row's best structure and its energy above
+    the hull; None when the run has no shortlist report (``lisearch shortlist`` writes it)."""
+    from lisearch.downstream.shortlisting import with_materials, write_shortlist  # noqa: PLC0415 (pymatgen)
+
+    folder = settings.paths.home / "reports"
+    report, funnel = folder / f"shortlist_{run_id}.csv", folder / f"shortlist_{run_id}_funnel.csv"
+    if not report.is_file() or not funnel.is_file():
+        return None
+    shortlist = with_materials(pd.read_csv(report), materials_frame(spark, settings, run_id))
+    return write_shortlist(shortlist, folder, run_id, pd.read_csv(funnel))
+
+
 def materials_frame(spark: SparkSession, settings: Settings, run_id: str) -> pd.DataFrame:
     """The run's `materials` rows (pandas), by shortlist rank, formula and candidate."""
     table = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
@@ -180,4 +199,4 @@ def materials_frame(spark: SparkSession, settings: Settings, run_id: str) -> pd.
     return frame
 
 
-__all__ = ["TABLE", "materials_frame", "run_materials"]
+__all__ = ["TABLE", "materials_frame", "run_materials", "update_shortlist_reports"]

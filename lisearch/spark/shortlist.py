@@ -18,13 +18,21 @@ from lisearch.downstream.shortlisting import (
     shortlist_batch,
     table_iii_plausibility,
     to_markdown,
+    with_materials,
     write_shortlist,
 )
 from lisearch.logs import get_logger
 from lisearch.measured.models import MODEL_FILES
 from lisearch.records import record_job
 from lisearch.schema import SHORTLIST_COLUMNS, SHORTLIST_DDL
-from lisearch.spark.catalog import check_tables_writable, read_table, register_table, replace_run_rows, table_path
+from lisearch.spark.catalog import (
+    check_tables_writable,
+    is_delta_table,
+    read_table,
+    register_table,
+    replace_run_rows,
+    table_path,
+)
 from lisearch.spark.measured import measured_payloads, worker_models
 from lisearch.spark.runs import check_run, downstream_run
 
@@ -100,6 +108,11 @@ def _shortlist(
         frame = spark.createDataFrame(shortlist.drop(columns=["run_id"]).assign(run_id=run_id))
         replace_run_rows(frame, str(table_path(warehouse, TABLE)), run_id, partitioned=True, add_columns=True)
         register_table(spark, warehouse, TABLE)
+    materials_path = table_path(warehouse, "materials")
+    if len(shortlist) and is_delta_table(materials_path):  # the materials stage ran before: show its structures
+        rows = read_table(spark, warehouse, "materials").filter(F.col("run_id") == run_id).toPandas()
+        if len(rows):
+            shortlist = with_materials(shortlist, rows)
     paths = write_shortlist(shortlist, settings.paths.home / "reports", run_id, funnel)
     summary = {
         "run_id": run_id,
@@ -107,7 +120,7 @@ def _shortlist(
         "table_iii": table_iii_plausibility(cfg),
         "shortlist": shortlist,
         "paths": paths,
-        "ranked_by": "predicted log10 sigma (measured regressor)" if payloads else "screen model score",
+        "ranked_by": str(shortlist["ranked_by"].iloc[0]) if len(shortlist) else "nothing (no row)",
         "show": cfg.show,
     }
     record_job(settings, "shortlist", run_id, {**summary, "funnel": funnel.to_dict(orient="records")})

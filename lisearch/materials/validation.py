@@ -1,0 +1,222 @@
+"""``lisearch validate-materials``: the materials stage checked against the Materials Project.
+
+* **The hull pipeline on known compounds**: a fixed random sample (``seed``) of Li compounds of ``mp_known`` (MP's
+  own E_hull, DFT) with a shipped structure and at most four elements; each compound's own MP structure relaxed by
+  the potential, its energy above the hull of the potential's energies of the other shipped phases of its system
+  (its own MP entry left out, its polymorphs kept), clipped at 0 as MP's is (a compound on the hull has 0). Reported:
+  mean absolute error against MP's E_hull, and the share of MP-stable compounds (E_hull 0) placed within 0.05
+  eV/atom of the hull, each with a 95 % bootstrap interval over compounds.
+* **Structure prediction, leave one out**: a fixed random sample of Li compounds on MP's hull; every polymorph of the
+  compound's formula removed from the prototypes and from the phases; predicted from its formula alone
+  (:func:`lisearch.materials.pipeline.predict_materials` with ``exclude``): the share whose ``candidates`` relaxed
+  structures contain the MP structure (pymatgen ``StructureMatcher``, default tolerances), and the share whose best
+  predicted structure lies within 0.1 eV/atom of the hull; how many had no prototype.
+
+Both run in one process per core (``multiprocessing``, the potential loaded once per process); the competing
+phases' energies come from (and go to) the `phases` table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lisearch.datasets import mp_known
+from lisearch.materials.hull import competing_phases, hull_energy
+from lisearch.materials.phases import BATCH, append, missing_phases, phase_energies, phase_row
+from lisearch.materials.potential import POTENTIAL, relax
+from lisearch.materials.templates import phase_index, read_structures
+
+#: MP's E_hull at or below this counts as on the hull (MP rounds stable compounds to 0).
+ON_HULL = 1e-6
+
+
+def known_sample(n: int, seed: int = 0, stable_only: bool = False) -> pd.DataFrame:
+    """A fixed random sample of ``mp_known`` compounds with a shipped structure and at most four elements
+    (material_id, formula, e_above_hull_ev, elements); ``stable_only``: MP's E_hull 0 only."""
+    known = mp_known()
+    index = phase_index()
+    shipped = index[index["source"] == "mp2025_li"].set_index("id")
+    known = known[known["material_id"].isin(shipped.index)].copy()
+    known["elements"] = [shipped.at[i, "elements"] for i in known["material_id"]]
+    known = known[[len(e) <= 4 for e in known["elements"]]]
+    if stable_only:
+        known = known[known["e_above_hull_ev"] <= ON_HULL]
+    return known.sample(n=min(n, len(known)), random_state=seed).reset_index(drop=True)
+
+
+def _relax_known(args: tuple[str, str, float, int]) -> tuple[str, float, str, str | None]:
+    material_id, text, fmax, steps = args
+    from pymatgen.core import Structure  # noqa: PLC0415 (worker side)
+
+    result = relax(Structure.from_str(text, fmt="json"), fmax=fmax, steps=steps)
+    return material_id, result.energy_per_atom, result.status, result.reason
+
+
+def _pool(processes: int) -> Any:
+    return multiprocessing.get_context("spawn").Pool(processes)
+
+
+def _phase_job(args: tuple[str, str, str, str | None, Any]) -> dict[str, Any]:
+    from pymatgen.core import Structure  # noqa: PLC0415 (worker side)
+
+    pid, formula, source, text, m = args
+    structure = Structure.from_str(text, fmt="json") if text is not None else None
+    return phase_row(pid, formula, source, structure, m.relax_phases, m.device, m.fmax, m.steps)
+
+
+def cache_phases(
+    systems: list[frozenset[str]], warehouse: Path, settings: Any, processes: int, say: Callable[[str], None]
+) -> None:
+    """Every competing phase of ``systems`` into the `phases` table, computed in ``processes`` processes (this one
+    appends every :data:`BATCH` results, so a stopped validation keeps them)."""
+    wanted = pd.concat([competing_phases(e) for e in systems], ignore_index=True).drop_duplicates("id")
+    missing, _ = missing_phases(wanted, warehouse, settings.relax_phases)
+    structures = read_structures(
+        {s: missing.loc[missing["source"] == s, "id"].tolist() for s in set(missing["source"])}
+    )
+    work = [(pid, f, src, structures[pid].to(fmt="json") if pid in structures else None, settings)
+            for pid, f, src in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
+    done: list[dict[str, Any]] = []
+    with _pool(processes) as pool:
+        for row in pool.imap_unordered(_phase_job, work, chunksize=4):
+            done.append(row)
+            if len(done) >= BATCH:
+                append(warehouse, pd.DataFrame(done))
+                done = []
+    if done:
+        append(warehouse, pd.DataFrame(done))
+    say(f"phases: {len(wanted)} in {len(systems)} systems, {len(missing)} computed now")
+
+
+def bootstrap_mean(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> list[float] | None:
+    """95 % interval of the mean of ``values`` over bootstrap resamples (None for no value)."""
+    values = np.asarray(values, np.float64)
+    if not len(values):
+        return None
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    return np.percentile(means, [2.5, 97.5]).round(4).tolist()
+
+
+def hull_validation(
+    sample: pd.DataFrame, warehouse: Path, settings: Any, processes: int, say: Callable[[str], None]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The known-compound check (see the module doc) on ``sample`` (:func:`known_sample`)."""
+    cache_phases(sorted({frozenset(e) for e in sample["elements"]}, key=sorted), warehouse, settings, processes, say)
+    structures = read_structures({"mp2025_li": sample["material_id"].tolist()})
+    work = [(i, structures[i].to(fmt="json"), settings.fmax, settings.steps) for i in sample["material_id"]
+            if i in structures]  # fmt: skip
+    with _pool(processes) as pool:
+        relaxed = {r[0]: r[1:] for r in pool.imap_unordered(_relax_known, work)}
+    say(f"hull check: {len(relaxed)} compounds relaxed")
+    rows = []
+    for compound in sample.itertuples(index=False):
+        phases = competing_phases(compound.elements)
+        phases = phases[phases["id"] != compound.material_id]
+        energies = phase_energies(phases, warehouse, settings.relax_phases, settings.device, settings.fmax,
+                                  settings.steps)  # fmt: skip
+        energy, status, reason = relaxed.get(compound.material_id, (math.nan, "failed", "structure not readable"))
+        hull = hull_energy(compound.formula, energy, energies)
+        ours = max(hull.e_above_hull, 0.0) if math.isfinite(hull.e_above_hull) else math.nan
+        rows.append({"material_id": compound.material_id, "formula": compound.formula,
+                     "mp_e_above_hull": compound.e_above_hull_ev, "e_above_hull": ours, "signed": hull.e_above_hull,
+                     "status": status, "reason": reason or hull.reason})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    have = frame[np.isfinite(frame["e_above_hull"])]
+    errors = (have["e_above_hull"] - have["mp_e_above_hull"]).abs().to_numpy()
+    stable = have[have["mp_e_above_hull"] <= ON_HULL]
+    within = (stable["e_above_hull"] <= 0.05).to_numpy(np.float64)
+    return {
+        "n_sample": len(sample), "n_scored": len(have), "mae": float(errors.mean()) if len(errors) else None,
+        "mae_ci": bootstrap_mean(errors), "n_mp_stable": len(stable),
+        "mp_stable_within_0.05": float(within.mean()) if len(within) else None, "within_ci": bootstrap_mean(within),
+    }, frame  # fmt: skip
+
+
+def _matches(predicted: list[str], reference: Any) -> bool:
+    from pymatgen.analysis.structure_matcher import StructureMatcher  # noqa: PLC0415 (slow import)
+    from pymatgen.core import Structure  # noqa: PLC0415
+
+    matcher = StructureMatcher()
+    return any(matcher.fit(Structure.from_str(cif, fmt="cif"), reference) for cif in predicted)
+
+
+def _predict_one(args: tuple[str, str, Any, str]) -> pd.DataFrame:
+    from lisearch.materials.pipeline import predict_materials  # noqa: PLC0415 (worker side)
+
+    formula, warehouse, settings, _ = args
+    return predict_materials([formula], Path(warehouse), settings, exclude=[formula])
+
+
+def structure_validation(
+    sample: pd.DataFrame, warehouse: Path, settings: Any, processes: int, say: Callable[[str], None]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The leave-one-out check (see the module doc) on ``sample`` (:func:`known_sample` of stable compounds).
+
+    The compound's polymorphs are left out of the prototypes and of the phases (``exclude`` of
+    :func:`lisearch.materials.pipeline.predict_materials`)."""
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import)
+
+    references = read_structures({"mp2025_li": sample["material_id"].tolist()})
+    # phases first (the workers then only read them): every system of the sample
+    cache_phases(sorted({frozenset(e) for e in sample["elements"]}, key=sorted), warehouse, settings, processes, say)
+    work = [(f, str(warehouse), settings, i) for f, i in zip(sample["formula"], sample["material_id"], strict=True)]
+    with _pool(processes) as pool:
+        frames = pool.map(_predict_one, work)
+    rows = []
+    for (formula, _, _, material_id), frame in zip(work, frames, strict=True):
+        reference = references.get(material_id)
+        cifs = frame["cif"].dropna().tolist()
+        reduced = Composition(formula).reduced_formula
+        best = frame.dropna(subset=["e_above_hull"])
+        rows.append({"material_id": material_id, "formula": reduced,
+                     "no_template": bool((frame["status"] == "no_template").all()),
+                     "recovered": bool(reference is not None and cifs and _matches(cifs, reference)),
+                     "best_e_above_hull": float(best["e_above_hull"].min()) if len(best) else math.nan})  # fmt: skip
+    out = pd.DataFrame(rows)
+    with_template = out[~out["no_template"]]
+    recovered = with_template["recovered"].to_numpy(np.float64)
+    near = (with_template["best_e_above_hull"] <= 0.1).to_numpy(np.float64)
+    say(f"leave-one-out: {len(out)} compounds, {int(out['no_template'].sum())} without a prototype")
+    return {
+        "n_sample": len(out), "no_template": int(out["no_template"].sum()), "n_with_template": len(with_template),
+        "recovered_top_k": float(recovered.mean()) if len(recovered) else None,
+        "recovered_ci": bootstrap_mean(recovered),
+        "best_within_0.1": float(near.mean()) if len(near) else None, "within_ci": bootstrap_mean(near),
+        "k": settings.candidates,
+    }, out  # fmt: skip
+
+
+def run_materials_validation(
+    settings: Any, known: int, loo: int, processes: int, output: Path | None = None, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """`lisearch validate-materials`: both checks, written to ``materials_validation.json`` and the per-compound CSVs
+    in ``output`` (default ``<home>/reports``)."""
+    started = time.perf_counter()
+    m, warehouse = settings.materials, settings.paths.warehouse_dir
+    folder = output or settings.paths.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"potential": POTENTIAL, "settings": {"fmax": m.fmax, "steps": m.steps,
+                              "candidates": m.candidates, "relax_phases": m.relax_phases}}  # fmt: skip
+    if known:
+        report["hull"], frame = hull_validation(known_sample(known, 0), warehouse, m, processes, say)
+        frame.to_csv(folder / "materials_validation_hull.csv", index=False)
+    if loo:
+        report["leave_one_out"], frame = structure_validation(known_sample(loo, 1, stable_only=True), warehouse, m,
+                                                              processes, say)  # fmt: skip
+        frame.to_csv(folder / "materials_validation_loo.csv", index=False)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (folder / "materials_validation.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+__all__ = ["hull_validation", "known_sample", "run_materials_validation", "structure_validation"]
