@@ -172,3 +172,18 @@ def test_predict_structure_cli_errors(tmp_path: Path):
     assert "Give formulas" in run().stderr
     assert "materials.steps" in run("LiCl", "--steps", "0").stderr
     assert load_settings(None, ["materials.candidates=2"]).materials.candidates == 2
+
+
+def test_validation_samples_are_fixed_and_within_the_shipped_phases():
+    from lisearch.materials.validation import bootstrap_mean, known_sample
+
+    first, again = known_sample(20, seed=0), known_sample(20, seed=0)
+    assert first["material_id"].tolist() == again["material_id"].tolist() and len(first) == 20
+    assert all(len(e) <= 4 and "Li" in e for e in first["elements"])
+    stable = known_sample(15, seed=1, stable_only=True)
+    assert (stable["e_above_hull_ev"] <= 1e-6).all() and len(stable) == 15
+    values = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    rng = np.random.default_rng(0)
+    means = values[rng.integers(0, 5, size=(2000, 5))].mean(axis=1)
+    assert bootstrap_mean(values) == pytest.approx(np.percentile(means, [2.5, 97.5]), abs=1e-4)
+    assert bootstrap_mean(np.array([])) is None
