@@ -292,13 +292,16 @@ class NarrowSettings:
     """Narrowing a screen run (``run.id``) to stable oxides (``lisearch narrow``): ``anion`` that
     must be present (``O``: oxides), ``max_z`` (36: the first four rows), ``top`` rows to print, ``stability``:
     also require the three stability proxies (common states, single anion, electronegativity order; the paper's
-    narrowing is only the first two filters), ``max_formula_atoms``: atoms in the reduced formula (0: no limit)."""
+    narrowing is only the first two filters), ``max_formula_atoms``: atoms in the reduced formula (0: no limit),
+    ``hull``: instead of the stability proxies, keep the compositions whose best predicted structure (the run's
+    `materials` rows, ``lisearch materials``) lies within ``materials.hull_window`` of the convex hull."""
 
     anion: str = "O"
     max_z: int = 36
     top: int = 25
     stability: bool = True
     max_formula_atoms: int = 0
+    hull: bool = False
 
     def __post_init__(self) -> None:
         if self.max_formula_atoms < 0 or self.max_formula_atoms == 1:

@@ -141,3 +141,27 @@ def test_a_batch_where_nothing_survives_still_has_string_columns(run_home: Path,
     assert out["removed_by"].notna().sum() == 1 and out["family"].isna().all()
     for column in ("family", "formula", "nearest_known", "removed_by"):
         assert isinstance(pa.Array.from_pandas(out[column], type=pa.string()), pa.Array)
+
+
+@pytest.mark.spark
+def test_narrowing_by_the_hull_of_the_predicted_materials(spark, run_home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
+    """narrow.hull keeps the compositions whose best predicted structure is within materials.hull_window, instead of
+    the stability proxies; without the run's materials it says what to run first."""
+    from lisearch.spark.materials import _append_rows
+    from lisearch.spark.narrow import run_narrow
+
+    plain = run_narrow(_settings(run_home, artifacts, "narrow.stability=false"), spark=spark)
+    found = spark.read.format("delta").load(str(run_home / "warehouse" / "stable_oxides")).toPandas()
+    formulas = sorted(found.loc[found["run_id"] == "j1", "formula"].unique())[:3]
+    assert plain["stable"] >= 3
+    with pytest.raises(InputError, match="run `lisearch materials` first"):
+        run_narrow(_settings(run_home, artifacts, "narrow.hull=true"), spark=spark)
+    rows = [{"formula": f, "candidate": c, "status": "ok", "e_above_hull": e, "potential": "test"}
+            for f, c, e in ((formulas[0], 1, 0.02), (formulas[0], 2, 0.5), (formulas[1], 1, 0.3),
+                            (formulas[2], 1, None))]  # fmt: skip
+    _append_rows(spark, run_home / "warehouse" / "materials", rows, "j1")
+    near = run_narrow(_settings(run_home, artifacts, "narrow.hull=true"), spark=spark)
+    kept = spark.read.format("delta").load(str(run_home / "warehouse" / "stable_oxides")).toPandas()
+    kept = kept[kept["run_id"] == "j1"]
+    assert near["stable"] == 1 and set(kept["formula"]) == {formulas[0]}
+    assert kept["e_above_hull"].tolist() == pytest.approx([0.02] * len(kept))

@@ -5,6 +5,7 @@ stability proxies (:mod:`lisearch.downstream.narrowing`, inside ``mapInPandas``)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,7 +81,12 @@ def _narrow(settings: Settings, spark: SparkSession, run_id: str) -> dict[str, A
     run = check_run(spark, settings, run_id)
     warehouse = settings.paths.warehouse_dir
     cand = read_table(spark, warehouse, "candidates").filter(F.col("run_id") == run_id)  # extract
-    out = transform(cand, cfg, run_id).orderBy(F.desc("score"))
+    if cfg.hull:  # the energy above the hull of the predicted structures replaces the composition proxies
+        best = _near_hull(spark, settings, run_id)
+        out = transform(cand, dataclasses.replace(cfg, stability=False), run_id).join(best, "formula", "inner")
+        out = out.orderBy(F.desc("score"))
+    else:
+        out = transform(cand, cfg, run_id).orderBy(F.desc("score"))
     replace_run_rows(
         out, str(table_path(warehouse, "stable_oxides")), run_id, partitioned=True, add_columns=True
     )  # load
@@ -93,6 +99,19 @@ def _narrow(settings: Settings, spark: SparkSession, run_id: str) -> dict[str, A
     record_job(settings, "narrow", run_id, {**summary, "table_iii": trace.to_dict(orient="records")})
     log.info(format_narrow(summary))
     return summary
+
+
+def _near_hull(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
+    """(formula, e_above_hull): the lowest energy above the hull of each formula of the run's `materials` rows, for
+    the formulas within ``materials.hull_window``."""
+    warehouse = settings.paths.warehouse_dir
+    if not is_delta_table(table_path(warehouse, "materials")):
+        raise InputError("narrow.hull needs the run's predicted materials: run `lisearch materials` first.")
+    rows = read_table(spark, warehouse, "materials").filter(
+        (F.col("run_id") == run_id) & F.col("e_above_hull").isNotNull()
+    )
+    best = rows.groupBy("formula").agg(F.min("e_above_hull").alias("e_above_hull"))
+    return best.filter(F.col("e_above_hull") <= settings.materials.hull_window)
 
 
 def _trace(settings: Settings, run: dict[str, Any], found: set[str]) -> pd.DataFrame:
