@@ -81,6 +81,7 @@ def static_energy(structure: Any, device: str = "cpu") -> float:
     if uncovered_elements(structure):
         return float("nan")
     model = load_potential(device)
+    model.graph_converter.set_isolated_atom_response("error")  # as in relax(): the optimizer sets it for the model
     with warnings.catch_warnings():  # torch's notes on CHGNet's internals are not the user's concern
         warnings.simplefilter("ignore")
         prediction = model.predict_structure(structure, task="e")
@@ -111,7 +112,7 @@ def relax(structure: Any, fmax: float = 0.1, steps: int = 300, device: str = "cp
     start_volume = structure.volume
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its device
         warnings.simplefilter("ignore")
-        optimizer = StructOptimizer(model=model, optimizer_class="FIRE", use_device=device)
+        optimizer = StructOptimizer(model=model, optimizer_class="FIRE", use_device=device, on_isolated_atoms="error")
         try:
             result = optimizer.relax(structure, fmax=fmax, steps=steps, relax_cell=True, verbose=False)
         except (ValueError, RuntimeError, FloatingPointError, IndexError) as exc:
