@@ -60,6 +60,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_frame(frame: Any, fmt: str) -> None:
+    """A result on stdout as ``csv``, ``json`` (one record per line) or a plain-text ``table`` (:func:`_as_text`)."""
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", lines=True))
+    else:
+        print(_as_text(frame))
+
+
 def _as_text(frame: Any) -> str:
     """A result as a plain-text table: integers as integers, every missing value as NULL (pandas writes <NA>,
     NaN or None depending on the column's type)."""
@@ -379,12 +389,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"--output {output} cannot be written ({exc.strerror or exc}).") from None
         print(f"{len(frame)} rows ({frame['error'].notna().sum()} with errors) written to {output}")
-    elif args.format == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif args.format == "json":
-        sys.stdout.write(frame.to_json(orient="records", lines=True))
     else:
-        print(_as_text(frame))
+        _print_frame(frame, args.format)
     failed = int(frame["error"].notna().sum())
     if failed == len(frame):
         sys.stderr.write(
@@ -457,13 +463,7 @@ def cmd_predict_structure(args: argparse.Namespace) -> int:
         cif_dir.mkdir(parents=True, exist_ok=True)
         for row in frame.dropna(subset=["cif"]).itertuples(index=False):
             (cif_dir / f"{row.formula}_{row.candidate}_{row.template_id}.cif").write_text(str(row.cif))
-    shown = frame.drop(columns="cif") if (args.format == "table" or cif_dir is not None) else frame
-    if args.format == "csv":
-        shown.to_csv(sys.stdout, index=False)
-    elif args.format == "json":
-        sys.stdout.write(shown.to_json(orient="records", lines=True))
-    else:
-        print(_as_text(shown))
+    _print_frame(frame.drop(columns="cif") if (args.format == "table" or cif_dir is not None) else frame, args.format)
     if cif_dir is not None:
         sys.stderr.write(f"relaxed structures written to {cif_dir}\n")
     return 0 if frame["energy_per_atom"].notna().any() else 2
