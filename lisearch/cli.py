@@ -525,6 +525,22 @@ def cmd_paper_study(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- pipeline
+def _run_materials_step(settings: Settings) -> None:
+    """`lisearch run`'s last step: the top of the shortlist to materials, printed, then where the tables are."""
+    from lisearch.spark.materials import materials_frame, run_materials
+    from lisearch.spark.session import get_session
+
+    materials = run_materials(settings, settings.materials.top)
+    frame = materials_frame(get_session(settings), settings, materials["run_id"])
+    print(
+        f"\n7. Materials: the top {settings.materials.top} of the shortlist as relaxed structures ({POTENTIAL_NAME}), "
+        "with their energy above the convex hull of the Materials Project phases (same potential)\n"
+    )
+    print(_as_text(frame[MATERIALS_SHOWN]))
+    print("   " + " ".join(f"{k}={v}" for k, v in materials.items()))
+    print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline as far as it is built, on the profile's settings; finished stages are reused."""
     overrides = list(args.set or [])
@@ -582,18 +598,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n6. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")
     print(measured_markdown(measured))
     print(f"   written to {measured_paths['markdown']} and {measured_paths['figure']}")
-    from lisearch.spark.materials import materials_frame, run_materials
-    from lisearch.spark.session import get_session
-
-    materials = run_materials(settings, settings.materials.top)  # 7. structures and hulls of the shortlist's top
-    frame = materials_frame(get_session(settings), settings, materials["run_id"])
-    print(
-        f"\n7. Materials: the top {settings.materials.top} of the shortlist as relaxed structures ({POTENTIAL_NAME}), "
-        "with their energy above the convex hull of the Materials Project phases (same potential)\n"
-    )
-    print(_as_text(frame[MATERIALS_SHOWN]))
-    print("   " + " ".join(f"{k}={v}" for k, v in materials.items()))
-    print(f"\nTables in {settings.paths.warehouse_dir}; query them with .venv/bin/lisearch sql 'SELECT ...'")
+    _run_materials_step(settings)  # 7. structures and hulls of the shortlist's top
     return 0
 
 

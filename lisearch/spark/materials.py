@@ -107,65 +107,70 @@ def run_materials(
         return summary
 
 
+def _done_rows(spark: SparkSession, settings: Settings, run_id: str, ranks: dict[str, Any], restart: bool) -> set[Any]:
+    """(formula, candidate) keys of the run's rows already in `materials` (none after ``restart``, or when rows of
+    formulas not asked for are there: the run's materials are those asked for, so those rows go)."""
+    path = table_path(settings.paths.warehouse_dir, TABLE)
+    if not is_delta_table(path):
+        return set()
+    existing = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
+    done = {(r["formula"], int(r["candidate"])) for r in existing.select("formula", "candidate").collect()}
+    if restart or {f for f, _ in done} - set(ranks):
+        replace_run_rows(spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS)), str(path), run_id, True)
+        return set()
+    return done
+
+
+def _phase_stage(spark: SparkSession, settings: Settings, systems: dict[str, pd.DataFrame]) -> tuple[dict, int]:
+    """The energy of every competing phase of ``systems`` (one task per phase missing from `phases`, appended
+    chunk by chunk): (energy per atom by id, phases computed now)."""
+    m, warehouse = settings.materials, settings.paths.warehouse_dir
+    if not systems:
+        return {}, 0
+    everything = pd.concat(list(systems.values()), ignore_index=True).drop_duplicates("id")
+    missing, known = phase_store.missing_phases(everything, warehouse, m.relax_phases)
+    structures = read_structures({s: missing.loc[missing["source"] == s, "id"].tolist()
+                                  for s in set(missing["source"])})  # fmt: skip
+    items = [(pid, f, s, structures[pid].to(fmt="json") if pid in structures else None)
+             for pid, f, s in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
+    items.sort(key=lambda it: -len(it[3] or ""))
+    computed = 0
+    for chunk in _chunks(items, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
+        rows = _run_tasks(spark, chunk, lambda it: _phase_task(it, m.relax_phases, m))
+        phase_store.append(warehouse, pd.DataFrame(rows))
+        known.update({r["material_id"]: r["energy_per_atom"] for r in rows})
+        computed += len(rows)
+        log.info("phases: %d of %d computed", computed, len(items))
+    return known, computed
+
+
 def _materials(
     settings: Settings, spark: SparkSession, run_id: str, ranks: dict[str, int | None], restart: bool
 ) -> dict[str, Any]:
     started = time.perf_counter()
     m = settings.materials
-    warehouse = settings.paths.warehouse_dir
-    path = table_path(warehouse, TABLE)
-    if restart and is_delta_table(path):
-        empty = spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS))
-        replace_run_rows(empty, str(path), run_id, partitioned=True)
-    done: set[tuple[str, int]] = set()
-    if is_delta_table(path):
-        existing = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)
-        done = {(r["formula"], int(r["candidate"])) for r in existing.select("formula", "candidate").collect()}
-        if {f for f, _ in done} - set(ranks):  # the run's materials are those asked for: other formulas' rows go
-            replace_run_rows(spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS)), str(path), run_id, True)
-            done = set()
+    path = table_path(settings.paths.warehouse_dir, TABLE)
+    done = _done_rows(spark, settings, run_id, ranks, restart)
     work, empty_rows = plan_candidates(list(ranks), m)
     work = [item for item in work if (item["formula"], item["candidate"]) not in done]
-    empty_rows = [row for row in empty_rows if (row["formula"], 0) not in done]
-    for row in empty_rows:
-        row["shortlist_rank"] = ranks.get(row["formula"])
+    empty_rows = [{**row, "shortlist_rank": ranks.get(row["formula"])} for row in empty_rows
+                  if (row["formula"], 0) not in done]  # fmt: skip
     if empty_rows:
         _append_rows(spark, path, empty_rows, run_id)
-
     systems = system_phases(item["formula"] for item in work)
-    everything = pd.concat(list(systems.values()), ignore_index=True).drop_duplicates("id") if systems else None
-    computed = 0
-    known: dict[str, float] = {}
-    if everything is not None:
-        missing, known = phase_store.missing_phases(everything, warehouse, m.relax_phases)
-        structures = read_structures({s: missing.loc[missing["source"] == s, "id"].tolist()
-                                      for s in set(missing["source"])})  # fmt: skip
-        items = [(pid, f, s, structures[pid].to(fmt="json") if pid in structures else None)
-                 for pid, f, s in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
-        items.sort(key=lambda it: -len(it[3] or ""))
-        size = CHUNK_PER_CORE * spark.sparkContext.defaultParallelism
-        relaxed = m.relax_phases
-        for chunk in _chunks(items, size):
-            rows = _run_tasks(spark, chunk, lambda it: _phase_task(it, relaxed, m))
-            phase_store.append(warehouse, pd.DataFrame(rows))
-            known.update({r["material_id"]: r["energy_per_atom"] for r in rows})
-            computed += len(rows)
-            log.info("phases: %d of %d computed", computed, len(items))
+    known, computed = _phase_stage(spark, settings, systems)
     energies = {f: phase_store.with_energies(p, known) for f, p in systems.items()}
-
     work.sort(key=lambda it: -len(it["structure"]))
-    size = CHUNK_PER_CORE * spark.sparkContext.defaultParallelism
     relaxations = 0
-    for chunk in _chunks(work, size):
+    for chunk in _chunks(work, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
         rows = _run_tasks(spark, chunk, lambda it: relax_item(it, m))
-        finished = [add_hull(row, energies[row["formula"]]) for row in rows]
-        for row in finished:
-            row["shortlist_rank"] = ranks.get(row["formula"])
+        finished = [{**add_hull(row, energies[row["formula"]]), "shortlist_rank": ranks.get(row["formula"])}
+                    for row in rows]  # fmt: skip
         _append_rows(spark, path, finished, run_id)
         relaxations += len(finished)
         log.info("materials: %d of %d structures relaxed", relaxations, len(work))
-    register_table(spark, warehouse, TABLE)
-    table = read_table(spark, warehouse, TABLE).filter(F.col("run_id") == run_id)
+    register_table(spark, settings.paths.warehouse_dir, TABLE)
+    table = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
     counts = table.agg(
         F.countDistinct("formula").alias("formulas"),
         F.sum((F.col("candidate") > 0).cast("int")).alias("structures"),
