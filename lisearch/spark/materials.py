@@ -201,7 +201,8 @@ def materials_frame(spark: SparkSession, settings: Settings, run_id: str) -> pd.
     """The run's `materials` rows (pandas), by shortlist rank, formula and candidate."""
     table = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
     frame: pd.DataFrame = table.orderBy("shortlist_rank", "formula", "candidate").toPandas()
-    return frame
+    kinds = {"int": "Int32", "boolean": "boolean"}  # integers stay integers beside nulls (pandas would make floats)
+    return frame.astype({c: kinds[k] for c, k in MATERIALS_TABLE_COLUMNS.items() if k in kinds and c in frame})
 
 
 __all__ = ["TABLE", "materials_frame", "run_materials", "update_shortlist_reports"]
