@@ -5,8 +5,9 @@ labels real crystal structures, composition models learn those labels, and the c
 screened on Apache Spark into Delta Lake tables.
 
 The Python API (:mod:`lisearch.api`) is re-exported here: :func:`settings`, :func:`featurize`, :func:`label`,
-:func:`train`, :func:`predict`, :func:`screen`, :func:`narrow`, :func:`shortlist`, :func:`paper_study`,
-:func:`table`; the command line calls the same library functions. Example::
+:func:`train`, :func:`predict`, :func:`screen`, :func:`narrow`, :func:`shortlist`, :func:`find_materials`,
+:func:`predict_structure`, :func:`paper_study`, :func:`table`; the command line calls the same library functions.
+Example::
 
     import lisearch
     lisearch.predict(["Li3PO4", "Li10GeP2S12"])                    # every trained model, no Spark
@@ -19,10 +20,12 @@ Importing :mod:`lisearch` or any kernel module never imports pyspark; Spark glue
 
 from lisearch.api import (
     featurize,
+    find_materials,
     label,
     narrow,
     paper_study,
     predict,
+    predict_structure,
     screen,
     settings,
     shortlist,
@@ -32,6 +35,6 @@ from lisearch.api import (
 from lisearch.version import __version__
 
 __all__ = [
-    "__version__", "featurize", "label", "narrow", "paper_study", "predict", "screen", "settings", "shortlist",
-    "table", "train",
+    "__version__", "featurize", "find_materials", "label", "narrow", "paper_study", "predict", "predict_structure",
+    "screen", "settings", "shortlist", "table", "train",
 ]  # fmt: skip

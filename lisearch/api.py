@@ -161,6 +161,35 @@ def shortlist(
     return run_shortlist(_with(s, "run", id=run_id), spark=spark)
 
 
+def find_materials(
+    run_id: str | None = None, top: int | None = None, formulas: Sequence[str] | None = None, restart: bool = False,
+    settings: Settings | None = None, spark: Any = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Predicted materials (candidate structures relaxed by the potential, energy above the hull) for the ``top``
+    (``materials.top``)
+    rows of a run's shortlist, or for ``formulas`` (then ``run_id`` names their rows). Returns the run's `materials`
+    rows; a stopped run resumes unless ``restart``. Same as ``lisearch materials`` (Spark)."""
+    from lisearch.errors import InputError
+    from lisearch.spark.materials import materials_frame, run_materials
+    from lisearch.spark.session import get_session
+
+    if formulas is not None and not run_id:
+        raise InputError("Formulas given directly need run_id=NAME: the `materials` rows are stored under it.")
+    s = _with(_with(settings, "materials", top=top), "run", id=run_id)
+    summary = run_materials(s, s.materials.top, list(formulas) if formulas is not None else None, restart, spark)
+    return materials_frame(spark or get_session(s), s, summary["run_id"])
+
+
+def predict_structure(formulas: Sequence[str], settings: Settings | None = None) -> pd.DataFrame:
+    """Candidate structures of a few formulas relaxed by the potential, with their energy above the hull, in this
+    process (no Spark): one row per (formula, candidate), the relaxed structure as CIF text. Same as ``lisearch
+    predict-structure``."""
+    from lisearch.materials.pipeline import predict_materials
+
+    s = settings or load_settings()
+    return predict_materials(list(formulas), s.paths.warehouse_dir, s.materials)
+
+
 def paper_study(
     sample: int = 400_000, seed: int = 0, output: str | Path | None = None, settings: Settings | None = None
 ) -> Any:
@@ -206,10 +235,12 @@ def table(name: str, run_id: str | None = None, settings: Settings | None = None
 
 __all__ = [
     "featurize",
+    "find_materials",
     "label",
     "narrow",
     "paper_study",
     "predict",
+    "predict_structure",
     "screen",
     "settings",
     "shortlist",

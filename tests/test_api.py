@@ -17,7 +17,8 @@ from lisearch import cli
 from lisearch.errors import ConfigError, InputError
 from tests.conftest import repo_jars_dir, save_small_esml
 
-API = ("settings", "featurize", "label", "train", "predict", "screen", "narrow", "shortlist", "paper_study", "table")
+API = ("settings", "featurize", "label", "train", "predict", "screen", "narrow", "shortlist", "find_materials",
+       "predict_structure", "paper_study", "table")  # fmt: skip
 
 
 def test_help_lists_the_api_and_import_starts_no_spark():
@@ -27,6 +28,15 @@ def test_help_lists_the_api_and_import_starts_no_spark():
         assert getattr(lisearch, name).__doc__
     code = "import sys, lisearch; print('pyspark' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_predict_structure_and_find_materials_errors(tmp_path: Path):
+    from lisearch.errors import InputError
+
+    frame = lisearch.predict_structure(["LiPu3"], settings=lisearch.settings(home=tmp_path))
+    assert frame["status"].tolist() == ["no_template"] and frame["cif"].isna().all()
+    with pytest.raises(InputError, match="need run_id=NAME"):
+        lisearch.find_materials(formulas=["LiCl"], settings=lisearch.settings(home=tmp_path))
 
 
 def test_settings_keywords_and_errors(tmp_path: Path):
