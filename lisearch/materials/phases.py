@@ -75,6 +75,17 @@ def missing_phases(phases: pd.DataFrame, warehouse: Path, relaxed: bool) -> tupl
     return phases[~phases["id"].isin(known)].reset_index(drop=True), known
 
 
+def phase_work(missing: pd.DataFrame) -> list[tuple[str, str, str, str | None]]:
+    """(id, formula, source, structure as pymatgen JSON or None when unreadable) of each phase of ``missing`` (id,
+    formula, source), read from the shipped archives in one pass each, largest structures first: what a worker
+    process or a Spark task gets to compute (:func:`phase_row`)."""
+    ids = {s: missing.loc[missing["source"] == s, "id"].tolist() for s in set(missing["source"])}
+    structures = read_structures(ids)
+    items = [(pid, f, s, structures[pid].to(fmt="json") if pid in structures else None)
+             for pid, f, s in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
+    return sorted(items, key=lambda it: -len(it[3] or ""))
+
+
 def phase_row(
     pid: str, formula: str, source: str, structure: Any, relaxed: bool, device: str, fmax: float, steps: int
 ) -> dict[str, Any]:
@@ -122,4 +133,14 @@ def phase_energies(
     return with_energies(phases, known)
 
 
-__all__ = ["BATCH", "TABLE", "append", "missing_phases", "phase_energies", "phase_row", "read_cached", "with_energies"]
+__all__ = [
+    "BATCH",
+    "TABLE",
+    "append",
+    "missing_phases",
+    "phase_energies",
+    "phase_row",
+    "phase_work",
+    "read_cached",
+    "with_energies",
+]

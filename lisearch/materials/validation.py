@@ -31,7 +31,7 @@ import pandas as pd
 
 from lisearch.datasets import mp_known
 from lisearch.materials.hull import competing_phases, hull_energy
-from lisearch.materials.phases import BATCH, append, missing_phases, phase_energies, phase_row
+from lisearch.materials.phases import BATCH, append, missing_phases, phase_energies, phase_row, phase_work
 from lisearch.materials.potential import POTENTIAL, relax
 from lisearch.materials.templates import phase_index, read_structures
 
@@ -80,11 +80,7 @@ def cache_phases(
     appends every :data:`BATCH` results, so a stopped validation keeps them)."""
     wanted = pd.concat([competing_phases(e) for e in systems], ignore_index=True).drop_duplicates("id")
     missing, _ = missing_phases(wanted, warehouse, settings.relax_phases)
-    structures = read_structures(
-        {s: missing.loc[missing["source"] == s, "id"].tolist() for s in set(missing["source"])}
-    )
-    work = [(pid, f, src, structures[pid].to(fmt="json") if pid in structures else None, settings)
-            for pid, f, src in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
+    work = [(*item, settings) for item in phase_work(missing)]
     done: list[dict[str, Any]] = []
     with _pool(processes) as pool:
         for row in pool.imap_unordered(_phase_job, work, chunksize=4):

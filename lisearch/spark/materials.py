@@ -27,7 +27,6 @@ from lisearch.errors import InputError
 from lisearch.logs import get_logger
 from lisearch.materials import phases as phase_store
 from lisearch.materials.pipeline import add_hull, plan_candidates, relax_item, system_phases
-from lisearch.materials.templates import read_structures
 from lisearch.records import record_job
 from lisearch.schema import MATERIALS_TABLE_COLUMNS, ddl
 from lisearch.spark.catalog import (
@@ -129,11 +128,7 @@ def _phase_stage(spark: SparkSession, settings: Settings, systems: dict[str, pd.
         return {}, 0
     everything = pd.concat(list(systems.values()), ignore_index=True).drop_duplicates("id")
     missing, known = phase_store.missing_phases(everything, warehouse, m.relax_phases)
-    structures = read_structures({s: missing.loc[missing["source"] == s, "id"].tolist()
-                                  for s in set(missing["source"])})  # fmt: skip
-    items = [(pid, f, s, structures[pid].to(fmt="json") if pid in structures else None)
-             for pid, f, s in zip(missing["id"], missing["formula"], missing["source"], strict=True)]  # fmt: skip
-    items.sort(key=lambda it: -len(it[3] or ""))
+    items = phase_store.phase_work(missing)
     computed = 0
     for chunk in _chunks(items, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
         rows = _run_tasks(spark, chunk, lambda it: _phase_task(it, m.relax_phases, m))
