@@ -38,15 +38,22 @@ TABLE_ROWS = 1000
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """`lisearch sql`: one Spark SQL query over the result tables, printed as a table, CSV or JSON lines."""
+    """`lisearch sql`: one Spark SQL query over the result tables, printed as a table, CSV or JSON lines. A running
+    `lisearch serve` of this home answers it (Spark Connect, well under a second); otherwise an in-process Spark
+    session does, after a one-line notice. Statements that write (--write) always run in process."""
     settings = _settings(args)
-    from lisearch.spark.sql import run_sql
+    from lisearch.serve import running_endpoint
+    from lisearch.spark.sql import connect_session, run_sql
 
     limit = args.limit if args.limit is not None else (TABLE_ROWS if args.format == "table" else 0)
     if limit < 0:
         raise InputError(f"--limit {limit}: give a number of rows, or 0 for all.")
+    endpoint = None if args.write else running_endpoint(settings)
+    if endpoint is None and not args.write:
+        sys.stderr.write("(no `lisearch serve` running for this home: starting Spark in this process, ~15 s)\n")
+    spark = connect_session(settings, endpoint) if endpoint is not None else None
     # one more row than printed tells whether rows were cut
-    frame = run_sql(settings, args.query, limit=limit + 1 if limit else 0, write=args.write)
+    frame = run_sql(settings, args.query, limit=limit + 1 if limit else 0, write=args.write, spark=spark)
     cut = bool(limit) and len(frame) > limit
     frame = frame.head(limit) if cut else frame
     if args.format == "csv":
@@ -82,17 +89,26 @@ def _as_text(frame: Any) -> str:
 
 
 def cmd_spark_sql(args: argparse.Namespace) -> int:
-    """`lisearch spark-sql`: Spark's own spark-sql shell with Delta and every result table registered."""
+    """`lisearch spark-sql`: beeline on a running `lisearch serve` of this home, else Spark's own spark-sql shell
+    with Delta and every result table registered (after a one-line notice). Arguments after -- go to either
+    (-e "SELECT ...", -f script.sql)."""
     import os
     import subprocess
 
     settings = _settings(args)
-    from lisearch.spark.shell import spark_sql_command
+    from lisearch.serve import running_endpoint
+    from lisearch.spark.shell import beeline_command, spark_sql_command
 
     extra = list(args.spark_sql_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
-    cmd = spark_sql_command(settings, extra)
+    endpoint = running_endpoint(settings)
+    if endpoint is not None:
+        cmd = beeline_command(settings, endpoint, extra)
+    else:
+        if not args.print:
+            sys.stderr.write("(no `lisearch serve` running for this home: starting the spark-sql shell, ~15 s)\n")
+        cmd = spark_sql_command(settings, extra)
     if args.print:
         print(" ".join(cmd))
         return 0
@@ -101,13 +117,37 @@ def cmd_spark_sql(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=env)
 
 
+# ---------------------------------------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`lisearch serve`: start (or --status, --stop) the SQL endpoint of this home: Thrift JDBC/ODBC and Spark
+    Connect over every warehouse table, read-only unless serve.allow_writes."""
+    settings = _settings(args)
+    from lisearch.serve import describe, start, status, stop
+
+    if args.stop:
+        stopped = stop(settings)
+        print(f"lisearch serve stopped (pid {stopped.pid})." if stopped else "lisearch serve: not running.")
+        return 0
+    if args.status:
+        state, endpoint = status(settings)
+        print(describe(state, endpoint))
+        return 0 if state == "running" else 3
+    endpoint = start(settings, args.profile, list(args.set or []), say=lambda text: print(text, file=sys.stderr))
+    print(describe("running", endpoint))
+    print("Query it: lisearch sql '...', lisearch spark-sql (beeline), or any JDBC/ODBC or Spark Connect client;")
+    print("stop it: lisearch serve --stop")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------- jars
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
     """`lisearch fetch-jars`: copy the Delta jars from Maven Central into the installation, once."""
-    from lisearch.jars import fetch_jars
+    from lisearch.jars import fetch_jars, serve_jar
 
-    for path in fetch_jars(_settings(args).paths.jars_dir):
+    jars_dir = _settings(args).paths.jars_dir
+    for path in fetch_jars(jars_dir):
         print(path)
+    print(serve_jar(jars_dir))
     return 0
 
 
@@ -636,9 +676,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows at most (0 = all; default {TABLE_ROWS} for --format table, all for csv and json)",
     )
 
-    p = add("spark-sql", cmd_spark_sql, "Spark's spark-sql shell with Delta and every lisearch table registered")
-    p.add_argument("--print", action="store_true", help="print the spark-sql command instead of running it")
-    p.add_argument("spark_sql_args", nargs=argparse.REMAINDER, help="after --: arguments for spark-sql (-e, -f, ...)")
+    p = add("spark-sql", cmd_spark_sql, "a SQL shell: beeline on `lisearch serve`, else Spark's spark-sql with Delta")
+    p.add_argument("--print", action="store_true", help="print the shell's command instead of running it")
+    p.add_argument(
+        "spark_sql_args", nargs=argparse.REMAINDER, help="after --: arguments for beeline / spark-sql (-e, -f, ...)"
+    )
+
+    p = add("serve", cmd_serve, "start a SQL endpoint (Thrift JDBC/ODBC and Spark Connect) over the result tables")
+    p.add_argument("--status", action="store_true", help="say whether it runs, where and how (exit 3 when not)")
+    p.add_argument("--stop", action="store_true", help="stop the running endpoint")
 
     add("fetch-jars", cmd_fetch_jars, "fetch the Delta Lake jars from Maven Central once (make setup does this)")
     p = add("jars", cmd_jars, "print the local Delta jar paths (for spark-submit --jars)")

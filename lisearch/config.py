@@ -440,6 +440,47 @@ class MaterialsSettings:
             raise ConfigError(f'materials.device is {self.device!r}; use "cpu", "cuda" or "cuda:N".')
 
 
+#: Addresses that only this machine reaches; any other bind address needs a secret (``lisearch serve``).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The SQL endpoint of ``lisearch serve``: ``host`` (bind address; loopback by default, any other needs a secret),
+    ``thrift_port`` (HiveServer2 protocol: beeline, JDBC/ODBC clients), ``connect_port`` (Spark Connect),
+    ``secret_env`` (environment variable holding the password/token) or ``secret_file`` (a file holding it, readable
+    by its owner only), ``allow_writes`` (false: statements that write or drop are refused), ``refresh`` (seconds
+    between looks for tables that jobs created since), ``start_timeout`` (seconds to wait for the endpoint)."""
+
+    host: str = "127.0.0.1"
+    thrift_port: int = 10000
+    connect_port: int = 15002
+    secret_env: str = "LISEARCH_SERVE_SECRET"
+    secret_file: str = ""
+    allow_writes: bool = False
+    refresh: float = 2.0
+    start_timeout: float = 180.0
+
+    def __post_init__(self) -> None:
+        for key in ("thrift_port", "connect_port"):
+            port = getattr(self, key)
+            if not 1 <= port <= 65535:
+                raise ConfigError(f"serve.{key} is {port}; give a TCP port between 1 and 65535 (e.g. 10000, 15002).")
+        if self.thrift_port == self.connect_port:
+            raise ConfigError(f"serve.thrift_port and serve.connect_port are both {self.thrift_port}; give two ports.")
+        if not self.host.strip():
+            raise ConfigError('serve.host is empty; give an address to bind, e.g. "127.0.0.1".')
+        if not self.refresh > 0 or not self.start_timeout > 0:
+            raise ConfigError(
+                f"serve.refresh ({self.refresh}) and serve.start_timeout ({self.start_timeout}) must be > 0 seconds."
+            )
+
+    @property
+    def loopback(self) -> bool:
+        """True when only this machine can reach the endpoint."""
+        return self.host in LOOPBACK_HOSTS
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of one lisearch process. Build with :func:`load_settings`."""
@@ -454,6 +495,7 @@ class Settings:
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
     materials: MaterialsSettings = field(default_factory=MaterialsSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     run: RunSettings = field(default_factory=RunSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -488,6 +530,7 @@ _SECTIONS: dict[str, type] = {
     "measured": MeasuredSettings,
     "shortlist": ShortlistSettings,
     "materials": MaterialsSettings,
+    "serve": ServeSettings,
     "run": RunSettings,
 }
 #: Keys of earlier lisearch versions that now set ``run.id`` (one run id for every job).
@@ -643,6 +686,7 @@ def load_settings(
             measured=MeasuredSettings(**merged.get("measured", {})),
             shortlist=ShortlistSettings(**merged.get("shortlist", {})),
             materials=MaterialsSettings(**merged.get("materials", {})),
+            serve=ServeSettings(**merged.get("serve", {})),
             run=RunSettings(**merged.get("run", {})),
         )
     except TypeError as exc:  # pragma: no cover - keys were checked above

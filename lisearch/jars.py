@@ -7,9 +7,12 @@ copies the jars from Maven Central once (``lisearch fetch-jars``) and sessions p
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import shutil
 import subprocess
 import tempfile
+import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -97,3 +100,62 @@ def fetch_jars(jars_dir: Path) -> list[Path]:
         for name in expected_jar_names():
             (Path(tmp) / name).replace(jars_dir / name)
     return find_jars(jars_dir)
+
+
+#: Java sources of ``lisearch serve``'s helper classes (read-only guard, password check), built into a jar once.
+JAVA_SOURCES = Path(__file__).parent / "java"
+
+
+def pyspark_jars_dir() -> Path:
+    """The ``jars`` folder of the installed pyspark (Spark's own jars), found without importing pyspark."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - pyspark is a hard dependency
+        raise EnvironmentProblem("pyspark is not installed: run `make setup` in the lisearch checkout.")
+    return Path(next(iter(spec.submodule_search_locations))) / "jars"
+
+
+def serve_jar(jars_dir: Path) -> Path:
+    """The jar of ``lisearch serve``'s Java helpers (:data:`JAVA_SOURCES`) in ``jars_dir``, compiled against Spark's
+    jars the first time (``lisearch fetch-jars`` and ``make setup`` do it; the file name holds a hash of the sources,
+    so changed sources build a new jar). The jar is written to a temporary file first: never a partial jar.
+
+    Raises:
+        EnvironmentProblem: no ``javac`` (a JDK 17 is needed once, as for the Delta jars) or the build failed.
+    """
+    sources = sorted(JAVA_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.relative_to(JAVA_SOURCES).as_posix().encode() + b"\0" + path.read_bytes())
+    target = jars_dir / f"lisearch-serve-{digest.hexdigest()[:12]}.jar"
+    if target.is_file():
+        return target
+    javac = shutil.which("javac")
+    if javac is None:
+        raise EnvironmentProblem(
+            "`lisearch serve` needs its helper jar, built once with a JDK's `javac`, which is not on PATH. Install a "
+            "JDK 17 (Debian: `apt-get install openjdk-17-jdk-headless`) and run `make setup` (or `lisearch "
+            f"fetch-jars`) again; or copy a lisearch-serve-*.jar built elsewhere into {jars_dir}."
+        )
+    jars_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jars_dir) as tmp:
+        classes = Path(tmp) / "classes"
+        proc = subprocess.run(
+            [javac, "-nowarn", "-d", str(classes), "-cp", f"{pyspark_jars_dir()}/*", *map(str, sources)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+            raise EnvironmentProblem(
+                f"javac could not build lisearch serve's helper jar (exit {proc.returncode}); is the pyspark of "
+                f"this installation complete (`make setup`)? javac said:\n{tail}"
+            )
+        partial = Path(tmp) / target.name
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+            for path in sorted(classes.rglob("*.class")):
+                jar.write(path, path.relative_to(classes).as_posix())
+        partial.replace(target)
+    for old in jars_dir.glob("lisearch-serve-*.jar"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target

@@ -77,6 +77,23 @@ def job_lock(home: Path, key: str, job: str, exclusive: bool = True, what: str |
         os.close(fd)  # releases the lock
 
 
+def lock_held(home: Path, key: str) -> bool:
+    """True when some process holds the lock ``key`` exclusively now (e.g. a running ``lisearch serve``)."""
+    path = home / "locks" / f"{key}.lock"
+    if not path.is_file():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        return True
+    finally:
+        os.close(fd)  # releases the probe's lock
+    return False
+
+
 @contextlib.contextmanager
 def run_lock(home: Path, run_id: str, job: str, exclusive: bool) -> Iterator[None]:
     """The lock of screen run ``run_id``: the screen holds it exclusively, jobs that read the run share it."""
@@ -101,4 +118,4 @@ def downstream_lock(home: Path, run_id: str, table: str, job: str) -> Iterator[N
         yield
 
 
-__all__ = ["downstream_lock", "job_lock", "output_lock", "run_lock"]
+__all__ = ["downstream_lock", "job_lock", "lock_held", "output_lock", "run_lock"]

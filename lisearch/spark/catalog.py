@@ -75,6 +75,18 @@ def register_tables(spark: SparkSession, warehouse: Path) -> list[str]:
     return names
 
 
+def refresh_tables(spark: SparkSession, warehouse: Path) -> list[str]:
+    """:func:`register_tables`, and drop the catalog entries this process made for tables whose folder went away
+    (their data is gone already); return the names now registered. A long-lived session (``lisearch serve``) calls
+    it now and then to see what jobs wrote since."""
+    names = register_tables(spark, warehouse)
+    app = str(spark.sparkContext.applicationId)
+    for key in [k for k in _REGISTERED if k[0] == app and k[1] not in names]:
+        spark.sql(f"DROP TABLE IF EXISTS `{key[1]}`")  # external table: the catalog entry only
+        del _REGISTERED[key]
+    return names
+
+
 def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
     """The Delta table ``name``.
 

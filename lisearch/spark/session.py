@@ -81,8 +81,9 @@ def quiet_query_error_logs(log_level: str) -> None:
         PySparkLogger.getLogger(name).setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
 
 
-def get_session(settings: Settings, register: bool = True) -> SparkSession:
+def get_session(settings: Settings, register: bool = True, extra_conf: dict[str, str] | None = None) -> SparkSession:
     """The Spark session for ``settings`` (created once per process), with result tables registered by name.
+    ``extra_conf``: Spark settings beside the profile's, applied last (``lisearch serve``'s endpoint).
 
     Raises:
         EnvironmentProblem: Java missing or too old, or the Delta jars not fetched.
@@ -95,6 +96,8 @@ def get_session(settings: Settings, register: bool = True) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # find_jars (inside configure_builder) raises before a JVM is started when jars are missing.
     builder = configure_builder(SparkSession.builder, settings)
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark.log_level)
     quiet_query_error_logs(settings.spark.log_level)

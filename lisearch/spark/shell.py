@@ -4,15 +4,21 @@ The shell is started with the profile's master and Spark settings, the local Del
 (no ``metastore_db`` folder, no lock between shells) and an init file of ``CREATE TABLE ... USING DELTA LOCATION``
 statements, one per table in the warehouse, so ``SELECT * FROM candidates`` works as in ``lisearch sql``.
 Anything after ``--`` goes to ``spark-sql`` itself (e.g. ``-e "SELECT ..."`` or ``-f script.sql``).
+
+With a ``lisearch serve`` endpoint running, ``lisearch spark-sql`` opens beeline (the copy inside pyspark) on its
+Thrift port instead (:func:`beeline_command`): no Spark start, the same tables, the same arguments (``-e``, ``-f``).
 """
 
 from __future__ import annotations
 
+import getpass
+import os
 from pathlib import Path
 
 from lisearch.config import Settings, default_conf_dir
 from lisearch.errors import InputError
 from lisearch.jars import find_jars
+from lisearch.serve import Endpoint, read_secret
 from lisearch.spark.catalog import list_tables, table_path
 from lisearch.spark.session import DELTA_CATALOG, DELTA_EXTENSION
 from lisearch.spark.standalone import spark_home
@@ -60,3 +66,25 @@ def spark_sql_command(settings: Settings, extra: list[str]) -> list[str]:
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, "-i", str(init), *extra]
+
+
+def beeline_command(settings: Settings, endpoint: Endpoint, extra: list[str]) -> list[str]:
+    """The ``beeline`` command line for the running ``endpoint``. With a secret, beeline reads it from a file (``-w``):
+    ``serve.secret_file`` itself, else ``<home>/serve/beeline-secret`` written (mode 600) from the environment; the
+    secret never appears on the command line."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "lisearch"
+    cmd = [str(spark_home() / "bin" / "beeline"), "-u", endpoint.jdbc_url, "-n", user]
+    secret = read_secret(settings) if endpoint.auth else None
+    if secret is not None:
+        if settings.serve.secret_file:
+            cmd += ["-w", str(Path(settings.serve.secret_file).expanduser())]
+        else:
+            path = settings.paths.home / "serve" / "beeline-secret"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secret)
+            cmd += ["-w", str(path)]
+    return [*cmd, *extra]

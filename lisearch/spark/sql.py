@@ -11,6 +11,7 @@ stays integer (``9007199254740993`` is not rounded to a float).
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -20,8 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from lisearch.config import Settings
 from lisearch.errors import InputError
 from lisearch.failures import is_storage_failure
+from lisearch.serve import Endpoint, read_secret
 from lisearch.spark.catalog import list_tables
-from lisearch.spark.session import get_session, session_conf
+from lisearch.spark.session import get_session, quiet_query_error_logs, session_conf
 from lisearch.sql_policy import check_read_only
 
 #: Delta's session setting whose value every commit records as ``userMetadata`` (``DESCRIBE HISTORY``).
@@ -43,17 +45,33 @@ def to_pandas_exact(frame: DataFrame) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_NULLABLE.get)
 
 
+def connect_session(settings: Settings, endpoint: Endpoint) -> Any:
+    """A Spark Connect session on the running ``endpoint`` (its token from :func:`lisearch.serve.read_secret`)."""
+    url = endpoint.connect_url
+    if endpoint.auth:
+        secret = read_secret(settings)
+        if secret is None:
+            raise InputError(
+                f"The running endpoint asks for a secret and none is set here: put it in {settings.serve.secret_env} "
+                "or serve.secret_file."
+            )
+        url += f"/;token={secret}"
+    quiet_query_error_logs(settings.spark.log_level)
+    return SparkSession.builder.remote(url).getOrCreate()
+
+
 def run_sql(
     settings: Settings,
     query: str,
     limit: int = 0,
     write: bool = False,
-    spark: SparkSession | None = None,
+    spark: Any = None,
 ) -> pd.DataFrame:
     """Run ``query`` and return at most ``limit`` rows (0 = all) as pandas (:func:`to_pandas_exact`).
 
     ``write``: allow statements that change tables (otherwise refused before Spark starts); their commits carry
-    ``lisearch sql --write`` in the history.
+    ``lisearch sql --write`` in the history. ``spark``: the session to use (default: this process's, started if
+    needed); a Spark Connect session of a running endpoint (:func:`connect_session`) answers the same way.
 
     Raises:
         InputError: the query writes without ``write``; the SQL does not parse; it names a table or column that does
@@ -85,8 +103,24 @@ def run_sql(
     except PySparkException as exc:
         if is_storage_failure(exc):
             raise
+        _raise_if_endpoint_problem(exc, settings)
         raise InputError(
             f"Spark could not evaluate the query: {_first_line(exc)} Fix the query and run again."
+        ) from exc
+
+
+def _raise_if_endpoint_problem(exc: Exception, settings: Settings) -> None:
+    """An InputError when ``exc`` is a Spark Connect endpoint refusing the secret or not answering."""
+    text = str(exc)
+    if "StatusCode.UNAUTHENTICATED" in text:
+        raise InputError(
+            f"The lisearch endpoint refused this client's secret ({text.split('details = ')[-1].split(chr(10))[0]}). "
+            f"Set {settings.serve.secret_env} (or serve.secret_file) to the secret it was started with."
+        ) from exc
+    if "StatusCode.UNAVAILABLE" in text:
+        raise InputError(
+            "The lisearch endpoint does not answer: `lisearch serve --status` says why; `lisearch serve` starts it "
+            "again (or stop it with `lisearch serve --stop` and the query runs in process)."
         ) from exc
 
 
