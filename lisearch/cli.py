@@ -215,9 +215,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`lisearch train`: eML and esML (as the [train] settings say) into the artifacts folder."""
     settings = _settings(args)
     from lisearch.models.training import train_all
+    from lisearch.report import table_one_saved
     from lisearch.spark.models import read_structures
 
-    summary = train_all(read_structures(settings), settings.paths.artifacts_dir, seed=args.seed, esml=settings.train)
+    structures = read_structures(settings)
+    artifacts = settings.paths.artifacts_dir
+    summary = train_all(structures, artifacts, seed=args.seed, esml=settings.train)
+    # Table I's metrics of the new models, saved beside them: `lisearch report` then reads them (seconds)
+    table_one_saved(lambda: structures, artifacts, settings.paths.warehouse_dir, settings.label.partial_occupancy)
     eml, esml = summary["eml"], summary["esml"]
     print(f"eML  (exp40): best of {eml['subsets_tried']} descriptor subsets: {', '.join(eml['descriptors'])}")
     print(f"      LOOCV accuracy {100 * eml['best_loocv_accuracy']:.1f} % (paper: 97.5 % with 7 descriptors)")
@@ -380,31 +385,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`lisearch report`: Table I beside the paper (and the measured table when those models exist)."""
+    """`lisearch report`: Table I beside the paper (and the measured table when those models exist), from the metrics
+    saved beside the artifacts when they match the models and the data (seconds); --retrain recomputes all."""
     settings = _settings(args)
     from lisearch.models.loading import MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.report import table_one, to_markdown, write_report
+    from lisearch.report import table_one_saved, to_markdown, write_report
     from lisearch.spark.models import read_structures
 
-    structures = read_structures(settings)
     artifacts = settings.paths.artifacts_dir
     if args.retrain or not all((artifacts / f).is_file() for f in MODEL_FILES.values()):
-        train_all(structures, artifacts)
-    report = table_one(structures, artifacts, settings.label.partial_occupancy)
+        train_all(read_structures(settings), artifacts)
+    report, reused = table_one_saved(
+        lambda: read_structures(settings), artifacts, settings.paths.warehouse_dir,
+        settings.label.partial_occupancy, reuse=not args.retrain,
+    )  # fmt: skip
     folder = Path(args.output) if args.output else settings.paths.home / "reports"
     paths = write_report(report, folder)
     print(to_markdown(report))
     print("written: " + ", ".join(str(p) for p in paths.values()))
     from lisearch.measured.models import MODEL_FILES as MEASURED_FILES
 
+    measured_reused = False
     if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
-        from lisearch.measured.validation import run_validation
+        from lisearch.measured.validation import run_validation, saved_validation
         from lisearch.measured.validation import to_markdown as measured_markdown
 
-        measured, measured_paths = run_validation(settings, folder)
+        measured_reused = not args.retrain and saved_validation(settings) is not None
+        measured, measured_paths = run_validation(settings, folder, reuse=not args.retrain)
         print("\n" + measured_markdown(measured))
         print("written: " + ", ".join(str(p) for p in measured_paths.values()))
+    if reused or measured_reused:
+        sys.stderr.write(
+            f"(from the metrics saved in {artifacts / 'metrics'} for these models and data; --retrain recomputes)\n"
+        )
     return 0
 
 
@@ -589,7 +603,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile, overrides)
     from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES
     from lisearch.models.training import train_all
-    from lisearch.report import table_one, to_markdown, write_report
+    from lisearch.report import table_one_saved, to_markdown, write_report
     from lisearch.screening.plan import plan_from_settings
     from lisearch.spark.label import format_summary, run_label_job
     from lisearch.spark.models import read_structures
@@ -613,7 +627,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
         train_measured(artifacts, model_params(settings), settings.measured.group_min_fraction)  # measured (OBELiX)
-    report = table_one(structures, artifacts, settings.label.partial_occupancy)
+    report, _ = table_one_saved(lambda: structures, artifacts, settings.paths.warehouse_dir,
+                                settings.label.partial_occupancy)  # fmt: skip
     paths = write_report(report, settings.paths.home / "reports")
     screen = run_screen(settings, plan=plan_from_settings(settings))  # 3. the screen; run "default" is replaced
     narrow = run_narrow(settings)
@@ -632,7 +647,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lisearch.spark.shortlist import format_shortlist, run_shortlist
 
     shortlist = run_shortlist(settings)
-    measured, measured_paths = run_validation(settings, None)  # 6. every model on measured conductivities
+    measured, measured_paths = run_validation(settings, None, reuse=True)  # 6. every model on measured data
     print("\n5. The shortlist: plausible candidates, best per chemical family")
     print(format_shortlist(shortlist))
     print("\n6. Measured conductivities (OBELiX): every model, official split and leave-system-out CV\n")

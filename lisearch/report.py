@@ -7,6 +7,7 @@ Spark-free: takes the ``structures`` table as pandas and the trained artifacts. 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 from lisearch import paper
 from lisearch.figures import pyplot
 from lisearch.models.artifact import load_artifact
-from lisearch.models.loading import MODEL_FILES, load_atom2vec, load_models
+from lisearch.models.loading import ATOM2VEC_FILE, MODEL_FILES, load_atom2vec, load_models
 from lisearch.models.training import (
     LabelledSet,
     accuracy,
@@ -29,6 +30,7 @@ from lisearch.models.training import (
     sml_on_ids,
     training_set_hash,
 )
+from lisearch.saved_metrics import METRICS_DIR, load_metrics, metrics_key, save_metrics, table_version
 from lisearch.structure.exp40 import evaluate_sml
 
 SETS = ("exp40", "mp", "dft", "candidates21")
@@ -80,6 +82,29 @@ def _atom2vec_row(atom2vec: Any, mp: LabelledSet, sets: dict[str, LabelledSet]) 
     )
     row = {name: accuracy_where_scorable(atom2vec, data.fractions, data.y) for name, data in sets.items()}
     return {"exp40": row["exp40"], "mp": mp_cell, "dft": row["dft"], "candidates21": row["candidates21"]}
+
+
+def table_one_saved(
+    structures: Callable[[], pd.DataFrame],
+    artifacts_dir: Path,
+    warehouse_dir: Path,
+    partial_occupancy: str = "sample",
+    reuse: bool = True,
+) -> tuple[dict[str, Any], bool]:
+    """:func:`table_one`, read from ``<artifacts>/metrics/table1.json`` when it was computed from the same model
+    files, the same version of the ``structures`` table and the same settings (:mod:`lisearch.saved_metrics`);
+    otherwise computed (``structures`` is called only then: it may start Spark) and saved. Returns (report,
+    whether it was reused). ``reuse=False`` always computes."""
+    files = [artifacts_dir / f for f in (*MODEL_FILES.values(), ATOM2VEC_FILE)]
+    version = table_version(warehouse_dir / "structures")
+    key = metrics_key(files, structures=version, partial_occupancy=partial_occupancy)
+    folder = artifacts_dir / METRICS_DIR
+    saved = load_metrics(folder, "table1", key) if reuse else None
+    if saved is not None:
+        return saved, True
+    report = table_one(structures(), artifacts_dir, partial_occupancy)
+    save_metrics(folder, "table1", key, report)
+    return report, False
 
 
 def table_one(structures: pd.DataFrame, artifacts_dir: Path, partial_occupancy: str = "sample") -> dict[str, Any]:

@@ -43,6 +43,54 @@ def test_train_all_writes_artifacts_and_table_one(trained: tuple[Path, pd.DataFr
     assert paths["figure"].stat().st_size > 10_000
 
 
+def test_table_one_is_saved_and_reused_until_a_model_changes(trained: tuple[Path, pd.DataFrame], tmp_path: Path):
+    """`lisearch report`'s path: the first call computes Table I and saves it beside the artifacts; the next one
+    reads it (the structures are not even loaded) and writes identical files; a changed model file recomputes."""
+    from lisearch.report import table_one_saved
+
+    home, structures = trained
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    for name in ("eml.json", "esml.json"):
+        (artifacts / name).write_bytes((home / "artifacts" / name).read_bytes())
+    loads: list[int] = []
+
+    def load() -> pd.DataFrame:
+        loads.append(1)
+        return structures
+
+    first, reused = table_one_saved(load, artifacts, tmp_path / "warehouse")
+    assert not reused and loads == [1] and (artifacts / "metrics" / "table1.json").is_file()
+    again, reused = table_one_saved(load, artifacts, tmp_path / "warehouse")
+    assert reused and loads == [1]
+    a, b = write_report(first, tmp_path / "a"), write_report(again, tmp_path / "b")
+    assert a["json"].read_bytes() == b["json"].read_bytes() and a["markdown"].read_text() == b["markdown"].read_text()
+    (artifacts / "eml.json").write_text((artifacts / "eml.json").read_text() + "\n")  # another file: another digest
+    _, reused = table_one_saved(load, artifacts, tmp_path / "warehouse")
+    assert not reused and loads == [1, 1]
+    _, reused = table_one_saved(load, artifacts, tmp_path / "warehouse", reuse=False)  # --retrain
+    assert not reused and loads == [1, 1, 1]
+
+
+def test_saved_metrics_round_trip_arrays_frames_and_refuse_another_key(tmp_path: Path):
+    import numpy as np
+
+    from lisearch.saved_metrics import load_metrics, metrics_key, save_metrics
+
+    model = tmp_path / "m.json"
+    model.write_text("{}")
+    key = metrics_key([model], settings={"a": 1})
+    report = {"x": np.arange(3.0), "rows": [{"n": np.int64(4)}], "frame": pd.DataFrame({"f": ["Li3N"], "p": [0.5]})}
+    save_metrics(tmp_path / "metrics", "demo", key, report)
+    back = load_metrics(tmp_path / "metrics", "demo", key)
+    assert back is not None
+    assert back["x"].dtype == np.float64 and back["x"].tolist() == [0.0, 1.0, 2.0] and back["rows"] == [{"n": 4}]
+    pd.testing.assert_frame_equal(back["frame"], report["frame"])
+    assert load_metrics(tmp_path / "metrics", "demo", metrics_key([model], settings={"a": 2})) is None
+    model.write_text("{ }")
+    assert load_metrics(tmp_path / "metrics", "demo", metrics_key([model], settings={"a": 1})) is None
+
+
 def _predict(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         lisearch_cmd("predict", *args), env=cli_env(home), capture_output=True, text=True, timeout=300

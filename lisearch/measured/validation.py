@@ -21,6 +21,7 @@ the rows of one system are resampled together, as materials of one system are no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,23 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GroupKFold
 
-from lisearch.datasets import OBELIX_CIFS, iter_cifs
+from lisearch.datasets import OBELIX_CIFS, OBELIX_DIR, iter_cifs
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
 from lisearch.measured.calibration import brier_score, chance_ece, expected_calibration_error, reliability_table
-from lisearch.measured.models import MeasuredModel, Transfer, fit_pair, load_transfer, measured_outputs, model_params
+from lisearch.measured.models import (
+    MODEL_FILES,
+    MeasuredModel,
+    Transfer,
+    fit_pair,
+    load_transfer,
+    measured_outputs,
+    model_params,
+)
 from lisearch.measured.obelix import MeasuredSet, measured_set
-from lisearch.models.loading import load_models
+from lisearch.models.loading import ATOM2VEC_FILE, load_models
+from lisearch.models.loading import MODEL_FILES as LINEAR_FILES
+from lisearch.saved_metrics import METRICS_DIR, load_metrics, metrics_key, save_metrics
 from lisearch.structure.labelling import label_cifs
 
 #: Published figures to put beside lisearch's (see docs/science.md for the sources).
@@ -596,17 +607,44 @@ def run_calibration_study(settings: Any, output: Path | None = None) -> tuple[di
     return study, path
 
 
-def run_validation(settings: Any, output: Path | None = None, with_sml: bool = True) -> tuple[dict[str, Any], Any]:
+def _validation_key(settings: Any, with_sml: bool) -> dict[str, Any]:
+    """The key of a saved validation: the model files, OBELiX's files, the measured settings."""
+    m, artifacts = settings.measured, settings.paths.artifacts_dir
+    files = [artifacts / f for f in (*MODEL_FILES.values(), *LINEAR_FILES.values(), ATOM2VEC_FILE)]
+    return metrics_key(
+        [*files, *sorted(p for p in OBELIX_DIR.iterdir() if p.is_file())],
+        measured={f.name: getattr(m, f.name) for f in dataclasses.fields(m)},
+        with_sml=with_sml, partial_occupancy=settings.label.partial_occupancy,
+    )  # fmt: skip
+
+
+def saved_validation(settings: Any, with_sml: bool = True) -> dict[str, Any] | None:
+    """The validation saved beside the artifacts for the same models, data and settings; None when there is none."""
+    return load_metrics(settings.paths.artifacts_dir / METRICS_DIR, "measured", _validation_key(settings, with_sml))
+
+
+def run_validation(
+    settings: Any, output: Path | None = None, with_sml: bool = True, reuse: bool = False
+) -> tuple[dict[str, Any], Any]:
     """`lisearch validate` on ``Settings``: every trained model on OBELiX; writes the report into ``output`` (default
-    ``<home>/reports``) and returns (report, paths written)."""
+    ``<home>/reports``) and returns (report, paths written). The report is saved beside the artifacts
+    (``<artifacts>/metrics/measured``); with ``reuse`` a saved one for the same models, data and settings
+    (:func:`saved_validation`) is taken instead of recomputing (``lisearch report``: seconds)."""
     m = settings.measured
     artifacts = settings.paths.artifacts_dir
-    transfer = load_transfer(artifacts)  # esML and atom2vec-esML, read once for both roles
-    fixed = {"eML": load_models(artifacts, ("eml",))["eml"], "esML": transfer.esml, "atom2vec-esML": transfer.atom2vec}
-    data = measured_set(m.threshold, m.group_min_fraction)
-    sml = sml_on_obelix(settings.label.partial_occupancy) if with_sml else None
-    report = validate(data, fixed, transfer, model_params(settings), m.cv_folds, sml)
+    report = saved_validation(settings, with_sml) if reuse else None
+    if report is None:
+        transfer = load_transfer(artifacts)  # esML and atom2vec-esML, read once for both roles
+        eml = load_models(artifacts, ("eml",))["eml"]
+        fixed = {"eML": eml, "esML": transfer.esml, "atom2vec-esML": transfer.atom2vec}
+        data = measured_set(m.threshold, m.group_min_fraction)
+        sml = sml_on_obelix(settings.label.partial_occupancy) if with_sml else None
+        report = validate(data, fixed, transfer, model_params(settings), m.cv_folds, sml)
+        save_metrics(artifacts / METRICS_DIR, "measured", _validation_key(settings, with_sml), report)
     return report, write_validation(report, output or settings.paths.home / "reports")
 
 
-__all__ = ["bootstrap_intervals", "measured_set", "run_validation", "system_folds", "validate", "write_validation"]
+__all__ = [
+    "bootstrap_intervals", "measured_set", "run_validation", "saved_validation", "system_folds", "validate",
+    "write_validation",
+]  # fmt: skip
