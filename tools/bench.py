@@ -722,6 +722,122 @@ def bench_materials(full: bool = False) -> dict[str, Any]:
     }  # fmt: skip
 
 
+SERVE_FUNNEL = "SELECT stage, count FROM funnel WHERE run_id = 'default' ORDER BY stage_order"
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    values = np.array(seconds)
+    return {"p50_s": round(float(np.percentile(values, 50)), 3), "p95_s": round(float(np.percentile(values, 95)), 3),
+            "n": len(seconds)}  # fmt: skip
+
+
+def _cli_seconds(*args: str) -> float:
+    import subprocess
+
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "lisearch.cli", *args], capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise LisearchError(f"`lisearch {' '.join(args)}` failed: {out.stderr.strip()[-500:]}")
+    return round(time.perf_counter() - started, 2)
+
+
+def _connect_clients(url: str, clients: int, seconds: float, expected: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """``clients`` threads, each with its own Spark Connect session, asking the funnel for ``seconds``."""
+    import threading
+
+    from pyspark.sql import SparkSession
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    wrong = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        session = SparkSession.builder.remote(url).create()
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                rows = [tuple(r) for r in session.sql(SERVE_FUNNEL).collect()]
+            except Exception as exc:
+                with lock:
+                    errors.append(str(exc).splitlines()[0][:200])
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                wrong[0] += rows != expected
+        session.stop()  # releases its server session now (not in retries against a stopped endpoint at exit)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "seconds": round(elapsed, 1), "queries": len(latencies),
+            "queries_per_s": round(len(latencies) / elapsed, 2), "errors": len(errors), "first_errors": errors[:3],
+            "answers_differing": wrong[0], **_percentiles(latencies)}  # fmt: skip
+
+
+def _beeline_latency(settings: Any, endpoint: Any, rounds: int) -> dict[str, Any]:
+    """The funnel ``rounds`` times over one JDBC connection (beeline); beeline's own per-query times."""
+    import re
+    import subprocess
+
+    from lisearch.spark.shell import beeline_command
+
+    cmd = beeline_command(settings, endpoint, ["--outputformat=csv2", "-e", ";\n".join([SERVE_FUNNEL] * rounds)])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    times = [float(t) for t in re.findall(r"rows? selected \(([0-9.]+) seconds\)", out.stdout + out.stderr)]
+    return _percentiles(times[1:] or times)  # the first query of a connection warms its session
+
+
+def bench_serve(full: bool = False, clients: int = 16, seconds: float = 60.0) -> dict[str, Any]:
+    """`lisearch serve`: funnel latency through Spark Connect and Thrift (p50, p95), ``clients`` concurrent Connect
+    clients for ``seconds``, `lisearch sql` end to end with and without the endpoint, and `lisearch report` with
+    the models and their saved metrics present. Uses the home of `make run` (its funnel and models)."""
+    from pyspark.sql import SparkSession
+
+    from lisearch.serve import running_endpoint, start, stop
+
+    settings = load_settings()
+    if not (settings.paths.warehouse_dir / "funnel" / "_delta_log").is_dir():
+        raise LisearchError(f"No funnel table in {settings.paths.warehouse_dir}.")
+    endpoint = running_endpoint(settings)
+    ours = endpoint is None
+    out: dict[str, Any] = {}
+    if endpoint is None:
+        out["lisearch_sql_in_process_s"] = _cli_seconds("sql", SERVE_FUNNEL)
+        started = time.perf_counter()
+        endpoint = start(settings, None, [], say=lambda _: None)
+        out["endpoint_start_s"] = round(time.perf_counter() - started, 1)
+    try:
+        session = SparkSession.builder.remote(endpoint.connect_url).create()
+        expected = [tuple(r) for r in session.sql(SERVE_FUNNEL).collect()]
+        latencies = []
+        for _ in range(5 if full else 3):
+            session.sql(SERVE_FUNNEL).collect()  # warm
+        for _ in range(100 if full else 40):
+            started = time.perf_counter()
+            session.sql(SERVE_FUNNEL).collect()
+            latencies.append(time.perf_counter() - started)
+        session.stop()
+        out["connect_latency"] = {**_percentiles(latencies), "goal_p50_s": 1.0}
+        out["thrift_latency"] = _beeline_latency(settings, endpoint, 40 if full else 20)
+        out["lisearch_sql_via_endpoint_s"] = _cli_seconds("sql", SERVE_FUNNEL)
+        out["concurrent"] = _connect_clients(endpoint.connect_url, clients, seconds, expected)
+    finally:
+        if ours:
+            stop(settings)
+    out["report_first_s"] = _cli_seconds("report")
+    out["report_s"] = _cli_seconds("report")
+    out["report_goal_s"] = 10.0
+    return out
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "label": bench_label,
     "screen": bench_screen,
@@ -730,6 +846,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "narrowing": bench_narrowing,
     "quinary": bench_quinary,
     "materials": bench_materials,
+    "serve": bench_serve,
 }
 
 
