@@ -131,9 +131,18 @@ spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
 out = {}
 for name, query in json.loads(sys.argv[2]).items():
     out[name] = spark.sql(query).toPandas().astype(object).where(lambda f: f.notna(), None).values.tolist()
+from pyspark.sql.functions import udf
+def view():
+    spark.range(3).createOrReplaceTempView("three")
+    return spark.sql("SELECT count(*) FROM three").collect()
 for name, action in [("drop", lambda: spark.sql("DROP TABLE candidates").collect()),
+                     ("insert", lambda: spark.sql("INSERT INTO funnel VALUES (9, 'x', 1, 'default')").collect()),
+                     ("delete", lambda: spark.sql("DELETE FROM candidates").collect()),
+                     ("ctas", lambda: spark.sql("CREATE TABLE copied AS SELECT * FROM funnel").collect()),
                      ("save", lambda: spark.range(3).write.format("delta").save(sys.argv[3])),
-                     ("reflect", lambda: spark.sql("SELECT reflect('java.lang.System', 'getenv')").collect())]:
+                     ("udf", lambda: spark.range(3).select(udf(lambda x: x, "long")("id")).collect()),
+                     ("reflect", lambda: spark.sql("SELECT reflect('java.lang.System', 'getenv')").collect()),
+                     ("view", view)]:
     try:
         action()
         out[name] = "ran"
@@ -146,8 +155,9 @@ print(json.dumps(out))
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_connect_client_returns_the_in_process_rows_and_cannot_write(spark, endpoint, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A plain Spark Connect client (`SparkSession.builder.remote`) in its own process: same rows; DROP, a
-    DataFrame write and reflect() are refused by the endpoint, and nothing is written."""
+    """A plain Spark Connect client (`SparkSession.builder.remote`) in its own process: same rows; DROP, INSERT,
+    DELETE, CREATE TABLE AS, a DataFrame write, a Python UDF and reflect() are refused by the endpoint, nothing is
+    written, and a temporary view (session-only) works."""
     from lisearch.serve import running_endpoint
 
     settings, _ = endpoint
@@ -165,9 +175,12 @@ def test_spark_connect_client_returns_the_in_process_rows_and_cannot_write(spark
         expected = _in_process(spark, settings, query)
         assert got[name] == expected.astype(object).where(expected.notna(), None).values.tolist()
     assert got["funnel"][0] == ["total", 20374419912]
-    for name in ("drop", "save", "reflect"):
-        assert "read-only" in got[name], got[name]
+    for name in ("drop", "insert", "delete", "ctas", "save", "udf", "reflect"):
+        assert "read-only" in got[name], (name, got[name])
+    assert got["view"] == "ran"
     assert not (tmp_path / "written").exists()
+    assert _in_process(spark, settings, "SELECT count(*) AS n FROM candidates")["n"].tolist() == [4]
+    assert not (settings.paths.warehouse_dir / "copied").exists()
 
 
 @pytest.mark.spark
