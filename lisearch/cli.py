@@ -77,15 +77,37 @@ def _print_frame(frame: Any, fmt: str) -> None:
         print(_as_text(frame))
 
 
-def _as_text(frame: Any) -> str:
+#: Characters of one text value a table shows (CSV and JSON keep every value whole; e.g. a CIF in `materials`).
+CELL_CHARS = 60
+
+
+def _as_text(frame: Any, width: int | None = None) -> str:
     """A result as a plain-text table: integers as integers, every missing value as NULL (pandas writes <NA>,
-    NaN or None depending on the column's type)."""
+    NaN or None depending on the column's type); text values on one line and cut at :data:`CELL_CHARS` (with
+    "..."); columns wrapped into blocks that fit ``width`` characters (default: the terminal's width when stdout
+    is a terminal; piped output keeps one line per row)."""
     shown = frame.copy()
     for column in shown.columns:
         values = shown[column]
+        if values.dtype == object:
+            values = values.map(_one_line)
         if values.isna().any():
-            shown[column] = values.astype(object).where(values.notna(), "NULL")
-    return str(shown.to_string(index=False))
+            values = values.astype(object).where(values.notna(), "NULL")
+        shown[column] = values
+    return str(shown.to_string(index=False, line_width=width or _terminal_width()))
+
+
+def _one_line(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.replace("\r", "").replace("\n", "\\n")
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 3] + "..."
+
+
+def _terminal_width() -> int | None:
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def cmd_spark_sql(args: argparse.Namespace) -> int:

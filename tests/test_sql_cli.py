@@ -133,3 +133,23 @@ def test_a_limit_cuts_only_when_there_are_more_rows(
     assert main(["sql", "SELECT many"]) == 0  # a table prints 1,000 rows by default, and says so
     out = capsys.readouterr()
     assert len(out.out.splitlines()) == 1001 and "only the first 1000 rows" in out.err
+
+
+def test_a_wide_table_wraps_to_the_width_and_keeps_exact_integers_and_nulls():
+    """Table output: columns wrapped into blocks that fit the terminal, a long text value (a CIF) on one line and
+    cut, a bigint with a null printed whole, nulls as NULL; without a width (piped) one line per row."""
+    import numpy as np
+    import pandas as pd
+
+    from lisearch.cli import _as_text
+
+    frame = pd.DataFrame({
+        "formula": ["Li3PS4", "LiCl"], "cif": ["data_x\n_cell_length_a 5.0\n" + "x" * 300, None],
+        **{f"column_{i}": [1.5, np.nan] for i in range(12)},
+        "count": pd.array([20374419912, None], dtype="Int64"),
+    })  # fmt: skip
+    wrapped = _as_text(frame, width=80)
+    assert max(len(line) for line in wrapped.splitlines()) <= 80
+    assert "20374419912" in wrapped and "e+" not in wrapped and "NULL" in wrapped and "<NA>" not in wrapped
+    assert "data_x\\n_cell_length_a 5.0\\n" in wrapped and "x" * 300 not in wrapped
+    assert len(_as_text(frame).splitlines()) == 3  # header and two rows
