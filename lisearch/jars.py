@@ -67,6 +67,15 @@ def find_jars(jars_dir: Path) -> list[Path]:
     return [jars_dir / name for name in expected_jar_names()]
 
 
+def _run_tool(cmd: list[str], failed: str, advice: str, cwd: str) -> None:
+    """Run a set-up tool (Maven, javac); EnvironmentProblem with its exit code, ``advice`` and the tool's last lines
+    when it fails."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+        raise EnvironmentProblem(f"{failed} (exit {proc.returncode}). {advice}\n{tail}")
+
+
 def fetch_jars(jars_dir: Path) -> list[Path]:
     """Copy the Delta jars from Maven Central into ``jars_dir`` with Maven; a no-op when they are there.
 
@@ -85,18 +94,12 @@ def fetch_jars(jars_dir: Path) -> list[Path]:
     jars_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=jars_dir) as tmp:
         for coord in maven_coordinates():
-            proc = subprocess.run(
+            _run_tool(
                 [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coord}", f"-DoutputDirectory={tmp}"],
-                capture_output=True,
-                text=True,
-                cwd=tmp,
+                f"Maven could not fetch {coord}",
+                "Check that Maven Central is reachable and run `make setup` again. Maven said:",
+                tmp,
             )
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-                raise EnvironmentProblem(
-                    f"Maven could not fetch {coord} (exit {proc.returncode}). Check that Maven Central is "
-                    f"reachable and run `make setup` again. Maven said:\n{tail}"
-                )
         for name in expected_jar_names():
             (Path(tmp) / name).replace(jars_dir / name)
     return find_jars(jars_dir)
@@ -139,17 +142,12 @@ def serve_jar(jars_dir: Path) -> Path:
     jars_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=jars_dir) as tmp:
         classes = Path(tmp) / "classes"
-        proc = subprocess.run(
+        _run_tool(
             [javac, "-nowarn", "-d", str(classes), "-cp", f"{pyspark_jars_dir()}/*", *map(str, sources)],
-            capture_output=True,
-            text=True,
+            "javac could not build lisearch serve's helper jar",
+            "Is the pyspark of this installation complete (`make setup`)? javac said:",
+            tmp,
         )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
-            raise EnvironmentProblem(
-                f"javac could not build lisearch serve's helper jar (exit {proc.returncode}); is the pyspark of "
-                f"this installation complete (`make setup`)? javac said:\n{tail}"
-            )
         partial = Path(tmp) / target.name
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
             for path in sorted(classes.rglob("*.class")):

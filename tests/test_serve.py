@@ -296,3 +296,16 @@ def test_a_description_without_a_live_process_is_a_crashed_endpoint(home: Path):
     with job_lock(home, "serve", "serve"):
         assert status(settings) == ("running", described)
     assert stop(settings) is None and status(settings) == ("stopped", None)
+
+
+def test_the_helper_jar_is_built_once_and_a_missing_javac_says_what_to_install(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    from lisearch import jars
+    from lisearch.errors import EnvironmentProblem
+
+    built = jars.serve_jar(tmp_path / "jars")
+    assert built.is_file() and built.name.startswith("lisearch-serve-")
+    assert jars.serve_jar(tmp_path / "jars") == built  # reused: same sources, same name
+    monkeypatch.setattr(jars.shutil, "which", lambda _: None)
+    with pytest.raises(EnvironmentProblem, match="javac"):
+        jars.serve_jar(tmp_path / "other")
+    assert not list((tmp_path / "other").glob("*.jar")) if (tmp_path / "other").exists() else True
