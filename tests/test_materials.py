@@ -187,3 +187,24 @@ def test_validation_samples_are_fixed_and_within_the_shipped_phases():
     means = values[rng.integers(0, 5, size=(2000, 5))].mean(axis=1)
     assert bootstrap_mean(values) == pytest.approx(np.percentile(means, [2.5, 97.5]), abs=1e-4)
     assert bootstrap_mean(np.array([])) is None
+
+
+def _square(item: tuple[str, int, str]) -> dict[str, object]:
+    """A validation worker stand-in: records each call in a file, returns one row."""
+    key, value, log = item
+    with open(log, "a") as out:
+        out.write(key + "\n")
+    return {"material_id": key, "value": value * value}
+
+
+def test_a_stopped_validation_continues_where_it_ended(tmp_path: Path):
+    """resumable_map appends each finished row to the partial CSV; the next call computes only what is missing and
+    returns the rows of the items asked for, old and new."""
+    from lisearch.materials.validation import resumable_map
+
+    log, partial = str(tmp_path / "calls.txt"), tmp_path / "partial.csv"
+    first = resumable_map(1, _square, [("mp-1", 2, log), ("mp-2", 3, log)], partial)
+    assert sorted(first["value"]) == [4, 9] and len(pd.read_csv(partial)) == 2
+    again = resumable_map(1, _square, [("mp-2", 3, log), ("mp-3", 4, log)], partial)
+    assert sorted(zip(again["material_id"], again["value"], strict=True)) == [("mp-2", 9), ("mp-3", 16)]
+    assert sorted(Path(log).read_text().split()) == ["mp-1", "mp-2", "mp-3"]  # mp-2 computed once

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lisearch.datasets import mp_known
+from lisearch.datasets import MP2025_ARCHIVE, mp_known
 from lisearch.materials.hull import competing_phases, hull_energy
 from lisearch.materials.phases import BATCH, append, missing_phases, phase_energies, phase_row, phase_work
 from lisearch.materials.potential import POTENTIAL, relax
-from lisearch.materials.templates import phase_index, read_structures
+from lisearch.materials.templates import phase_index, read_cifs, read_structures
 
 #: MP's E_hull at or below this counts as on the hull (MP rounds stable compounds to 0).
 ON_HULL = 1e-6
@@ -53,12 +53,34 @@ def known_sample(n: int, seed: int = 0, stable_only: bool = False) -> pd.DataFra
     return known.sample(n=min(n, len(known)), random_state=seed).reset_index(drop=True)
 
 
-def _relax_known(args: tuple[str, str, float, int]) -> tuple[str, float, str, str | None]:
+def _relax_known(args: tuple[str, str, float, int]) -> dict[str, Any]:
     material_id, text, fmax, steps = args
     from pymatgen.core import Structure  # noqa: PLC0415 (worker side)
 
     result = relax(Structure.from_str(text, fmt="json"), fmax=fmax, steps=steps)
-    return material_id, result.energy_per_atom, result.status, result.reason
+    return {"material_id": material_id, "energy": result.energy_per_atom, "status": result.status,
+            "reason": result.reason}  # fmt: skip
+
+
+def resumable_map(
+    processes: int, fn: Callable[[Any], dict[str, Any]], work: list[tuple[Any, ...]], partial: Path | None
+) -> pd.DataFrame:
+    """``fn`` on every item of ``work`` (items whose first value is their key) in ``processes`` processes, one row
+    each. With ``partial`` (a CSV), each row is appended to it the moment it is done and the items whose key it
+    already holds are not computed again: a stopped validation continues where it ended."""
+    done = pd.read_csv(partial, dtype={"material_id": str}) if partial is not None and partial.is_file() else None
+    finished = set(done["material_id"]) if done is not None else set()
+    todo = [item for item in work if item[0] not in finished]
+    rows: list[dict[str, Any]] = []
+    if todo:
+        with _pool(processes) as pool:
+            for row in pool.imap_unordered(fn, todo):
+                rows.append(row)
+                if partial is not None:
+                    pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.is_file(), index=False)
+    frame = pd.concat([f for f in (done, pd.DataFrame(rows)) if f is not None and len(f)], ignore_index=True)
+    keys = {item[0] for item in work}
+    return frame[frame["material_id"].isin(keys)].reset_index(drop=True) if len(frame) else frame
 
 
 def _pool(processes: int) -> Any:
@@ -104,15 +126,22 @@ def bootstrap_mean(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> 
 
 
 def hull_validation(
-    sample: pd.DataFrame, warehouse: Path, settings: Any, processes: int, say: Callable[[str], None]
+    sample: pd.DataFrame,
+    warehouse: Path,
+    settings: Any,
+    processes: int,
+    say: Callable[[str], None],
+    partial: Path | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The known-compound check (see the module doc) on ``sample`` (:func:`known_sample`)."""
+    """The known-compound check (see the module doc) on ``sample`` (:func:`known_sample`); ``partial``: see
+    :func:`resumable_map`."""
     cache_phases(sorted({frozenset(e) for e in sample["elements"]}, key=sorted), warehouse, settings, processes, say)
     structures = read_structures({"mp2025_li": sample["material_id"].tolist()})
     work = [(i, structures[i].to(fmt="json"), settings.fmax, settings.steps) for i in sample["material_id"]
             if i in structures]  # fmt: skip
-    with _pool(processes) as pool:
-        relaxed = {r[0]: r[1:] for r in pool.imap_unordered(_relax_known, work)}
+    results = resumable_map(processes, _relax_known, work, partial)
+    relaxed = {r.material_id: (r.energy, r.status, None if pd.isna(r.reason) else r.reason)
+               for r in results.itertuples(index=False)}  # fmt: skip
     say(f"hull check: {len(relaxed)} compounds relaxed")
     rows = []
     for compound in sample.itertuples(index=False):
@@ -146,39 +175,46 @@ def _matches(predicted: list[str], reference: Any) -> bool:
     return any(matcher.fit(Structure.from_str(cif, fmt="cif"), reference) for cif in predicted)
 
 
-def _predict_one(args: tuple[str, str, Any, str]) -> pd.DataFrame:
+def _predict_one(args: tuple[str, str, str, Any, str | None]) -> dict[str, Any]:
+    """One leave-one-out compound: predicted from its formula alone, compared with its MP structure (CIF text)."""
+    from pymatgen.core import Composition, Structure  # noqa: PLC0415 (worker side)
+
     from lisearch.materials.pipeline import predict_materials  # noqa: PLC0415 (worker side)
 
-    formula, warehouse, settings, _ = args
-    return predict_materials([formula], Path(warehouse), settings, exclude=[formula])
+    material_id, formula, warehouse, settings, reference = args
+    frame = predict_materials([formula], Path(warehouse), settings, exclude=[formula])
+    cifs = frame["cif"].dropna().tolist()
+    best = frame.dropna(subset=["e_above_hull"])
+    structure = Structure.from_str(reference, fmt="cif") if reference is not None else None
+    return {"material_id": material_id, "formula": Composition(formula).reduced_formula,
+            "no_template": bool((frame["status"] == "no_template").all()),
+            "recovered": bool(structure is not None and cifs and _matches(cifs, structure)),
+            "best_e_above_hull": float(best["e_above_hull"].min()) if len(best) else math.nan}  # fmt: skip
 
 
 def structure_validation(
-    sample: pd.DataFrame, warehouse: Path, settings: Any, processes: int, say: Callable[[str], None]
+    sample: pd.DataFrame,
+    warehouse: Path,
+    settings: Any,
+    processes: int,
+    say: Callable[[str], None],
+    partial: Path | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The leave-one-out check (see the module doc) on ``sample`` (:func:`known_sample` of stable compounds).
+    """The leave-one-out check (see the module doc) on ``sample`` (:func:`known_sample` of stable compounds);
+    ``partial``: see :func:`resumable_map`.
 
     The compound's polymorphs are left out of the prototypes and of the phases (``exclude`` of
     :func:`lisearch.materials.pipeline.predict_materials`)."""
-    from pymatgen.core import Composition  # noqa: PLC0415 (slow import)
-
-    references = read_structures({"mp2025_li": sample["material_id"].tolist()})
+    references = read_cifs(MP2025_ARCHIVE, sample["material_id"].tolist())
     # phases first (the workers then only read them): every system of the sample
     cache_phases(sorted({frozenset(e) for e in sample["elements"]}, key=sorted), warehouse, settings, processes, say)
-    work = [(f, str(warehouse), settings, i) for f, i in zip(sample["formula"], sample["material_id"], strict=True)]
-    with _pool(processes) as pool:
-        frames = pool.map(_predict_one, work)
-    rows = []
-    for (formula, _, _, material_id), frame in zip(work, frames, strict=True):
-        reference = references.get(material_id)
-        cifs = frame["cif"].dropna().tolist()
-        reduced = Composition(formula).reduced_formula
-        best = frame.dropna(subset=["e_above_hull"])
-        rows.append({"material_id": material_id, "formula": reduced,
-                     "no_template": bool((frame["status"] == "no_template").all()),
-                     "recovered": bool(reference is not None and cifs and _matches(cifs, reference)),
-                     "best_e_above_hull": float(best["e_above_hull"].min()) if len(best) else math.nan})  # fmt: skip
-    out = pd.DataFrame(rows)
+    work = [(i, f, str(warehouse), settings, references.get(i))
+            for f, i in zip(sample["formula"], sample["material_id"], strict=True)]  # fmt: skip
+    rows = resumable_map(processes, _predict_one, work, partial)
+    order = {i: k for k, i in enumerate(sample["material_id"])}
+    out = rows.sort_values("material_id", key=lambda ids: ids.map(order)).reset_index(drop=True)
+    out["no_template"] = out["no_template"].astype(bool)
+    out["recovered"] = out["recovered"].astype(bool)
     with_template = out[~out["no_template"]]
     recovered = with_template["recovered"].to_numpy(np.float64)
     near = (with_template["best_e_above_hull"] <= 0.1).to_numpy(np.float64)
@@ -203,16 +239,19 @@ def run_materials_validation(
     folder.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"potential": POTENTIAL, "settings": {"fmax": m.fmax, "steps": m.steps,
                               "candidates": m.candidates, "relax_phases": m.relax_phases}}  # fmt: skip
+    tag = f"k{m.candidates}-f{m.fmax:g}-s{m.steps}-{'relaxed' if m.relax_phases else 'static'}"
     if known:
-        report["hull"], frame = hull_validation(known_sample(known, 0), warehouse, m, processes, say)
+        partial = folder / f"materials_validation_hull.partial-{tag}.csv"
+        report["hull"], frame = hull_validation(known_sample(known, 0), warehouse, m, processes, say, partial)
         frame.to_csv(folder / "materials_validation_hull.csv", index=False)
     if loo:
+        partial = folder / f"materials_validation_loo.partial-{tag}.csv"
         report["leave_one_out"], frame = structure_validation(known_sample(loo, 1, stable_only=True), warehouse, m,
-                                                              processes, say)  # fmt: skip
+                                                              processes, say, partial)  # fmt: skip
         frame.to_csv(folder / "materials_validation_loo.csv", index=False)
     report["seconds"] = round(time.perf_counter() - started, 1)
     (folder / "materials_validation.json").write_text(json.dumps(report, indent=1))
     return report
 
 
-__all__ = ["hull_validation", "known_sample", "run_materials_validation", "structure_validation"]
+__all__ = ["hull_validation", "known_sample", "resumable_map", "run_materials_validation", "structure_validation"]
