@@ -166,9 +166,8 @@ def find_materials(
     settings: Settings | None = None, spark: Any = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Predicted materials (candidate structures relaxed by the potential, energy above the hull) for the ``top``
-    (``materials.top``)
-    rows of a run's shortlist, or for ``formulas`` (then ``run_id`` names their rows). Returns the run's `materials`
-    rows; a stopped run resumes unless ``restart``. Same as ``lisearch materials`` (Spark)."""
+    (``materials.top``) rows of a run's shortlist, or for ``formulas`` (then ``run_id`` names their rows). Returns the
+    run's `materials` rows; a stopped run resumes unless ``restart``. Same as ``lisearch materials`` (Spark)."""
     from lisearch.errors import InputError
     from lisearch.spark.materials import materials_frame, run_materials
     from lisearch.spark.session import get_session

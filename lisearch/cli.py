@@ -430,11 +430,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     measured_reused = False
     if not args.no_measured and all((artifacts / f).is_file() for f in MEASURED_FILES.values()):
-        from lisearch.measured.validation import run_validation, saved_validation
+        from lisearch.measured.validation import run_validation, saved_validation, write_validation
         from lisearch.measured.validation import to_markdown as measured_markdown
 
-        measured_reused = not args.retrain and saved_validation(settings) is not None
-        measured, measured_paths = run_validation(settings, folder, reuse=not args.retrain)
+        saved = None if args.retrain else saved_validation(settings)  # read once: taken as it is when there
+        measured_reused = saved is not None
+        if saved is not None:
+            measured, measured_paths = saved, write_validation(saved, folder)
+        else:
+            measured, measured_paths = run_validation(settings, folder)
         print("\n" + measured_markdown(measured))
         print("written: " + ", ".join(str(p) for p in measured_paths.values()))
     if reused or measured_reused:
