@@ -45,7 +45,7 @@ def test_materials_job_equals_the_in_process_pipeline_and_resumes(spark, tmp_pat
 
     again = run_materials(settings, 0, FORMULAS, spark=spark)  # resumes: every row and phase is there
     assert again["relaxed_now"] == 0 and again["phases_computed"] == 0 and again["skipped_as_done"] == 5
-    counted = ("formulas", "structures", "converged", "failed", "near_hull")  # by a query now, from the rows before
+    counted = ("formulas", "structures", "converged", "failed", "near_hull")  # the resumed run counts the same rows
     assert {k: again[k] for k in counted} == {k: summary[k] for k in counted}
     assert len(materials_frame(spark, settings, "m1")) == 5
     fresh = run_materials(settings, 0, FORMULAS[:1], restart=True, spark=spark)

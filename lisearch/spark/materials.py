@@ -13,7 +13,6 @@ continues with what is missing (``--restart`` drops the run's rows first).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -114,11 +113,8 @@ def _done_rows(spark: SparkSession, settings: Settings, run_id: str, ranks: dict
     path = table_path(settings.paths.warehouse_dir, TABLE)
     if not is_delta_table(path):
         return set()
-    # read with delta-rs (the run's partition, two columns: a fraction of a second, no Spark job)
-    existing = DeltaTable(str(path)).to_pyarrow_table(
-        columns=["formula", "candidate"], filters=[("run_id", "=", run_id)]
-    )
-    done = {(f, int(c)) for f, c in zip(*existing.to_pydict().values(), strict=True)}
+    existing = _run_rows(path, run_id, ["formula", "candidate"])
+    done = {(f, int(c)) for f, c in zip(existing["formula"], existing["candidate"], strict=True)}
     if done and (restart or {f for f, _ in done} - set(ranks)):
         replace_run_rows(spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS)), str(path), run_id, True)
         return set()
@@ -157,7 +153,6 @@ def _materials(
                   if (row["formula"], 0) not in done]  # fmt: skip
     if empty_rows:
         _append_rows(spark, path, empty_rows, run_id)
-    written = list(empty_rows)
     systems = system_phases(item["formula"] for item in work)
     known, computed = _phase_stage(spark, settings, systems)
     energies = {f: phase_store.with_energies(p, known) for f, p in systems.items()}
@@ -168,46 +163,35 @@ def _materials(
         finished = [{**add_hull(row, energies[row["formula"]]), "shortlist_rank": ranks.get(row["formula"])}
                     for row in rows]  # fmt: skip
         _append_rows(spark, path, finished, run_id)
-        written += finished
         relaxations += len(finished)
         log.info("materials: %d of %d structures relaxed", relaxations, len(work))
     register_table(spark, settings.paths.warehouse_dir, TABLE)
-    counts = _run_counts(spark, settings, run_id, written if not done else None)
+    counts = _run_counts(path, run_id, settings.materials.hull_window)
     return {
         "run_id": run_id, "seconds": round(time.perf_counter() - started, 1), "relaxed_now": relaxations,
         "skipped_as_done": len(done), "phases_computed": computed, **counts,
     }  # fmt: skip
 
 
-def _run_counts(
-    spark: SparkSession, settings: Settings, run_id: str, rows: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    """Formulas, structures, converged, failed and near-hull rows of the run: from ``rows`` when they are all of the
-    run's rows (nothing was there before this call), else by a query of the table."""
-    window = settings.materials.hull_window
-    if rows is not None:
-        if not rows:
-            return {"formulas": 0, "structures": None, "converged": None, "failed": None, "near_hull": None}
-        return {
-            "formulas": len({r["formula"] for r in rows}),
-            "structures": sum(int(r["candidate"] or 0) > 0 for r in rows),
-            "converged": sum(bool(r["converged"]) for r in rows if r["converged"] is not None),
-            "failed": sum(r["status"] == "failed" for r in rows),
-            "near_hull": sum(r["e_above_hull"] <= window for r in rows if _finite(r["e_above_hull"])),
-        }
-    table = read_table(spark, settings.paths.warehouse_dir, TABLE).filter(F.col("run_id") == run_id)
-    counts = table.agg(
-        F.countDistinct("formula").alias("formulas"),
-        F.sum((F.col("candidate") > 0).cast("int")).alias("structures"),
-        F.sum(F.col("converged").cast("int")).alias("converged"),
-        F.sum((F.col("status") == "failed").cast("int")).alias("failed"),
-        F.sum((F.col("e_above_hull") <= window).cast("int")).alias("near_hull"),
-    ).first()
-    return counts.asDict() if counts else {}
+def _run_rows(path: Path, run_id: str, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the run's rows of `materials`, read with delta-rs (its partition only: a fraction of a second,
+    no Spark job)."""
+    return DeltaTable(str(path)).to_pyarrow_table(columns=columns, filters=[("run_id", "=", run_id)]).to_pandas()
 
 
-def _finite(value: Any) -> bool:
-    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+def _run_counts(path: Path, run_id: str, window: float) -> dict[str, Any]:
+    """Formulas, structures, converged, failed and near-hull (``window`` eV/atom) rows of the run (None for the sums
+    of a run without rows, as SQL gives them)."""
+    rows = _run_rows(path, run_id, ["formula", "candidate", "converged", "status", "e_above_hull"])
+    if rows.empty:
+        return {"formulas": 0, "structures": None, "converged": None, "failed": None, "near_hull": None}
+    return {
+        "formulas": int(rows["formula"].nunique()),
+        "structures": int((rows["candidate"] > 0).sum()),
+        "converged": int(rows["converged"].fillna(False).astype(bool).sum()),
+        "failed": int((rows["status"] == "failed").sum()),
+        "near_hull": int((rows["e_above_hull"] <= window).sum()),
+    }
 
 
 def update_shortlist_reports(spark: SparkSession, settings: Settings, run_id: str) -> dict[str, Path] | None:
