@@ -13,6 +13,7 @@ dropped from the catalog). The process holds the home's ``serve`` lock while it 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -39,7 +40,7 @@ def serve_conf(settings: Settings, secret: bool) -> dict[str, str]:
     serve = settings.serve
     jars = [*find_jars(settings.paths.jars_dir), serve_jar(settings.paths.jars_dir)]
     extensions = DELTA_EXTENSION if serve.allow_writes else f"{DELTA_EXTENSION},{READ_ONLY_EXTENSION}"
-    conf = {
+    return {
         "spark.jars": ",".join(str(p) for p in jars),
         "spark.driver.extraClassPath": os.pathsep.join(str(p) for p in jars),
         "spark.sql.extensions": extensions,
@@ -51,7 +52,6 @@ def serve_conf(settings: Settings, secret: bool) -> dict[str, str]:
         "spark.hadoop.hive.server2.authentication": "CUSTOM" if secret else "NONE",
         "spark.sql.hive.thriftServer.singleSession": "false",
     }
-    return conf
 
 
 def _start(settings: Settings, secret: bool) -> tuple[SparkSession, Any]:
@@ -85,7 +85,7 @@ def serve_forever(settings: Settings) -> None:
         )  # fmt: skip
         write_state(settings, endpoint)
         spark, server = _start(settings, secret)
-        write_state(settings, Endpoint(**{**endpoint.__dict__, "ready": True}))
+        write_state(settings, dataclasses.replace(endpoint, ready=True))
         print(f"lisearch serve ready: {endpoint.jdbc_url} and {endpoint.connect_url}", flush=True)
         try:
             while not stopping.wait(serve.refresh):
