@@ -186,7 +186,7 @@ def predict_structure(formulas: Sequence[str], settings: Settings | None = None)
     from lisearch.materials.pipeline import predict_materials
 
     s = settings or load_settings()
-    return predict_materials(list(formulas), s.paths.warehouse_dir, s.materials)
+    return predict_materials(list(formulas), s.paths.warehouse_dir, s.materials, mobility=s.mobility)
 
 
 def paper_study(

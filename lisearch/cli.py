@@ -521,6 +521,23 @@ def cmd_validate_materials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate_mobility(args: argparse.Namespace) -> int:
+    """`lisearch validate-mobility`: sML and BVSE on OBELiX's structures, known fast against poor conductors."""
+    settings = _section_settings(args, "mobility", ("bvse_resolution", "md_ps"))
+    from lisearch.mobility.validation import run_mobility_validation
+
+    if args.processes < 1:
+        raise InputError(f"--processes {args.processes}: give at least 1.")
+    output = Path(args.output) if args.output else None
+
+    def say(text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    report = run_mobility_validation(settings, args.processes, args.md, output, say=say)
+    print(json.dumps({k: v for k, v in report.items() if k != "known"}, indent=1))
+    return 0
+
+
 def cmd_predict_structure(args: argparse.Namespace) -> int:
     """`lisearch predict-structure`: candidate structures, relaxation and energy above the hull (no Spark)."""
     settings = _section_settings(args, "materials", MATERIALS_OPTIONS)
@@ -538,7 +555,9 @@ def cmd_predict_structure(args: argparse.Namespace) -> int:
         if not args.quiet:
             sys.stderr.write(text + "\n")
 
-    frame = predict_materials(formulas, settings.paths.warehouse_dir, settings.materials, progress=progress)
+    frame = predict_materials(
+        formulas, settings.paths.warehouse_dir, settings.materials, progress=progress, mobility=settings.mobility
+    )
     if cif_dir is not None:
         cif_dir.mkdir(parents=True, exist_ok=True)
         for row in frame.dropna(subset=["cif"]).itertuples(index=False):
@@ -826,6 +845,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fmax", type=float, help="force tolerance, eV/A (materials.fmax, default 0.1)")
     p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
     p.add_argument("--device", help="cpu (default) or cuda")
+
+    p = add(
+        "validate-mobility",
+        cmd_validate_mobility,
+        "sML and BVSE barriers on OBELiX's structures against measured conductivity; known fast vs poor conductors",
+    )
+    p.add_argument("--md", action="store_true", help="also MD of the known fast and poor conductors (hours)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    p.add_argument("--output", help="folder for mobility_validation.json and the per-structure CSVs")
+    p.add_argument("--bvse-resolution", dest="bvse_resolution", type=float,
+                   help="BVSE grid spacing, A (mobility.bvse_resolution, default 0.2)")  # fmt: skip
+    p.add_argument("--md-ps", dest="md_ps", type=float, help="simulated ps per run (mobility.md_ps, default 5)")
 
     p = add(
         "predict-structure",

@@ -440,6 +440,67 @@ class MaterialsSettings:
             raise ConfigError(f'materials.device is {self.device!r}; use "cpu", "cuda" or "cuda:N".')
 
 
+#: Recorded frames an MD run needs at least (the diffusivity is fitted over a part of their lags).
+MIN_MD_FRAMES = 10
+
+
+@dataclass(frozen=True)
+class MobilitySettings:
+    """Does Li move (``lisearch mobility``, and the structure columns of ``materials``): ``structure_descriptors``
+    (sML and BVSE of every relaxed structure in `materials`), ``bvse_resolution`` (A, grid spacing of the
+    bond-valence site-energy map; coarsened for cells that would need more than ``bvse_max_points`` grid points),
+    ``bvse_encut`` (eV: a path needing more is reported as none), ``top`` (materials that ``lisearch mobility``
+    simulates), ``temperatures`` (K, one or more, comma separated: more than one gives an Arrhenius fit),
+    ``md_ps`` (simulated picoseconds per temperature after ``equilibration_ps``), ``timestep_fs``, ``sample_fs``
+    (how often Li positions are recorded), ``min_cell_length`` (A: the simulation cell is a supercell at least this
+    long in every direction), ``melt_msd`` (A^2: a framework (non-Li) mean squared displacement above it at the end
+    marks the run as melted or amorphised), ``seed`` (initial velocities and thermostat)."""
+
+    structure_descriptors: bool = True
+    bvse_resolution: float = 0.2
+    bvse_encut: float = 5.0
+    bvse_max_points: int = 400_000
+    top: int = 3
+    temperatures: str = "1000"
+    md_ps: float = 5.0
+    equilibration_ps: float = 0.5
+    timestep_fs: float = 2.0
+    sample_fs: float = 20.0
+    min_cell_length: float = 9.0
+    melt_msd: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = {"bvse_resolution": self.bvse_resolution, "bvse_encut": self.bvse_encut, "md_ps": self.md_ps,
+                    "timestep_fs": self.timestep_fs, "sample_fs": self.sample_fs, "melt_msd": self.melt_msd,
+                    "bvse_max_points": self.bvse_max_points, "top": self.top}  # fmt: skip
+        bad = [f"mobility.{k} = {v}" for k, v in positive.items() if not v > 0]
+        if bad or self.equilibration_ps < 0 or self.min_cell_length < 0:
+            raise ConfigError(f"{', '.join(bad) or 'mobility.equilibration_ps or mobility.min_cell_length'}: must be "
+                              "> 0 (equilibration_ps and min_cell_length >= 0).")  # fmt: skip
+        if self.sample_fs < self.timestep_fs:
+            raise ConfigError(f"mobility.sample_fs ({self.sample_fs}) must be at least mobility.timestep_fs "
+                              f"({self.timestep_fs}): positions are recorded every few steps.")  # fmt: skip
+        if self.md_ps * 1000 / self.sample_fs < MIN_MD_FRAMES:
+            raise ConfigError(f"mobility.md_ps ({self.md_ps}) records only {self.md_ps * 1000 / self.sample_fs:g} "
+                              f"frames every {self.sample_fs} fs; a diffusivity needs >= {MIN_MD_FRAMES}: lengthen "
+                              "md_ps or shorten sample_fs.")  # fmt: skip
+        self.temperature_list  # noqa: B018 (validates the text)
+
+    @property
+    def temperature_list(self) -> tuple[float, ...]:
+        """The MD temperatures (K), from ``temperatures`` ("1000" or "1000, 750, 600" or a TOML list)."""
+        parts = [p.strip() for p in self.temperatures.strip("[]() ").split(",") if p.strip()]
+        try:
+            values = tuple(float(p) for p in parts)
+        except ValueError:
+            values = ()
+        if not values or not all(math.isfinite(t) and t > 0 for t in values) or len(set(values)) != len(values):
+            raise ConfigError(f"mobility.temperatures is {self.temperatures!r}; give distinct temperatures in K, "
+                              'e.g. "1000" or "1000, 750, 600, 500".')  # fmt: skip
+        return values
+
+
 #: Addresses that only this machine reaches; any other bind address needs a secret (``lisearch serve``).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -495,6 +556,7 @@ class Settings:
     measured: MeasuredSettings = field(default_factory=MeasuredSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
     materials: MaterialsSettings = field(default_factory=MaterialsSettings)
+    mobility: MobilitySettings = field(default_factory=MobilitySettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     run: RunSettings = field(default_factory=RunSettings)
 
@@ -530,6 +592,7 @@ _SECTIONS: dict[str, type] = {
     "measured": MeasuredSettings,
     "shortlist": ShortlistSettings,
     "materials": MaterialsSettings,
+    "mobility": MobilitySettings,
     "serve": ServeSettings,
     "run": RunSettings,
 }
@@ -686,6 +749,7 @@ def load_settings(
             measured=MeasuredSettings(**merged.get("measured", {})),
             shortlist=ShortlistSettings(**merged.get("shortlist", {})),
             materials=MaterialsSettings(**merged.get("materials", {})),
+            mobility=MobilitySettings(**merged.get("mobility", {})),
             serve=ServeSettings(**merged.get("serve", {})),
             run=RunSettings(**merged.get("run", {})),
         )

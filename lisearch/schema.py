@@ -205,15 +205,37 @@ PHASES_COLUMNS = {"material_id": "string", "source": "string", "formula": "strin
 #: The materials stage's rows (``lisearch predict-structure``; the `materials` table with the run id and shortlist
 #: rank): one per (composition, candidate structure), or one per composition without a candidate (status
 #: ``no_template`` and the reason).
+#: Does Li move, from the structure alone (:func:`lisearch.mobility.structure.structure_descriptors`): the five Sendek
+#: features and p_superionic of the published sML model, the 1D/2D/3D BVSE percolation barriers (eV; Infinity: no
+#: path below ``mobility.bvse_encut``) and the grid spacing used (A); NaN/null where not computed, with the reason.
+STRUCTURE_MOBILITY_COLUMNS = {
+    "sml_llb": "double", "sml_sbi": "double", "sml_afc": "double", "sml_lasd": "double", "sml_llsd": "double",
+    "sml_p_superionic": "double", "bvse_e_1d": "double", "bvse_e_2d": "double", "bvse_e_3d": "double",
+    "bvse_resolution": "double", "mobility_reason": "string",
+}  # fmt: skip
 MATERIALS_COLUMNS = {
     "formula": "string", "candidate": "int", "template_id": "string", "template_formula": "string",
     "substitution_probability": "double", "status": "string", "reason": "string", "converged": "boolean",
     "steps": "int", "energy_per_atom": "double", "volume_per_atom": "double", "space_group": "string",
     "e_above_hull": "double", "decomposition": "string", "potential": "string", "cif": "string",
+    **STRUCTURE_MOBILITY_COLUMNS,
 }  # fmt: skip
 #: The `materials` table (``lisearch materials``): the rows above with the shortlist rank (null for formulas given
 #: directly) and the run id (the partition).
 MATERIALS_TABLE_COLUMNS = {"shortlist_rank": "int", **MATERIALS_COLUMNS, RUN_COLUMN: "string"}
+#: One molecular-dynamics run (:class:`lisearch.mobility.md.Simulation`): status (ok | melted | failed), reason, the
+#: supercell, the Li diffusivity (cm^2/s) with its standard error, the Nernst-Einstein conductivity at that
+#: temperature (S/cm), the Li and framework mean squared displacements (A^2), the wall-clock seconds.
+MD_COLUMNS = {
+    "status": "string", "reason": "string", "temperature_k": "double", "atoms": "int", "li_atoms": "int",
+    "volume_a3": "double", "simulated_ps": "double", "mean_temperature_k": "double", "li_diffusivity": "double",
+    "li_diffusivity_err": "double", "li_msd_final": "double", "framework_msd": "double", "sigma_s_cm": "double",
+    "seconds": "double", "potential": "string",
+}  # fmt: skip
+#: The `mobility` table (``lisearch mobility``): one row per (material structure, temperature), the run id the
+#: partition.
+MOBILITY_TABLE_COLUMNS = {"shortlist_rank": "int", "formula": "string", "candidate": "int", **MD_COLUMNS,
+                          RUN_COLUMN: "string"}  # fmt: skip
 
 
 __all__ = [
@@ -222,8 +244,10 @@ __all__ = [
     "MATERIALS_COLUMNS",
     "MATERIALS_TABLE_COLUMNS",
     "MAX_PARTNERS",
+    "MD_COLUMNS",
     "MEASURED_COLUMNS",
     "MEASURED_DDL",
+    "MOBILITY_TABLE_COLUMNS",
     "NARROW_STAGES",
     "PARTNERS",
     "PARTNER_TYPES",
@@ -233,6 +257,7 @@ __all__ = [
     "SHORTLIST_DDL",
     "STABLE_OXIDE_CANDIDATE_COLUMNS",
     "STAT_COLUMNS",
+    "STRUCTURE_MOBILITY_COLUMNS",
     "VALUE_TYPES",
     "all_partner_columns",
     "arrow_type",

@@ -17,7 +17,11 @@ from tests.conftest import settings_for
 pytestmark = pytest.mark.spark
 
 FORMULAS = ["LiCl", "LiBr", "LiPu3"]
-TINY = ("materials.candidates=2", "materials.steps=4", "materials.fmax=0.5")
+TINY = ("materials.candidates=2", "materials.steps=4", "materials.fmax=0.5", "mobility.bvse_resolution=0.3")
+#: Columns compared within a tolerance: energies (float32 inside the potential) and the BVSE barriers (bisection
+#: to 0.01 eV on a grid of the relaxed structure)
+CLOSE = {"energy_per_atom": 1e-5, "volume_per_atom": 1e-5, "e_above_hull": 1e-5, "bvse_e_1d": 0.02, "bvse_e_2d": 0.02,
+         "bvse_e_3d": 0.02, "sml_p_superionic": 1e-6, "sml_lasd": 1e-6, "sml_llsd": 1e-6, "sml_sbi": 1e-6}  # fmt: skip
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -33,13 +37,12 @@ def test_materials_job_equals_the_in_process_pipeline_and_resumes(spark, tmp_pat
     assert summary["formulas"] == 3 and summary["relaxed_now"] == 4 and summary["phases_computed"] > 4
     on_spark = materials_frame(spark, settings, "m1")
     # in process, on the phases the job computed (the same phase_row on both sides; computed once to keep this short)
-    local = predict_materials(FORMULAS, settings.paths.warehouse_dir, settings.materials)
+    local = predict_materials(FORMULAS, settings.paths.warehouse_dir, settings.materials, mobility=settings.mobility)
     a, b = _comparable(on_spark), _comparable(local)
-    assert a.drop(columns=["energy_per_atom", "volume_per_atom", "e_above_hull"]).equals(
-        b.drop(columns=["energy_per_atom", "volume_per_atom", "e_above_hull"])
-    )
-    for column in ("energy_per_atom", "volume_per_atom", "e_above_hull"):
-        np.testing.assert_allclose(a[column].astype(float), b[column].astype(float), rtol=0, atol=1e-5)
+    assert a.drop(columns=list(CLOSE)).equals(b.drop(columns=list(CLOSE)))
+    for column, tolerance in CLOSE.items():
+        np.testing.assert_allclose(a[column].astype(float), b[column].astype(float), rtol=0, atol=tolerance)
+    assert a["bvse_e_1d"].notna().sum() == 4 and a["sml_p_superionic"].notna().sum() == 4
     assert on_spark["cif"].notna().sum() == 4 and on_spark["shortlist_rank"].isna().all()
     assert len(phase_store.read_cached(settings.paths.warehouse_dir, relaxed=False)) == summary["phases_computed"]
 

@@ -156,19 +156,22 @@ SHOWN = ["rank", "formula", "family", "rank_score", "measured_p_fast", "measured
 
 
 #: Columns the materials stage adds to a shortlist (:func:`with_materials`).
-MATERIALS_SHOWN = ["best_structure", "e_above_hull"]
+MATERIALS_SHOWN = ["best_structure", "e_above_hull", "sml_p_superionic", "bvse_e_1d", "bvse_e_3d"]
+#: The mobility evidence of the best structure shown beside it (NaN where not computed).
+STRUCTURE_SHOWN = ("sml_p_superionic", "bvse_e_1d", "bvse_e_3d")
 
 
 def with_materials(shortlist: pd.DataFrame, materials: pd.DataFrame) -> pd.DataFrame:
     """The shortlist with each formula's best predicted structure (lowest energy above the hull, from the run's
-    `materials` rows): ``best_structure`` ("<prototype formula> <id>, <space group>") and ``e_above_hull``
-    (eV/atom; NaN for a formula without materials or without a hull)."""
+    `materials` rows): ``best_structure`` ("<prototype formula> <id>, <space group>"), ``e_above_hull``
+    (eV/atom; NaN for a formula without materials or without a hull) and that structure's sML p_superionic and
+    1D / 3D BVSE barriers (eV; NaN where not computed)."""
     from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
 
     out = shortlist.drop(columns=[c for c in MATERIALS_SHOWN if c in shortlist], errors="ignore")
     have = materials[materials["e_above_hull"].notna()]
     if have.empty:
-        return out.assign(best_structure=None, e_above_hull=np.nan)
+        return out.assign(best_structure=None, e_above_hull=np.nan, **dict.fromkeys(STRUCTURE_SHOWN, np.nan))
     best = have.sort_values(["formula", "e_above_hull", "candidate"]).groupby("formula", sort=False).head(1)
     key = {
         Composition(f).reduced_formula: r for f, r in zip(best["formula"], best.itertuples(index=False), strict=True)
@@ -178,6 +181,8 @@ def with_materials(shortlist: pd.DataFrame, materials: pd.DataFrame) -> pd.DataF
         None if r is None else f"{r.template_formula} {r.template_id}, {r.space_group}" for r in rows
     ]
     out["e_above_hull"] = [np.nan if r is None else float(r.e_above_hull) for r in rows]
+    for column in STRUCTURE_SHOWN:  # a `materials` table of an older lisearch has no such columns
+        out[column] = [np.nan if r is None else float(getattr(r, column, np.nan)) for r in rows]
     return out
 
 
@@ -186,11 +191,11 @@ def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
     ran, each row's best structure and its energy above the hull)."""
     head = shortlist.head(rows) if rows else shortlist
     materials = "e_above_hull" in head
-    extra = " best structure | E_hull (eV/atom) |" if materials else ""
+    extra = " best structure | E_hull (eV/atom) | sML P | BVSE 1D / 3D (eV) |" if materials else ""
     header = "| rank | formula | family | score | P(fast) | in domain | nearest known | USD/kg |"
     lines = [
         header + extra + " reasons |",
-        "|---|---|---|---|---|---|---|---|" + ("---|---|" if materials else "") + "---|",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|---|---|" if materials else "") + "---|",
     ]
     for r in head.itertuples(index=False):
         known = f"{r.nearest_known} ({100 * r.known_distance:.0f} %)" if isinstance(r.nearest_known, str) else "novel"
@@ -199,7 +204,10 @@ def to_markdown(shortlist: pd.DataFrame, rows: int | None = None) -> str:
         hull = ""
         if materials:
             energy = "n/a" if pd.isna(r.e_above_hull) else f"{r.e_above_hull:.3f}"
-            hull = f" {r.best_structure if isinstance(r.best_structure, str) else 'n/a'} | {energy} |"
+            values = [getattr(r, c, np.nan) for c in STRUCTURE_SHOWN]
+            sml, e1, e3 = ("n/a" if pd.isna(v) else f"{v:.2f}" for v in values)
+            bvse = f"{e1} / {e3}"
+            hull = f" {r.best_structure if isinstance(r.best_structure, str) else 'n/a'} | {energy} | {sml} | {bvse} |"
         lines.append(
             f"| {r.rank} | {r.formula} | {r.family} | {r.rank_score:.2f} | {p} | {inside} | {known} | "
             f"{r.cost_per_kg:.1f} |{hull} {r.reasons} |"

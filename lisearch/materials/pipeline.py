@@ -50,10 +50,14 @@ def plan_candidates(
     return work, rows
 
 
-def relax_item(item: dict[str, Any], settings: Any) -> dict[str, Any]:
+def relax_item(item: dict[str, Any], settings: Any, mobility: Any = None) -> dict[str, Any]:
     """The row of one work item (:func:`plan_candidates`) after its relaxation (no hull yet): the work of one Spark
-    task, or of one step in process. ``cif`` holds the relaxed structure, ``relaxed_json`` its JSON (for the hull)."""
+    task, or of one step in process. ``cif`` holds the relaxed structure. With ``mobility`` (a
+    :class:`lisearch.config.MobilitySettings` whose ``structure_descriptors`` is on), the relaxed structure's sML and
+    BVSE columns too (:func:`lisearch.mobility.structure.structure_descriptors`)."""
     from pymatgen.core import Structure  # noqa: PLC0415 (slow import, needed here only)
+
+    from lisearch.mobility.structure import structure_descriptors  # noqa: PLC0415 (bvlain, ase: task side only)
 
     result = relax(Structure.from_str(item["structure"], fmt="json"), settings.fmax, settings.steps, settings.device)
     row = _empty_row(item["formula"])
@@ -63,6 +67,8 @@ def relax_item(item: dict[str, Any], settings: Any) -> dict[str, Any]:
         energy_per_atom=result.energy_per_atom, volume_per_atom=result.volume_per_atom, space_group=result.space_group,
         cif=result.structure.to(fmt="cif") if result.structure is not None else None,
     )  # fmt: skip
+    if result.structure is not None and mobility is not None and mobility.structure_descriptors:
+        row.update(structure_descriptors(result.structure, mobility))
     return row
 
 
@@ -99,11 +105,13 @@ def predict_materials(
     settings: Any,
     exclude: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
+    mobility: Any = None,
 ) -> pd.DataFrame:
     """Rows of :data:`MATERIALS_COLUMNS` for ``formulas``, in this process (``settings``: a
     :class:`lisearch.config.MaterialsSettings`; ``exclude``: formulas whose prototypes and phases are not used;
-    ``progress``: called with a line of text per step). Relaxation failures and compositions without prototypes are
-    rows with a status and a reason. The Spark job (:mod:`lisearch.spark.materials`) runs the same steps."""
+    ``progress``: called with a line of text per step; ``mobility``: see :func:`relax_item`). Relaxation failures
+    and compositions without prototypes are rows with a status and a reason. The Spark job
+    (:mod:`lisearch.spark.materials`) runs the same steps."""
     say = progress or (lambda _text: None)
     exclude = list(exclude)
     work, rows = plan_candidates(formulas, settings, exclude)
@@ -117,7 +125,7 @@ def predict_materials(
     for f, p in energies.items():
         say(f"{f}: {sum(i['formula'] == f for i in work)} candidate(s), {len(p)} competing phase(s)")
     for item in work:
-        row = add_hull(relax_item(item, settings), energies[item["formula"]])
+        row = add_hull(relax_item(item, settings, mobility), energies[item["formula"]])
         rows.append(row)
         hull = "n/a" if row["e_above_hull"] is None else f"{row['e_above_hull']:.3f} eV/atom"
         say(f"  {row['formula']} {row['candidate']}. {row['template_id']} ({row['template_formula']}): "

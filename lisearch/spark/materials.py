@@ -72,7 +72,7 @@ def _append_rows(spark: SparkSession, path: Path, rows: list[dict[str, Any]], ru
     frame = pd.DataFrame(rows, columns=[c for c in MATERIALS_TABLE_COLUMNS if c != "run_id"]).assign(run_id=run_id)
     frame = frame.astype(object).where(frame.notna(), None)
     out = spark.createDataFrame(frame, ddl(MATERIALS_TABLE_COLUMNS))
-    writer = out.write.format("delta").mode("append")
+    writer = out.write.format("delta").mode("append").option("mergeSchema", "true")  # tables of older versions
     (writer if is_delta_table(path) else writer.partitionBy("run_id")).save(str(path))
 
 
@@ -159,7 +159,7 @@ def _materials(
     work.sort(key=lambda it: -len(it["structure"]))
     relaxations = 0
     for chunk in _chunks(work, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
-        rows = _run_tasks(spark, chunk, lambda it: relax_item(it, m))
+        rows = _run_tasks(spark, chunk, lambda it: relax_item(it, m, settings.mobility))
         finished = [{**add_hull(row, energies[row["formula"]]), "shortlist_rank": ranks.get(row["formula"])}
                     for row in rows]  # fmt: skip
         _append_rows(spark, path, finished, run_id)
@@ -188,7 +188,7 @@ def _run_counts(path: Path, run_id: str, window: float) -> dict[str, Any]:
     return {
         "formulas": int(rows["formula"].nunique()),
         "structures": int((rows["candidate"] > 0).sum()),
-        "converged": int(rows["converged"].fillna(False).astype(bool).sum()),
+        "converged": int(rows["converged"].eq(True).sum()),
         "failed": int((rows["status"] == "failed").sum()),
         "near_hull": int((rows["e_above_hull"] <= window).sum()),
     }

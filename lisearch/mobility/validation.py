@@ -1,0 +1,200 @@
+"""``lisearch validate-mobility``: the structural descriptors and MD checked against measured conductivities.
+
+* **OBELiX's structures** (its 321 CIFs, not predicted ones): each one's sML p_superionic and BVSE barriers
+  (:func:`lisearch.mobility.structure.structure_descriptors`; a partially occupied CIF: sML as ``label-structures``
+  does, BVSE on the majority ordering), against the measured conductivity of the OBELiX entries that use that CIF:
+  ROC-AUC for sigma >= ``measured.threshold`` (1e-4 S/cm) with a 95 % bootstrap interval over materials, and the
+  Spearman correlation with log10 sigma. Beside them, the measured models' out-of-group predictions on the same
+  entries (leave-chemical-system-out CV of ``lisearch validate``, read from its saved report). Nothing is fitted:
+  these descriptors are used as they are, so no split is needed. A barrier with no path below the cut-off is
+  infinite and ranks last.
+* **Known fast and poor conductors** (:data:`KNOWN_FAST`, :data:`KNOWN_SLOW`) from their shipped Materials Project
+  structures (per formula, the entry with the lowest MP E_hull in ``mp_known``): the share of the 25 fast-slow pairs
+  each descriptor orders correctly (ties count one half), and with ``md`` the same for the MD Li diffusivity at
+  ``mobility.temperatures``' first temperature.
+
+Per-structure results are appended to partial CSVs as they finish, so a stopped validation continues.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lisearch.datasets import MP2025_ARCHIVE, OBELIX_CIFS, iter_cifs, mp_known, obelix
+from lisearch.materials.templates import read_cifs
+from lisearch.materials.validation import resumable_map
+from lisearch.schema import STRUCTURE_MOBILITY_COLUMNS
+
+#: Known fast Li conductors and known poor ones (room temperature: 1e-3..1e-2 S/cm against < 1e-8 S/cm).
+KNOWN_FAST = ("Li10GeP2S12", "Li7La3Zr2O12", "Li6PS5Cl", "Li3PS4", "Li3InCl6")
+KNOWN_SLOW = ("Li3PO4", "Li2SO4", "LiF", "Li2O", "Li4SiO4")
+#: Descriptors and the direction in which they say "faster": (column, +1 higher is faster | -1 lower is faster).
+DESCRIPTORS = {"sml_p_superionic": 1, "bvse_e_1d": -1, "bvse_e_2d": -1, "bvse_e_3d": -1}
+
+
+def _describe(args: tuple[str, str, Any]) -> dict[str, Any]:
+    from lisearch.mobility.structure import structure_descriptors  # noqa: PLC0415 (worker side)
+    from lisearch.structure.labelling import parse_cif  # noqa: PLC0415
+
+    key, text, settings = args
+    started = time.perf_counter()
+    try:
+        structure = parse_cif(text)
+    except ValueError as exc:
+        row: dict[str, Any] = dict.fromkeys(STRUCTURE_MOBILITY_COLUMNS, math.nan)
+        row["mobility_reason"] = str(exc)
+        return {"material_id": key, "formula": None, "sites": 0, **row, "seconds": 0.0}
+    row = structure_descriptors(structure, settings)
+    return {"material_id": key, "formula": structure.composition.reduced_formula, "sites": len(structure), **row,
+            "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+
+
+def _simulate(args: tuple[str, str, Any, float]) -> dict[str, Any]:
+    from pymatgen.core import Structure  # noqa: PLC0415 (worker side)
+
+    from lisearch.mobility.md import simulate  # noqa: PLC0415
+
+    key, text, settings, temperature = args
+    return {"material_id": key, **simulate(Structure.from_str(text, fmt="cif"), temperature, settings).row()}
+
+
+def known_structures() -> pd.DataFrame:
+    """formula, material_id, e_above_hull_ev, fast (bool), cif of :data:`KNOWN_FAST` and :data:`KNOWN_SLOW`."""
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
+
+    known = mp_known()
+    known["reduced"] = [Composition(f).reduced_formula for f in known["formula"]]
+    rows = []
+    for formula in (*KNOWN_FAST, *KNOWN_SLOW):
+        match = known[known["reduced"] == Composition(formula).reduced_formula].sort_values("e_above_hull_ev")
+        if len(match):
+            rows.append(
+                {
+                    "formula": formula,
+                    "material_id": match["material_id"].iloc[0],
+                    "e_above_hull_ev": float(match["e_above_hull_ev"].iloc[0]),
+                    "fast": formula in KNOWN_FAST,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    cifs = read_cifs(MP2025_ARCHIVE, frame["material_id"])
+    return frame.assign(cif=[cifs.get(i) for i in frame["material_id"]])
+
+
+def pair_share(scores: pd.Series, fast: pd.Series) -> float | None:
+    """Share of (fast, slow) pairs whose fast member scores higher (ties: one half; NaN scores drop the pair)."""
+    f, s = scores[fast.astype(bool)].to_numpy(float), scores[~fast.astype(bool)].to_numpy(float)
+    pairs = [(a, b) for a in f for b in s if not (math.isnan(a) or math.isnan(b))]
+    return float(np.mean([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs])) if pairs else None
+
+
+def ranking_metrics(score: np.ndarray, y: np.ndarray, log10_sigma: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """ROC-AUC (label ``y``) with its 95 % bootstrap interval over materials, Spearman rho with ``log10_sigma``, n
+    and positives, on the rows where ``score`` is not NaN (``+-inf`` kept: they rank first or last)."""
+    from scipy.stats import spearmanr  # noqa: PLC0415 (slow import, needed here only)
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+    have = ~np.isnan(score)
+    s, yy, ls = np.clip(score[have], -1e9, 1e9), y[have].astype(int), log10_sigma[have]
+    out: dict[str, Any] = {"n": int(have.sum()), "positives": int(yy.sum()), "roc_auc": None, "roc_auc_ci": None,
+                           "spearman": None}  # fmt: skip
+    if len(set(yy)) < 2:
+        return out
+    out["roc_auc"] = float(roc_auc_score(yy, s))
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(1000):
+        pick = rng.integers(0, len(s), len(s))
+        if len(set(yy[pick])) == 2:
+            aucs.append(roc_auc_score(yy[pick], s[pick]))
+    out["roc_auc_ci"] = np.percentile(aucs, [2.5, 97.5]).round(4).tolist()
+    out["spearman"] = float(spearmanr(s, ls).statistic)
+    return out
+
+
+def _obelix_table(described: pd.DataFrame, settings: Any) -> pd.DataFrame:
+    """One row per OBELiX entry with a CIF: its measured values, label and the CIF's descriptors (and the measured
+    models' out-of-group predictions when a saved ``lisearch validate`` report is there)."""
+    from lisearch.measured.validation import saved_validation  # noqa: PLC0415 (sklearn-heavy, needed here only)
+
+    data = obelix()
+    data = data[data["cif_id"].notna()].copy()
+    data["y"] = (data["sigma_s_per_cm"] >= settings.measured.threshold).astype(int)
+    table = data.merge(described.drop(columns=["formula"]), left_on="cif_id", right_on="material_id", how="left")
+    saved = saved_validation(settings)
+    if saved is not None:
+        pred = saved["predictions"][["id", "transfer_cv_p_fast", "transfer_cv_log10_sigma"]]
+        table = table.merge(pred, on="id", how="left")
+    return table
+
+
+def obelix_metrics(table: pd.DataFrame) -> dict[str, Any]:
+    """:func:`ranking_metrics` of every descriptor, each with the measured classifier's out-of-group P(fast) on the
+    same rows (``measured_same_rows``) when present, and of the measured predictions on every row."""
+    y, ls = table["y"].to_numpy(int), table["log10_sigma"].to_numpy(float)
+    measured = [c for c in ("transfer_cv_p_fast", "transfer_cv_log10_sigma") if c in table]
+    out = {}
+    for column, sign in DESCRIPTORS.items():
+        score = sign * table[column].to_numpy(float)
+        out[column] = ranking_metrics(score, y, ls)
+        if measured:
+            same = np.where(np.isnan(score), np.nan, table[measured[0]].to_numpy(float))
+            out[column]["measured_same_rows"] = ranking_metrics(same, y, ls)
+    out.update({c: ranking_metrics(table[c].to_numpy(float), y, ls) for c in measured})
+    return out
+
+
+def run_mobility_validation(
+    settings: Any, processes: int, md: bool = False, output: Path | None = None, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """`lisearch validate-mobility`: writes ``mobility_validation.json`` and the per-structure CSVs into ``output``
+    (default ``<home>/reports``) and returns the report."""
+    started = time.perf_counter()
+    mob = settings.mobility
+    folder = output or settings.paths.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
+    work = [(key, text, mob) for key, text in iter_cifs(OBELIX_CIFS)]
+    say(f"OBELiX: {len(work)} CIFs, sML and BVSE in {processes} process(es)")
+    described = resumable_map(processes, _describe, work, folder / f"mobility_obelix.partial-{tag}.csv")
+    table = _obelix_table(described, settings)
+    table.to_csv(folder / "mobility_obelix.csv", index=False)
+    report: dict[str, Any] = {"settings": {"bvse_resolution": mob.bvse_resolution, "bvse_encut": mob.bvse_encut,
+                              "bvse_max_points": mob.bvse_max_points, "threshold": settings.measured.threshold},
+                              "obelix": obelix_metrics(table),
+                              "obelix_seconds_per_structure": float(described["seconds"].median())}  # fmt: skip
+    known = known_structures()
+    known_work = [(r.material_id, r.cif, mob) for r in known.itertuples()]
+    known = known.merge(resumable_map(processes, _describe, known_work, folder / f"mobility_known.partial-{tag}.csv")
+                        .drop(columns=["formula"]), on="material_id")  # fmt: skip
+    if md:
+        report["md_settings"] = {k: getattr(mob, k) for k in ("md_ps", "equilibration_ps", "timestep_fs",
+                                 "min_cell_length", "seed")} | {"temperature_k": mob.temperature_list[0]}  # fmt: skip
+        md_work = [(r.material_id, r.cif, mob, mob.temperature_list[0]) for r in known.itertuples()]
+        md_tag = f"T{mob.temperature_list[0]:g}-{mob.md_ps:g}ps-s{mob.seed}"
+        simulated = resumable_map(processes, _simulate, md_work, folder / f"mobility_known_md.partial-{md_tag}.csv")
+        known = known.merge(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}), on="material_id")
+    known.drop(columns=["cif"]).to_csv(folder / "mobility_known.csv", index=False)
+    scores = {c: sign * known[c].astype(float) for c, sign in DESCRIPTORS.items()}
+    if md:
+        ok = known["md_status"] == "ok"
+        scores["md_li_diffusivity"] = known["li_diffusivity"].astype(float).where(ok)
+    report["known_pairs"] = {c: pair_share(s, known["fast"]) for c, s in scores.items()}
+    report["known"] = known.drop(columns=["cif"]).to_dict(orient="records")
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (folder / "mobility_validation.json").write_text(json.dumps(report, indent=1, default=str))
+    return report
+
+
+__all__ = [
+    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "known_structures", "obelix_metrics", "pair_share", "ranking_metrics",
+    "run_mobility_validation",
+]  # fmt: skip
