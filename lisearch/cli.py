@@ -504,6 +504,19 @@ def cmd_materials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mobility(args: argparse.Namespace) -> int:
+    """`lisearch mobility`: MD of a run's best materials (Spark) and the combined ranking of its materials."""
+    settings = _section_settings(args, "mobility", ("run_id", "top", "temperatures", "md_ps"))
+    from lisearch.spark.mobility import RANKING, mobility_frame, run_mobility
+    from lisearch.spark.session import get_session
+
+    summary = run_mobility(settings, settings.mobility.top, restart=args.restart)
+    ranking = mobility_frame(get_session(settings), settings, summary["run_id"], RANKING)
+    print(_as_text(ranking.drop(columns=["run_id"]).head(args.show)))
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
 def cmd_validate_materials(args: argparse.Namespace) -> int:
     """`lisearch validate-materials`: the hull pipeline on known compounds, structure prediction leave one out."""
     settings = _section_settings(args, "materials", MATERIALS_OPTIONS)
@@ -831,6 +844,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--show", type=int, default=50, help="rows to print (default 50)")
+
+    p = add("mobility", cmd_mobility, "MD of a run's best materials and the combined ranking of its materials (Spark)")
+    p.add_argument("--run-id", dest="run_id", help="screen run (run.id; default: the last that succeeded)")
+    p.add_argument("--top", type=int, help="materials to simulate, best structure per formula by rank (default 3)")
+    p.add_argument("--temperatures", help='K, e.g. "1000" or "1000,750,600,500" (mobility.temperatures)')
+    p.add_argument("--md-ps", dest="md_ps", type=float, help="simulated ps per temperature (mobility.md_ps, default 5)")
+    p.add_argument("--restart", action="store_true", help="drop the run's mobility rows first (default: resume)")
+    p.add_argument("--show", type=int, default=30, help="ranking rows to print (default 30)")
 
     p = add(
         "validate-materials",

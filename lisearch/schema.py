@@ -237,6 +237,16 @@ MD_COLUMNS = {
 MOBILITY_TABLE_COLUMNS = {"shortlist_rank": "int", "formula": "string", "candidate": "int", **MD_COLUMNS,
                           RUN_COLUMN: "string"}  # fmt: skip
 
+#: The `ranking` table (``lisearch mobility``; :func:`lisearch.mobility.ranking.combined_ranking`): per formula of the
+#: run, its best structure's parts and the combined score; the run id the partition.
+RANKING_COLUMNS = {
+    "combined_rank": "int", "combined_score": "double", "parts": "int", "shortlist_rank": "int", "formula": "string",
+    "candidate": "int", "measured_log10_sigma": "double", "measured_p_fast": "double", "e_above_hull": "double",
+    "sml_p_superionic": "double", "bvse_e_1d": "double", "bvse_e_3d": "double", "md_temperature_k": "double",
+    "md_status": "string", "md_li_diffusivity": "double", "md_li_diffusivity_err": "double",
+    "md_sigma_s_cm": "double", "activation_energy_ev": "double", "activation_energy_err": "double",
+    RUN_COLUMN: "string",
+}  # fmt: skip
 
 __all__ = [
     "CANDIDATE_STATS_COLUMNS",
@@ -252,6 +262,7 @@ __all__ = [
     "PARTNERS",
     "PARTNER_TYPES",
     "PHASES_COLUMNS",
+    "RANKING_COLUMNS",
     "RUNS_DDL",
     "SHORTLIST_COLUMNS",
     "SHORTLIST_DDL",

@@ -14,12 +14,10 @@ continues with what is missing (``--restart`` drops the run's rows first).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -39,11 +37,10 @@ from lisearch.spark.catalog import (
     table_path,
 )
 from lisearch.spark.runs import check_run, downstream_run
+from lisearch.spark.tasks import append_run_rows, chunks, run_rows, run_tasks
 
 log = get_logger("lisearch.materials")
 TABLE = "materials"
-#: Tasks per chunk, per unit of Spark's default parallelism (a chunk is committed before the next starts).
-CHUNK_PER_CORE = 8
 
 
 def _phase_task(item: tuple[str, str, str, str | None], relaxed: bool, settings: Any) -> dict[str, Any]:
@@ -55,25 +52,9 @@ def _phase_task(item: tuple[str, str, str, str | None], relaxed: bool, settings:
                                  settings.steps)  # fmt: skip
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _run_tasks(spark: SparkSession, items: list[Any], fn: Any) -> list[Any]:
-    """``fn`` on every item, one Spark task each (items ordered largest first so that no long task starts last)."""
-    if not items:
-        return []
-    return spark.sparkContext.parallelize(items, len(items)).map(fn).collect()
-
-
 def _append_rows(spark: SparkSession, path: Path, rows: list[dict[str, Any]], run_id: str) -> None:
     """Append finished rows of the run to `materials` (created, partitioned by run id, when missing)."""
-    frame = pd.DataFrame(rows, columns=[c for c in MATERIALS_TABLE_COLUMNS if c != "run_id"]).assign(run_id=run_id)
-    frame = frame.astype(object).where(frame.notna(), None)
-    out = spark.createDataFrame(frame, ddl(MATERIALS_TABLE_COLUMNS))
-    writer = out.write.format("delta").mode("append").option("mergeSchema", "true")  # tables of older versions
-    (writer if is_delta_table(path) else writer.partitionBy("run_id")).save(str(path))
+    append_run_rows(spark, path, rows, MATERIALS_TABLE_COLUMNS, run_id)
 
 
 def run_materials(
@@ -113,10 +94,11 @@ def _done_rows(spark: SparkSession, settings: Settings, run_id: str, ranks: dict
     path = table_path(settings.paths.warehouse_dir, TABLE)
     if not is_delta_table(path):
         return set()
-    existing = _run_rows(path, run_id, ["formula", "candidate"])
+    existing = run_rows(path, run_id, ["formula", "candidate"])
     done = {(f, int(c)) for f, c in zip(existing["formula"], existing["candidate"], strict=True)}
     if done and (restart or {f for f, _ in done} - set(ranks)):
-        replace_run_rows(spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS)), str(path), run_id, True)
+        empty = spark.createDataFrame([], ddl(MATERIALS_TABLE_COLUMNS))
+        replace_run_rows(empty, str(path), run_id, True, add_columns=True)  # a table of an older lisearch too
         return set()
     return done
 
@@ -131,8 +113,8 @@ def _phase_stage(spark: SparkSession, settings: Settings, systems: dict[str, pd.
     missing, known = phase_store.missing_phases(everything, warehouse, m.relax_phases)
     items = phase_store.phase_work(missing)
     computed = 0
-    for chunk in _chunks(items, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
-        rows = _run_tasks(spark, chunk, lambda it: _phase_task(it, m.relax_phases, m))
+    for chunk in chunks(spark, items):
+        rows = run_tasks(spark, chunk, lambda it: _phase_task(it, m.relax_phases, m))
         phase_store.append(warehouse, pd.DataFrame(rows))
         known.update({r["material_id"]: r["energy_per_atom"] for r in rows})
         computed += len(rows)
@@ -158,8 +140,8 @@ def _materials(
     energies = {f: phase_store.with_energies(p, known) for f, p in systems.items()}
     work.sort(key=lambda it: -len(it["structure"]))
     relaxations = 0
-    for chunk in _chunks(work, CHUNK_PER_CORE * spark.sparkContext.defaultParallelism):
-        rows = _run_tasks(spark, chunk, lambda it: relax_item(it, m, settings.mobility))
+    for chunk in chunks(spark, work):
+        rows = run_tasks(spark, chunk, lambda it: relax_item(it, m, settings.mobility))
         finished = [{**add_hull(row, energies[row["formula"]]), "shortlist_rank": ranks.get(row["formula"])}
                     for row in rows]  # fmt: skip
         _append_rows(spark, path, finished, run_id)
@@ -173,16 +155,10 @@ def _materials(
     }  # fmt: skip
 
 
-def _run_rows(path: Path, run_id: str, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the run's rows of `materials`, read with delta-rs (its partition only: a fraction of a second,
-    no Spark job)."""
-    return DeltaTable(str(path)).to_pyarrow_table(columns=columns, filters=[("run_id", "=", run_id)]).to_pandas()
-
-
 def _run_counts(path: Path, run_id: str, window: float) -> dict[str, Any]:
     """Formulas, structures, converged, failed and near-hull (``window`` eV/atom) rows of the run (None for the sums
     of a run without rows, as SQL gives them)."""
-    rows = _run_rows(path, run_id, ["formula", "candidate", "converged", "status", "e_above_hull"])
+    rows = run_rows(path, run_id, ["formula", "candidate", "converged", "status", "e_above_hull"])
     if rows.empty:
         return {"formulas": 0, "structures": None, "converged": None, "failed": None, "near_hull": None}
     return {
