@@ -196,3 +196,19 @@ def test_shortlist_gets_the_best_structures_mobility_columns() -> None:
     assert out[["sml_p_superionic", "bvse_e_1d"]].iloc[1:].isna().all().all()
     older = with_materials(shortlist, materials.drop(columns=["sml_p_superionic", "bvse_e_1d", "bvse_e_3d"]))
     assert older["e_above_hull"].iloc[0] == 0.01 and np.isnan(older["bvse_e_1d"].iloc[0])
+
+
+def test_framework_ordering_keeps_the_framework_and_the_mobile_ions_presence() -> None:
+    from lisearch.structure.ordering import framework_ordering
+
+    # an LLTO-like A site (La 0.55, Li 0.33), a Li site at 0.3 occupancy (vacant in a majority ordering), Ti, O
+    structure = Structure(
+        Lattice.cubic(7.8),
+        [{"La": 0.55, "Li": 0.33}, {"Li": 0.3}, "Ti", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.25, 0.25, 0.0]],
+    )
+    ordered = framework_ordering(structure)
+    assert ordered.is_ordered and [str(s.specie) for s in ordered] == ["La", "Li", "Ti", "O"]
+    assert framework_ordering(_rocksalt_licl()) == _rocksalt_licl()  # ordered: unchanged
+    mixed = Structure(Lattice.cubic(3.9), [{"Li": 0.6, "Na": 0.4}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert [str(s.specie) for s in framework_ordering(mixed)] == ["Li", "Cl"]  # Na holds less than half: Li

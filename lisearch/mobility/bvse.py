@@ -46,16 +46,19 @@ class Barriers:
     reason: str | None = None
 
 
-def oxidation_decorated(structure: Any) -> tuple[Any | None, str | None]:
+def oxidation_decorated(structure: Any, composition: Any = None) -> tuple[Any | None, str | None]:
     """``structure`` (ordered) with an oxidation state on every site: the house's most likely neutral assignment of
-    its composition, else pymatgen's bond-valence analyser; (None, reason) when neither has one."""
+    ``composition`` (default: the structure's; give the disordered original's for an ordering of it) by element,
+    else pymatgen's bond-valence analyser; (None, reason) when neither has one."""
     from pymatgen.analysis.bond_valence import BVAnalyzer  # noqa: PLC0415 (slow import, needed here only)
 
-    formula = structure.composition.formula.replace(" ", "")
+    amounts = (composition or structure.composition).get_el_amt_dict()  # a CIF's 24.19992 read as 24.2
+    formula = "".join(f"{element}{round(amount, 2):g}" for element, amount in amounts.items())
     found = ionic_formulas([formula]).iloc[0]
-    if len(found["states"]):
+    states = dict(zip(found["elements"], found["states"], strict=False))
+    if len(found["states"]) and {str(e) for e in structure.composition.elements} <= set(states):
         decorated = structure.copy()
-        decorated.add_oxidation_state_by_element(dict(zip(found["elements"], found["states"], strict=True)))
+        decorated.add_oxidation_state_by_element({e: states[e] for e in map(str, structure.composition.elements)})
         return decorated, None
     try:
         with warnings.catch_warnings():
@@ -103,16 +106,22 @@ def _energy_map(calc: Any, r_cut: float, resolution: float, k: int) -> np.ndarra
 
 
 def bvse_barriers(
-    structure: Any, resolution: float = 0.2, encut: float = 5.0, r_cut: float = 10.0, max_points: int = 400_000
+    structure: Any,
+    resolution: float = 0.2,
+    encut: float = 5.0,
+    r_cut: float = 10.0,
+    max_points: int = 400_000,
+    composition: Any = None,
 ) -> Barriers:
     """1D/2D/3D Li percolation barriers (eV) of an ordered pymatgen ``structure`` on a grid of spacing
     ``resolution`` (A; coarsened above ``max_points`` grid points), Li-framework interactions within ``r_cut`` (A),
-    barriers searched up to ``encut`` eV. Never raises for a bad structure: the reason is in the result."""
+    barriers searched up to ``encut`` eV; oxidation states from ``composition`` (see :func:`oxidation_decorated`).
+    Never raises for a bad structure: the reason is in the result."""
     if not structure.is_ordered:
         return Barriers(reason="BVSE needs an ordered structure")
     if "Li" not in {str(e) for e in structure.composition.elements}:
         return Barriers(reason="no Li in the structure")
-    decorated, reason = oxidation_decorated(structure)
+    decorated, reason = oxidation_decorated(structure, composition)
     if decorated is None:
         return Barriers(reason=reason)
     if any(getattr(s, "oxi_state", 0) != 1 for s in decorated.species if str(s.element) == "Li"):

@@ -4,8 +4,9 @@
 Sendek features and p_superionic of the published sML model (the featurizer and model of ``label-structures``), and
 the 1D/2D/3D BVSE barriers (:func:`lisearch.mobility.bvse.bvse_barriers`). A partially occupied structure (an
 OBELiX CIF) is featurized as ``label-structures`` does (``partial_occupancy``: the mean over sampled orderings, by
-default) and gets its BVSE map on the majority ordering. What could not be computed is NaN, with the reason in
-``mobility_reason``.
+default) and gets its BVSE map on its framework ordering (:func:`lisearch.structure.ordering.framework_ordering`:
+the map depends on the framework only), with the oxidation states of its own (neutral) composition.
+What could not be computed is NaN, with the reason in ``mobility_reason``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lisearch.mobility.bvse import bvse_barriers
 from lisearch.schema import STRUCTURE_MOBILITY_COLUMNS
 from lisearch.structure.featurizer import FEATURE_NAMES, SendekFeaturizer
 from lisearch.structure.labelling import featurize_structure
-from lisearch.structure.ordering import majority_ordering
+from lisearch.structure.ordering import framework_ordering
 from lisearch.structure.sendek import SendekModel
 
 
@@ -48,11 +49,13 @@ def structure_descriptors(structure: Any, settings: Any, partial_occupancy: str 
     row: dict[str, Any] = dict(values)
     reasons = [reason] if reason else []
     try:
-        ordered = structure if structure.is_ordered else majority_ordering(structure)
+        ordered = structure if structure.is_ordered else framework_ordering(structure)
     except ValueError as exc:
         ordered, reasons = None, [*reasons, f"BVSE: no ordering: {exc}"]
-    barriers = bvse_barriers(ordered, settings.bvse_resolution, settings.bvse_encut,
-                             max_points=settings.bvse_max_points) if ordered is not None else None  # fmt: skip
+    barriers = None
+    if ordered is not None:
+        barriers = bvse_barriers(ordered, settings.bvse_resolution, settings.bvse_encut,
+                                 max_points=settings.bvse_max_points, composition=structure.composition)  # fmt: skip
     if barriers is not None:
         row.update(bvse_e_1d=barriers.e_1d, bvse_e_2d=barriers.e_2d, bvse_e_3d=barriers.e_3d,
                    bvse_resolution=barriers.resolution)  # fmt: skip

@@ -70,6 +70,27 @@ def majority_ordering(structure: Structure, min_separation: float = 1.0) -> Stru
     return _build(structure, chosen)
 
 
+def framework_ordering(structure: Structure, mobile: str = "Li", min_separation: float = 1.0) -> Structure:
+    """An ordering for maps of the ``mobile`` ion's energy (BVSE), where only the framework counts: framework sites
+    as in :func:`majority_ordering` (their most occupied non-mobile species when it holds at least half the site);
+    every other site that may hold the mobile ion holds it (its positions do not enter the map, only its presence)."""
+    if structure.is_ordered:
+        return structure
+    choices = _site_choices(structure)
+    close = _close_pairs(structure, min_separation)
+    framework = [[(o, s) for s, o in zip(*choices[i], strict=True) if s != mobile] for i in range(len(structure))]
+    order = sorted(range(len(structure)), key=lambda i: (-max(framework[i], default=(0.0, ""))[0], i))
+    chosen: dict[int, str] = {}
+    for i in order:
+        occupancy, symbol = max(framework[i], default=(0.0, ""))
+        if occupancy >= 0.5 - 1e-9 and not any(j in chosen for j in close[i]):
+            chosen[i] = symbol
+    for i in range(len(structure)):
+        if i not in chosen and mobile in choices[i][0] and not any(chosen.get(j, mobile) != mobile for j in close[i]):
+            chosen[i] = mobile
+    return _build(structure, chosen)
+
+
 def sample_orderings(
     structure: Structure, n_samples: int = 16, seed: int = 0, min_separation: float = 1.0
 ) -> list[Structure]:
