@@ -546,7 +546,7 @@ def cmd_validate_mobility(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         sys.stderr.write(text + "\n")
 
-    report = run_mobility_validation(settings, args.processes, args.md, output, say=say)
+    report = run_mobility_validation(settings, args.processes, args.md, output, say=say, obelix=not args.no_obelix)
     print(json.dumps({k: v for k, v in report.items() if k != "known"}, indent=1))
     return 0
 
@@ -873,6 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sML and BVSE barriers on OBELiX's structures against measured conductivity; known fast vs poor conductors",
     )
     p.add_argument("--md", action="store_true", help="also MD of the known fast and poor conductors (hours)")
+    p.add_argument("--no-obelix", dest="no_obelix", action="store_true", help="skip the OBELiX check")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     p.add_argument("--output", help="folder for mobility_validation.json and the per-structure CSVs")
     p.add_argument("--bvse-resolution", dest="bvse_resolution", type=float,

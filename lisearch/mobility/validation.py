@@ -152,43 +152,64 @@ def obelix_metrics(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def run_mobility_validation(
-    settings: Any, processes: int, md: bool = False, output: Path | None = None, say: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """`lisearch validate-mobility`: writes ``mobility_validation.json`` and the per-structure CSVs into ``output``
-    (default ``<home>/reports``) and returns the report."""
-    started = time.perf_counter()
+def _obelix_part(settings: Any, processes: int, folder: Path, say: Callable[[str], None]) -> dict[str, Any]:
     mob = settings.mobility
-    folder = output or settings.paths.home / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
     tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
     work = [(key, text, mob) for key, text in iter_cifs(OBELIX_CIFS)]
     say(f"OBELiX: {len(work)} CIFs, sML and BVSE in {processes} process(es)")
     described = resumable_map(processes, _describe, work, folder / f"mobility_obelix.partial-{tag}.csv")
     table = _obelix_table(described, settings)
     table.to_csv(folder / "mobility_obelix.csv", index=False)
-    report: dict[str, Any] = {"settings": {"bvse_resolution": mob.bvse_resolution, "bvse_encut": mob.bvse_encut,
-                              "bvse_max_points": mob.bvse_max_points, "threshold": settings.measured.threshold},
-                              "obelix": obelix_metrics(table),
-                              "obelix_seconds_per_structure": float(described["seconds"].median())}  # fmt: skip
+    return {"obelix": obelix_metrics(table), "obelix_seconds_per_structure": float(described["seconds"].median())}
+
+
+def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    mob = settings.mobility
+    tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
     known = known_structures()
     known_work = [(r.material_id, r.cif, mob) for r in known.itertuples()]
     known = known.merge(resumable_map(processes, _describe, known_work, folder / f"mobility_known.partial-{tag}.csv")
                         .drop(columns=["formula"]), on="material_id")  # fmt: skip
+    out: dict[str, Any] = {}
     if md:
-        report["md_settings"] = {k: getattr(mob, k) for k in ("md_ps", "equilibration_ps", "timestep_fs",
-                                 "min_cell_length", "seed")} | {"temperature_k": mob.temperature_list[0]}  # fmt: skip
-        md_work = [(r.material_id, r.cif, mob, mob.temperature_list[0]) for r in known.itertuples()]
-        md_tag = f"T{mob.temperature_list[0]:g}-{mob.md_ps:g}ps-s{mob.seed}"
-        simulated = resumable_map(processes, _simulate, md_work, folder / f"mobility_known_md.partial-{md_tag}.csv")
+        temperature = mob.temperature_list[0]
+        out["md_settings"] = {k: getattr(mob, k) for k in ("md_ps", "equilibration_ps", "timestep_fs",
+                              "min_cell_length", "seed")} | {"temperature_k": temperature}  # fmt: skip
+        say(f"MD of {len(known)} known conductors at {temperature:g} K, {mob.md_ps:g} ps, {processes} process(es)")
+        md_work = [(r.material_id, r.cif, mob, temperature) for r in known.itertuples()]
+        partial = folder / f"mobility_known_md.partial-T{temperature:g}-{mob.md_ps:g}ps-s{mob.seed}.csv"
+        simulated = resumable_map(processes, _simulate, md_work, partial)
         known = known.merge(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}), on="material_id")
     known.drop(columns=["cif"]).to_csv(folder / "mobility_known.csv", index=False)
     scores = {c: sign * known[c].astype(float) for c, sign in DESCRIPTORS.items()}
     if md:
-        ok = known["md_status"] == "ok"
-        scores["md_li_diffusivity"] = known["li_diffusivity"].astype(float).where(ok)
-    report["known_pairs"] = {c: pair_share(s, known["fast"]) for c, s in scores.items()}
-    report["known"] = known.drop(columns=["cif"]).to_dict(orient="records")
+        scores["md_li_diffusivity"] = known["li_diffusivity"].astype(float).where(known["md_status"] == "ok")
+    out["known_pairs"] = {c: pair_share(s, known["fast"]) for c, s in scores.items()}
+    out["known"] = known.drop(columns=["cif"]).to_dict(orient="records")
+    return out
+
+
+def run_mobility_validation(
+    settings: Any,
+    processes: int,
+    md: bool = False,
+    output: Path | None = None,
+    say: Callable[[str], None] = print,
+    obelix: bool = True,
+) -> dict[str, Any]:
+    """`lisearch validate-mobility`: the OBELiX check (unless ``obelix`` is false) and the known conductors (with
+    ``md``: their MD too); writes ``mobility_validation.json`` and the per-structure CSVs into ``output`` (default
+    ``<home>/reports``) and returns the report."""
+    started = time.perf_counter()
+    mob = settings.mobility
+    folder = output or settings.paths.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    used = {"bvse_resolution": mob.bvse_resolution, "bvse_encut": mob.bvse_encut,
+            "bvse_max_points": mob.bvse_max_points, "threshold": settings.measured.threshold}  # fmt: skip
+    report: dict[str, Any] = {"settings": used}
+    if obelix:
+        report.update(_obelix_part(settings, processes, folder, say))
+    report.update(_known_part(settings, processes, folder, md, say))
     report["seconds"] = round(time.perf_counter() - started, 1)
     (folder / "mobility_validation.json").write_text(json.dumps(report, indent=1, default=str))
     return report
