@@ -534,6 +534,31 @@ def cmd_validate_materials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_structure_mobility(args: argparse.Namespace) -> int:
+    """`lisearch structure-mobility`: sML and BVSE barriers of CIF files, folders or archives (no Spark)."""
+    settings = _section_settings(args, "mobility", ("bvse_resolution",))
+    import pandas as pd
+
+    from lisearch.datasets import iter_cifs
+    from lisearch.materials.validation import resumable_map
+    from lisearch.mobility.validation import describe_item
+
+    work: list[tuple[str, str, Any]] = []
+    for source in map(Path, args.paths):
+        if not source.exists():
+            raise InputError(f"{source} does not exist. Give CIF files, folders of them or .tar(.gz|.xz) archives.")
+        items = [(source.stem, source.read_text(errors="replace"))] if source.suffix.lower() == ".cif" else []
+        work += [(key, text, settings.mobility) for key, text in (items or iter_cifs(source))]
+    if not work:
+        raise InputError(f"No .cif file in {', '.join(args.paths)}.")
+    if args.processes > 1:
+        frame = resumable_map(args.processes, describe_item, work, None)
+    else:
+        frame = pd.DataFrame([describe_item(item) for item in work])
+    _print_frame(frame, args.format)
+    return 0 if frame["mobility_reason"].isna().any() else 2
+
+
 def cmd_validate_mobility(args: argparse.Namespace) -> int:
     """`lisearch validate-mobility`: sML and BVSE on OBELiX's structures, known fast against poor conductors."""
     settings = _section_settings(args, "mobility", ("bvse_resolution", "md_ps"))
@@ -866,6 +891,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fmax", type=float, help="force tolerance, eV/A (materials.fmax, default 0.1)")
     p.add_argument("--steps", type=int, help="relaxation step limit (materials.steps, default 300)")
     p.add_argument("--device", help="cpu (default) or cuda")
+
+    p = add("structure-mobility", cmd_structure_mobility,
+            "sML (five features, p_superionic) and BVSE barriers of CIF files, folders or archives")  # fmt: skip
+    p.add_argument("paths", nargs="+", help="CIF files, folders of them, or .tar(.gz|.xz) archives")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--bvse-resolution", dest="bvse_resolution", type=float,
+                   help="BVSE grid spacing, A (mobility.bvse_resolution, default 0.2)")  # fmt: skip
 
     p = add(
         "validate-mobility",

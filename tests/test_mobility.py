@@ -212,3 +212,20 @@ def test_framework_ordering_keeps_the_framework_and_the_mobile_ions_presence() -
     assert framework_ordering(_rocksalt_licl()) == _rocksalt_licl()  # ordered: unchanged
     mixed = Structure(Lattice.cubic(3.9), [{"Li": 0.6, "Na": 0.4}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert [str(s.specie) for s in framework_ordering(mixed)] == ["Li", "Cl"]  # Na holds less than half: Li
+
+
+def test_structure_mobility_command_on_files_and_bad_paths(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from lisearch.cli import main
+
+    broken = tmp_path / "broken.cif"
+    broken.write_text("data_x\n_cell_length_a 3\n")
+    assert main(["structure-mobility", str(LIFEPO4), str(broken), "--format", "csv"]) == 0
+    import io
+
+    import pandas as pd
+
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert out["material_id"].tolist() == ["LiFePO4_bvlain", "broken"]
+    assert out.loc[0, "bvse_e_1d"] == pytest.approx(0.4395, abs=0.01) and "CIF" in out.loc[1, "mobility_reason"]
+    assert main(["structure-mobility", str(tmp_path / "missing.cif")]) != 0
+    assert "does not exist" in capsys.readouterr().err

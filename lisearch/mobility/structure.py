@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -65,4 +66,20 @@ def structure_descriptors(structure: Any, settings: Any, partial_occupancy: str 
     return {name: row.get(name, math.nan) for name in STRUCTURE_MOBILITY_COLUMNS}
 
 
-__all__ = ["sml_columns", "structure_descriptors"]
+def describe_cif(key: str, text: str, settings: Any) -> dict[str, Any]:
+    """One CIF text to a row: material_id (``key``), formula, sites, the :data:`STRUCTURE_MOBILITY_COLUMNS` and the
+    seconds they took; a CIF that cannot be read is a row with the reason."""
+    from lisearch.structure.labelling import parse_cif  # noqa: PLC0415 (pymatgen's CIF reader, needed here only)
+
+    started = time.perf_counter()
+    try:
+        structure = parse_cif(text)
+    except ValueError as exc:
+        empty = {**dict.fromkeys(STRUCTURE_MOBILITY_COLUMNS, math.nan), "mobility_reason": str(exc)}
+        return {"material_id": key, "formula": None, "sites": 0, **empty, "seconds": 0.0}
+    row = structure_descriptors(structure, settings)
+    return {"material_id": key, "formula": structure.composition.reduced_formula, "sites": len(structure), **row,
+            "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+
+
+__all__ = ["describe_cif", "sml_columns", "structure_descriptors"]

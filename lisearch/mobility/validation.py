@@ -31,7 +31,6 @@ import pandas as pd
 from lisearch.datasets import MP2025_ARCHIVE, OBELIX_CIFS, iter_cifs, mp_known, obelix
 from lisearch.materials.templates import read_cifs
 from lisearch.materials.validation import resumable_map
-from lisearch.schema import STRUCTURE_MOBILITY_COLUMNS
 
 #: Known fast Li conductors and known poor ones (room temperature: 1e-3..1e-2 S/cm against < 1e-8 S/cm).
 KNOWN_FAST = ("Li10GeP2S12", "Li7La3Zr2O12", "Li6PS5Cl", "Li3PS4", "Li3InCl6")
@@ -40,21 +39,11 @@ KNOWN_SLOW = ("Li3PO4", "Li2SO4", "LiF", "Li2O", "Li4SiO4")
 DESCRIPTORS = {"sml_p_superionic": 1, "bvse_e_1d": -1, "bvse_e_2d": -1, "bvse_e_3d": -1}
 
 
-def _describe(args: tuple[str, str, Any]) -> dict[str, Any]:
-    from lisearch.mobility.structure import structure_descriptors  # noqa: PLC0415 (worker side)
-    from lisearch.structure.labelling import parse_cif  # noqa: PLC0415
+def describe_item(args: tuple[str, str, Any]) -> dict[str, Any]:
+    """:func:`lisearch.mobility.structure.describe_cif` of (key, CIF text, settings): one worker item."""
+    from lisearch.mobility.structure import describe_cif  # noqa: PLC0415 (worker side)
 
-    key, text, settings = args
-    started = time.perf_counter()
-    try:
-        structure = parse_cif(text)
-    except ValueError as exc:
-        row: dict[str, Any] = dict.fromkeys(STRUCTURE_MOBILITY_COLUMNS, math.nan)
-        row["mobility_reason"] = str(exc)
-        return {"material_id": key, "formula": None, "sites": 0, **row, "seconds": 0.0}
-    row = structure_descriptors(structure, settings)
-    return {"material_id": key, "formula": structure.composition.reduced_formula, "sites": len(structure), **row,
-            "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+    return describe_cif(*args)
 
 
 def _simulate(args: tuple[str, str, Any, float]) -> dict[str, Any]:
@@ -157,7 +146,7 @@ def _obelix_part(settings: Any, processes: int, folder: Path, say: Callable[[str
     tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
     work = [(key, text, mob) for key, text in iter_cifs(OBELIX_CIFS)]
     say(f"OBELiX: {len(work)} CIFs, sML and BVSE in {processes} process(es)")
-    described = resumable_map(processes, _describe, work, folder / f"mobility_obelix.partial-{tag}.csv")
+    described = resumable_map(processes, describe_item, work, folder / f"mobility_obelix.partial-{tag}.csv")
     table = _obelix_table(described, settings)
     table.to_csv(folder / "mobility_obelix.csv", index=False)
     return {"obelix": obelix_metrics(table), "obelix_seconds_per_structure": float(described["seconds"].median())}
@@ -168,8 +157,8 @@ def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Call
     tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
     known = known_structures()
     known_work = [(r.material_id, r.cif, mob) for r in known.itertuples()]
-    known = known.merge(resumable_map(processes, _describe, known_work, folder / f"mobility_known.partial-{tag}.csv")
-                        .drop(columns=["formula"]), on="material_id")  # fmt: skip
+    described = resumable_map(processes, describe_item, known_work, folder / f"mobility_known.partial-{tag}.csv")
+    known = known.merge(described.drop(columns=["formula"]), on="material_id")
     out: dict[str, Any] = {}
     if md:
         temperature = mob.temperature_list[0]
@@ -216,6 +205,6 @@ def run_mobility_validation(
 
 
 __all__ = [
-    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "known_structures", "obelix_metrics", "pair_share", "ranking_metrics",
-    "run_mobility_validation",
+    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "describe_item", "known_structures", "obelix_metrics", "pair_share",
+    "ranking_metrics", "run_mobility_validation",
 ]  # fmt: skip
