@@ -571,7 +571,10 @@ def cmd_validate_mobility(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         sys.stderr.write(text + "\n")
 
-    report = run_mobility_validation(settings, args.processes, args.md, output, say=say, obelix=not args.no_obelix)
+    if args.obelix_md < 0:
+        raise InputError(f"--obelix-md {args.obelix_md}: give a number of structures >= 0 (0: none).")
+    report = run_mobility_validation(settings, args.processes, args.md, output, say=say, obelix=not args.no_obelix,
+                                     obelix_md=args.obelix_md)  # fmt: skip
     print(json.dumps({k: v for k, v in report.items() if k != "known"}, indent=1))
     return 0
 
@@ -907,6 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--md", action="store_true", help="also MD of the known fast and poor conductors (hours)")
     p.add_argument("--no-obelix", dest="no_obelix", action="store_true", help="skip the OBELiX check")
+    p.add_argument("--obelix-md", dest="obelix_md", type=int, default=0,
+                   help="MD of this many ordered OBELiX structures (a fixed sample; 0: none)")  # fmt: skip
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     p.add_argument("--output", help="folder for mobility_validation.json and the per-structure CSVs")
     p.add_argument("--bvse-resolution", dest="bvse_resolution", type=float,

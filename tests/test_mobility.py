@@ -229,3 +229,16 @@ def test_structure_mobility_command_on_files_and_bad_paths(capsys: pytest.Captur
     assert out.loc[0, "bvse_e_1d"] == pytest.approx(0.4395, abs=0.01) and "CIF" in out.loc[1, "mobility_reason"]
     assert main(["structure-mobility", str(tmp_path / "missing.cif")]) != 0
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_obelix_md_subset_takes_ordered_li_structures_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lisearch.mobility import validation
+
+    disordered = Structure(Lattice.cubic(4.2), [{"Li": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")
+    no_li = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")
+    cifs = [("a", LIFEPO4.read_text()), ("b", disordered), ("c", no_li), ("d", "not a CIF"),
+            ("e", _rocksalt_licl().to(fmt="cif"))]  # fmt: skip
+    monkeypatch.setattr(validation, "iter_cifs", lambda _source: iter(cifs))
+    assert [k for k, _ in validation.obelix_md_subset(5)] == ["a", "e"]
+    assert [k for k, _ in validation.obelix_md_subset(5, max_sites=20)] == ["e"]
+    assert len(validation.obelix_md_subset(1)) == 1

@@ -152,6 +152,40 @@ def _obelix_part(settings: Any, processes: int, folder: Path, say: Callable[[str
     return {"obelix": obelix_metrics(table), "obelix_seconds_per_structure": float(described["seconds"].median())}
 
 
+def obelix_md_subset(n: int, max_sites: int = 60, seed: int = 0) -> list[tuple[str, str]]:
+    """A fixed random sample (``seed``) of ``n`` OBELiX CIFs that are ordered (MD needs every site whole) with at
+    most ``max_sites`` sites: (cif id, CIF text)."""
+    from lisearch.structure.labelling import parse_cif  # noqa: PLC0415 (pymatgen's CIF reader, needed here only)
+
+    usable = []
+    for key, text in iter_cifs(OBELIX_CIFS):
+        try:
+            structure = parse_cif(text)
+        except ValueError:
+            continue
+        if structure.is_ordered and len(structure) <= max_sites and "Li" in structure.composition:
+            usable.append((key, text))
+    rng = np.random.default_rng(seed)
+    return [usable[i] for i in sorted(rng.choice(len(usable), size=min(n, len(usable)), replace=False))]
+
+
+def _obelix_md_part(settings: Any, processes: int, folder: Path, n: int, say: Callable[[str], None]) -> dict[str, Any]:
+    mob = settings.mobility
+    temperature = mob.temperature_list[0]
+    subset = obelix_md_subset(n)
+    say(f"MD of {len(subset)} ordered OBELiX structures at {temperature:g} K, {mob.md_ps:g} ps")
+    partial = folder / f"mobility_obelix_md.partial-T{temperature:g}-{mob.md_ps:g}ps-s{mob.seed}-n{n}.csv"
+    simulated = resumable_map(processes, _simulate, [(k, t, mob, temperature) for k, t in subset], partial)
+    table = _obelix_table(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}).assign(formula=None),
+                          settings)  # fmt: skip
+    table = table[table["material_id"].notna()]
+    table.to_csv(folder / "mobility_obelix_md.csv", index=False)
+    d = table["li_diffusivity"].astype(float).where(table["md_status"] == "ok").to_numpy(float)
+    y, ls = table["y"].to_numpy(int), table["log10_sigma"].to_numpy(float)
+    return {"obelix_md": {"structures": len(subset), "ok": int((table["md_status"] == "ok").sum()),
+                          "md_li_diffusivity": ranking_metrics(d, y, ls)}}  # fmt: skip
+
+
 def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Callable[[str], None]) -> dict[str, Any]:
     mob = settings.mobility
     tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
@@ -185,10 +219,12 @@ def run_mobility_validation(
     output: Path | None = None,
     say: Callable[[str], None] = print,
     obelix: bool = True,
+    obelix_md: int = 0,
 ) -> dict[str, Any]:
-    """`lisearch validate-mobility`: the OBELiX check (unless ``obelix`` is false) and the known conductors (with
-    ``md``: their MD too); writes ``mobility_validation.json`` and the per-structure CSVs into ``output`` (default
-    ``<home>/reports``) and returns the report."""
+    """`lisearch validate-mobility`: the OBELiX check (unless ``obelix`` is false), the known conductors (with
+    ``md``: their MD too) and, with ``obelix_md`` > 0, the MD of that many ordered OBELiX structures; writes
+    ``mobility_validation.json`` and the per-structure CSVs into ``output`` (default ``<home>/reports``) and returns
+    the report."""
     started = time.perf_counter()
     mob = settings.mobility
     folder = output or settings.paths.home / "reports"
@@ -199,12 +235,14 @@ def run_mobility_validation(
     if obelix:
         report.update(_obelix_part(settings, processes, folder, say))
     report.update(_known_part(settings, processes, folder, md, say))
+    if obelix_md:
+        report.update(_obelix_md_part(settings, processes, folder, obelix_md, say))
     report["seconds"] = round(time.perf_counter() - started, 1)
     (folder / "mobility_validation.json").write_text(json.dumps(report, indent=1, default=str))
     return report
 
 
 __all__ = [
-    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "describe_item", "known_structures", "obelix_metrics", "pair_share",
-    "ranking_metrics", "run_mobility_validation",
+    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "describe_item", "known_structures", "obelix_md_subset",
+    "obelix_metrics", "pair_share", "ranking_metrics", "run_mobility_validation",
 ]  # fmt: skip
