@@ -57,7 +57,11 @@ def test_grid_is_coarsened_for_large_cells_and_reasons_replace_exceptions() -> N
     assert "ordered" in (bvse.bvse_barriers(disordered).reason or "")
     metallic = Structure(Lattice.cubic(3.5), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     result = bvse.bvse_barriers(metallic)
-    assert math.isnan(result.e_1d) and result.reason
+    assert math.isnan(result.e_1d) and "no anion" in (result.reason or "")
+    # a composition no assignment makes neutral still gets each element's most frequent ICSD state
+    off = Structure(Lattice.cubic(5.13), ["Li", "Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0.5]])
+    decorated, reason = bvse.oxidation_decorated(off)
+    assert reason is None and {str(s) for s in decorated.species} == {"Li+", "Cl-"}
 
 
 def test_msd_equals_a_brute_force_loop() -> None:

@@ -6,10 +6,11 @@ region percolates through the crystal in 1, 2 and 3 dimensions: the 1D, 2D and 3
 library is ``bvlain`` (pinned; it reproduces its own published LiFePO4 numbers exactly, see
 ``tests/test_mobility.py``). What lisearch adds: the oxidation states come from the house's assignment
 (:func:`lisearch.chemistry.plausibility.plausibility`, the one the prototypes and the shortlist use; pymatgen's
-bond-valence analyser only when that has none), the energy grid is computed in chunks of grid points (bvlain
-computes it at once, ~8 kB per grid point: gigabytes for a large cell) and the grid is coarsened when a cell would
-need more than ``max_points`` points (the resolution used is returned). A structure the method cannot handle (no
-Li, no oxidation states, an ion pair without softBV parameters) gives a reason, never an exception.
+bond-valence analyser, then each element's most frequent ICSD state, only when that has none), the energy grid is
+computed in chunks of grid points (bvlain computes it at once, ~8 kB per grid point: gigabytes for a large cell)
+and the grid is coarsened when a cell would need more than ``max_points`` points (the resolution used is returned).
+A structure the method cannot handle (no Li, no oxidation states, an ion pair without softBV parameters) gives a
+reason, never an exception.
 
 A barrier is ``inf`` when the region does not percolate in that dimension below ``encut`` eV above the map's
 minimum (the path exists at no energy the method trusts).
@@ -21,11 +22,14 @@ import contextlib
 import io
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from lisearch.chemistry.elements import atomic_numbers
+from lisearch.chemistry.plausibility import state_frequencies
 from lisearch.materials.templates import ionic_formulas
 
 #: The mobile ion.
@@ -46,27 +50,48 @@ class Barriers:
     reason: str | None = None
 
 
+def most_frequent_states(symbols: Iterable[str]) -> dict[str, int] | None:
+    """Each element's most frequent non-zero oxidation state in the ICSD (the counts the plausibility rules use);
+    None when an element has none."""
+    frequencies = state_frequencies()
+    index = atomic_numbers()
+    out = {}
+    for symbol in symbols:
+        states = frequencies.get(index.get(symbol, -1))
+        if not states:
+            return None
+        out[symbol] = max(states, key=lambda s: states[s])
+    return out
+
+
 def oxidation_decorated(structure: Any, composition: Any = None) -> tuple[Any | None, str | None]:
-    """``structure`` (ordered) with an oxidation state on every site: the house's most likely neutral assignment of
-    ``composition`` (default: the structure's; give the disordered original's for an ordering of it) by element,
-    else pymatgen's bond-valence analyser; (None, reason) when neither has one."""
+    """``structure`` (ordered) with an oxidation state on every site, the first that exists of: the house's most
+    likely neutral assignment of ``composition`` (default: the structure's; give the disordered original's for an
+    ordering of it) by element; pymatgen's bond-valence analyser; each element's most frequent ICSD state (for a
+    composition that no assignment makes neutral, as doped and off-stoichiometric ones often are: the map needs
+    each ion's charge, not neutrality). (None, reason) when none exists."""
     from pymatgen.analysis.bond_valence import BVAnalyzer  # noqa: PLC0415 (slow import, needed here only)
 
     amounts = (composition or structure.composition).get_el_amt_dict()  # a CIF's 24.19992 read as 24.2
     formula = "".join(f"{element}{round(amount, 2):g}" for element, amount in amounts.items())
     found = ionic_formulas([formula]).iloc[0]
     states = dict(zip(found["elements"], found["states"], strict=False))
-    if len(found["states"]) and {str(e) for e in structure.composition.elements} <= set(states):
-        decorated = structure.copy()
-        decorated.add_oxidation_state_by_element({e: states[e] for e in map(str, structure.composition.elements)})
+    symbols = [str(e) for e in structure.composition.elements]
+    decorated = structure.copy()
+    if len(found["states"]) and set(symbols) <= set(states):
+        decorated.add_oxidation_state_by_element({e: states[e] for e in symbols})
         return decorated, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return BVAnalyzer().get_oxi_state_decorated_structure(structure), None
     except ValueError:
-        reason = found["reason"] or "no neutral assignment"
-        return None, f"no oxidation states ({reason}; the bond-valence analyser found none either)"
+        pass
+    frequent = most_frequent_states(symbols)
+    if frequent is None:
+        return None, f"no oxidation states ({found['reason'] or 'no neutral assignment'}; no ICSD states either)"
+    decorated.add_oxidation_state_by_element(frequent)
+    return decorated, None
 
 
 def grid_resolution(lattice_abc: tuple[float, float, float], resolution: float, max_points: int) -> float:
@@ -126,6 +151,8 @@ def bvse_barriers(
         return Barriers(reason=reason)
     if any(getattr(s, "oxi_state", 0) != 1 for s in decorated.species if str(s.element) == "Li"):
         return Barriers(reason="Li is not Li+ in the oxidation-state assignment")
+    if not any(getattr(s, "oxi_state", 0) < 0 for s in decorated.species):
+        return Barriers(reason="no anion in the oxidation-state assignment (the map needs Li-anion bonds)")
     from bvlain import Lain  # noqa: PLC0415 (heavy import, needed here only)
 
     spacing = grid_resolution(structure.lattice.abc, resolution, max_points)
@@ -142,4 +169,12 @@ def bvse_barriers(
     return Barriers(float(energies["E_1D"]), float(energies["E_2D"]), float(energies["E_3D"]), spacing)
 
 
-__all__ = ["CHUNK_POINTS", "MOBILE_ION", "Barriers", "bvse_barriers", "grid_resolution", "oxidation_decorated"]
+__all__ = [
+    "CHUNK_POINTS",
+    "MOBILE_ION",
+    "Barriers",
+    "bvse_barriers",
+    "grid_resolution",
+    "most_frequent_states",
+    "oxidation_decorated",
+]
