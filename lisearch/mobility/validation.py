@@ -205,8 +205,11 @@ def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Call
         known = known.merge(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}), on="material_id")
     known.drop(columns=["cif"]).to_csv(folder / "mobility_known.csv", index=False)
     scores = {c: sign * known[c].astype(float) for c, sign in DESCRIPTORS.items()}
-    if md:
+    if md:  # runs whose framework flowed are left out; how the pairs read with them kept is reported beside
         scores["md_li_diffusivity"] = known["li_diffusivity"].astype(float).where(known["md_status"] == "ok")
+        scores["md_li_diffusivity_with_melted"] = (
+            known["li_diffusivity"].astype(float).where(known["md_status"] != "failed")
+        )
     out["known_pairs"] = {c: pair_share(s, known["fast"]) for c, s in scores.items()}
     out["known"] = known.drop(columns=["cif"]).to_dict(orient="records")
     return out
