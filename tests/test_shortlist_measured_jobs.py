@@ -147,8 +147,9 @@ def test_a_batch_where_nothing_survives_still_has_string_columns(run_home: Path,
 def test_narrowing_by_the_hull_of_the_predicted_materials(spark, run_home: Path, artifacts: Path):  # type: ignore[no-untyped-def]
     """narrow.hull keeps the compositions whose best predicted structure is within materials.hull_window, instead of
     the stability proxies; without the run's materials it says what to run first."""
-    from lisearch.spark.materials import _append_rows
+    from lisearch.schema import MATERIALS_TABLE_COLUMNS
     from lisearch.spark.narrow import run_narrow
+    from lisearch.spark.tasks import append_run_rows
 
     plain = run_narrow(_settings(run_home, artifacts, "narrow.stability=false"), spark=spark)
     found = spark.read.format("delta").load(str(run_home / "warehouse" / "stable_oxides")).toPandas()
@@ -159,7 +160,7 @@ def test_narrowing_by_the_hull_of_the_predicted_materials(spark, run_home: Path,
     rows = [{"formula": f, "candidate": c, "status": "ok", "e_above_hull": e, "potential": "test"}
             for f, c, e in ((formulas[0], 1, 0.02), (formulas[0], 2, 0.5), (formulas[1], 1, 0.3),
                             (formulas[2], 1, None))]  # fmt: skip
-    _append_rows(spark, run_home / "warehouse" / "materials", rows, "j1")
+    append_run_rows(spark, run_home / "warehouse" / "materials", rows, MATERIALS_TABLE_COLUMNS, "j1")
     near = run_narrow(_settings(run_home, artifacts, "narrow.hull=true"), spark=spark)
     kept = spark.read.format("delta").load(str(run_home / "warehouse" / "stable_oxides")).toPandas()
     kept = kept[kept["run_id"] == "j1"]

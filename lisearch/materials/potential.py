@@ -88,14 +88,26 @@ def static_energy(structure: Any, device: str = "cpu") -> float:
     return float(prediction["e"])
 
 
-def space_group(structure: Any, symprec: float = 0.1) -> str | None:
-    """International symbol of the structure's space group (spglib at ``symprec``), None when spglib fails."""
+def _symmetry(structure: Any, symprec: float) -> tuple[str, int] | None:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415 (slow import, needed here only)
 
     try:
-        return str(SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_symbol())
+        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+        return str(analyzer.get_space_group_symbol()), int(analyzer.get_space_group_number())
     except Exception:  # spglib's failures are many and none is worth a crash here
         return None
+
+
+def space_group(structure: Any, symprec: float = 0.1) -> str | None:
+    """International symbol of the structure's space group (spglib at ``symprec``), None when spglib fails."""
+    found = _symmetry(structure, symprec)
+    return None if found is None else found[0]
+
+
+def space_group_number(structure: Any, symprec: float = 0.1) -> int | None:
+    """The number (1-230) of :func:`space_group`, None when spglib fails."""
+    found = _symmetry(structure, symprec)
+    return None if found is None else found[1]
 
 
 def relax(structure: Any, fmax: float = 0.1, steps: int = 300, device: str = "cpu") -> Relaxation:

@@ -11,7 +11,11 @@
 * **Known fast and poor conductors** (:data:`KNOWN_FAST`, :data:`KNOWN_SLOW`) from their shipped Materials Project
   structures (per formula, the entry with the lowest MP E_hull in ``mp_known``): the share of the 25 fast-slow pairs
   each descriptor orders correctly (ties count one half), and with ``md`` the same for the MD Li diffusivity at
-  ``mobility.temperatures``' first temperature.
+  ``mobility.temperatures``' first temperature. A label is a claim about a phase, and the lowest-energy MP
+  structure need not be the phase the claim is about: each structure's label is checked against OBELiX's measured
+  conductivity of the same formula *and* space group (median over its entries; ``label_agrees`` is false when it
+  lies on the other side of ``measured.threshold``), and the pairs are reported twice: over all ten as listed
+  (``known_pairs``) and over those whose label OBELiX does not contradict (``known_pairs_label_checked``).
 
 Per-structure results are appended to partial CSVs as they finish, so a stopped validation continues.
 """
@@ -53,6 +57,38 @@ def _simulate(args: tuple[str, str, Any, float]) -> dict[str, Any]:
 
     key, text, settings, temperature = args
     return {"material_id": key, **simulate(Structure.from_str(text, fmt="cif"), temperature, settings).row()}
+
+
+def _reduced(formula: str) -> str | None:
+    from pymatgen.core import Composition  # noqa: PLC0415 (slow import, needed here only)
+
+    try:
+        return str(Composition(formula).reduced_formula)
+    except Exception:  # OBELiX writes a few formulas pymatgen cannot read; they match nothing
+        return None
+
+
+def label_check(known: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """``known`` (formula, fast, cif) with ``space_group_number`` (spglib at 0.1 of the structure used),
+    ``obelix_sigma`` (median measured S/cm of OBELiX's entries with the same reduced formula and space-group
+    number; NaN when OBELiX has none), ``obelix_ids`` and ``label_agrees`` (False only when that median lies on the
+    other side of ``threshold`` from the label)."""
+    from pymatgen.core import Structure  # noqa: PLC0415 (slow import, needed here only)
+
+    from lisearch.materials.potential import space_group_number  # noqa: PLC0415
+
+    data = obelix()
+    data["reduced"] = [_reduced(f) for f in data["formula"]]
+    numbers, sigmas, ids = [], [], []
+    for row in known.itertuples():
+        number = space_group_number(Structure.from_str(row.cif, fmt="cif"))
+        same = data[(data["reduced"] == _reduced(row.formula)) & (data["space_group_number"] == number)]
+        numbers.append(number)
+        sigmas.append(float(same["sigma_s_per_cm"].median()) if len(same) else math.nan)
+        ids.append(",".join(same["id"]))
+    out = known.assign(space_group_number=numbers, obelix_sigma=sigmas, obelix_ids=ids)
+    measured_fast = out["obelix_sigma"] >= threshold
+    return out.assign(label_agrees=out["obelix_sigma"].isna() | (measured_fast == out["fast"]))
 
 
 def known_structures() -> pd.DataFrame:
@@ -109,6 +145,11 @@ def ranking_metrics(score: np.ndarray, y: np.ndarray, log10_sigma: np.ndarray, s
     return out
 
 
+def _bvse_tag(mob: Any) -> str:
+    """The BVSE settings in a partial CSV's name, so a changed grid never resumes from another grid's rows."""
+    return f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
+
+
 def _obelix_table(described: pd.DataFrame, settings: Any) -> pd.DataFrame:
     """One row per OBELiX entry with a CIF: its measured values, label and the CIF's descriptors (and the measured
     models' out-of-group predictions when a saved ``lisearch validate`` report is there)."""
@@ -117,7 +158,8 @@ def _obelix_table(described: pd.DataFrame, settings: Any) -> pd.DataFrame:
     data = obelix()
     data = data[data["cif_id"].notna()].copy()
     data["y"] = (data["sigma_s_per_cm"] >= settings.measured.threshold).astype(int)
-    table = data.merge(described.drop(columns=["formula"]), left_on="cif_id", right_on="material_id", how="left")
+    described = described.drop(columns=["formula"], errors="ignore")
+    table = data.merge(described, left_on="cif_id", right_on="material_id", how="left")
     saved = saved_validation(settings)
     if saved is not None:
         pred = saved["predictions"][["id", "transfer_cv_p_fast", "transfer_cv_log10_sigma"]]
@@ -143,7 +185,7 @@ def obelix_metrics(table: pd.DataFrame) -> dict[str, Any]:
 
 def _obelix_part(settings: Any, processes: int, folder: Path, say: Callable[[str], None]) -> dict[str, Any]:
     mob = settings.mobility
-    tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
+    tag = _bvse_tag(mob)
     work = [(key, text, mob) for key, text in iter_cifs(OBELIX_CIFS)]
     say(f"OBELiX: {len(work)} CIFs, sML and BVSE in {processes} process(es)")
     described = resumable_map(processes, describe_item, work, folder / f"mobility_obelix.partial-{tag}.csv")
@@ -176,8 +218,7 @@ def _obelix_md_part(settings: Any, processes: int, folder: Path, n: int, say: Ca
     say(f"MD of {len(subset)} ordered OBELiX structures at {temperature:g} K, {mob.md_ps:g} ps")
     partial = folder / f"mobility_obelix_md.partial-T{temperature:g}-{mob.md_ps:g}ps-s{mob.seed}-n{n}.csv"
     simulated = resumable_map(processes, _simulate, [(k, t, mob, temperature) for k, t in subset], partial)
-    table = _obelix_table(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}).assign(formula=None),
-                          settings)  # fmt: skip
+    table = _obelix_table(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}), settings)
     table = table[table["material_id"].notna()]
     table.to_csv(folder / "mobility_obelix_md.csv", index=False)
     d = table["li_diffusivity"].astype(float).where(table["md_status"] == "ok").to_numpy(float)
@@ -188,8 +229,8 @@ def _obelix_md_part(settings: Any, processes: int, folder: Path, n: int, say: Ca
 
 def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Callable[[str], None]) -> dict[str, Any]:
     mob = settings.mobility
-    tag = f"r{mob.bvse_resolution:g}-e{mob.bvse_encut:g}-p{mob.bvse_max_points}"
-    known = known_structures()
+    tag = _bvse_tag(mob)
+    known = label_check(known_structures(), settings.measured.threshold)
     known_work = [(r.material_id, r.cif, mob) for r in known.itertuples()]
     described = resumable_map(processes, describe_item, known_work, folder / f"mobility_known.partial-{tag}.csv")
     known = known.merge(described.drop(columns=["formula"]), on="material_id")
@@ -211,6 +252,10 @@ def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Call
             known["li_diffusivity"].astype(float).where(known["md_status"] != "failed")
         )
     out["known_pairs"] = {c: pair_share(s, known["fast"]) for c, s in scores.items()}
+    agree = known["label_agrees"].astype(bool)
+    out["known_pairs_label_checked"] = {c: pair_share(s[agree], known["fast"][agree]) for c, s in scores.items()}
+    contradicted = ["formula", "material_id", "space_group_number", "obelix_ids", "obelix_sigma"]
+    out["known_labels_contradicted"] = known.loc[~agree, contradicted].to_dict(orient="records")
     out["known"] = known.drop(columns=["cif"]).to_dict(orient="records")
     return out
 
@@ -246,6 +291,6 @@ def run_mobility_validation(
 
 
 __all__ = [
-    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "describe_item", "known_structures", "obelix_md_subset",
+    "DESCRIPTORS", "KNOWN_FAST", "KNOWN_SLOW", "describe_item", "known_structures", "label_check", "obelix_md_subset",
     "obelix_metrics", "pair_share", "ranking_metrics", "run_mobility_validation",
 ]  # fmt: skip

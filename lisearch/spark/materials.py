@@ -52,11 +52,6 @@ def _phase_task(item: tuple[str, str, str, str | None], relaxed: bool, settings:
                                  settings.steps)  # fmt: skip
 
 
-def _append_rows(spark: SparkSession, path: Path, rows: list[dict[str, Any]], run_id: str) -> None:
-    """Append finished rows of the run to `materials` (created, partitioned by run id, when missing)."""
-    append_run_rows(spark, path, rows, MATERIALS_TABLE_COLUMNS, run_id)
-
-
 def run_materials(
     settings: Settings,
     top: int,
@@ -134,7 +129,7 @@ def _materials(
     empty_rows = [{**row, "shortlist_rank": ranks.get(row["formula"])} for row in empty_rows
                   if (row["formula"], 0) not in done]  # fmt: skip
     if empty_rows:
-        _append_rows(spark, path, empty_rows, run_id)
+        append_run_rows(spark, path, empty_rows, MATERIALS_TABLE_COLUMNS, run_id)
     systems = system_phases(item["formula"] for item in work)
     known, computed = _phase_stage(spark, settings, systems)
     energies = {f: phase_store.with_energies(p, known) for f, p in systems.items()}
@@ -144,7 +139,7 @@ def _materials(
         rows = run_tasks(spark, chunk, lambda it: relax_item(it, m, settings.mobility))
         finished = [{**add_hull(row, energies[row["formula"]]), "shortlist_rank": ranks.get(row["formula"])}
                     for row in rows]  # fmt: skip
-        _append_rows(spark, path, finished, run_id)
+        append_run_rows(spark, path, finished, MATERIALS_TABLE_COLUMNS, run_id)
         relaxations += len(finished)
         log.info("materials: %d of %d structures relaxed", relaxations, len(work))
     register_table(spark, settings.paths.warehouse_dir, TABLE)
