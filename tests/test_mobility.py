@@ -253,3 +253,25 @@ def test_obelix_md_subset_takes_ordered_li_structures_only(monkeypatch: pytest.M
     assert [k for k, _ in validation.obelix_md_subset(5)] == ["a", "e"]
     assert [k for k, _ in validation.obelix_md_subset(5, max_sites=20)] == ["e"]
     assert len(validation.obelix_md_subset(1)) == 1
+
+
+def test_obelix_md_metrics_with_and_without_the_melted_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The OBELiX MD part joins each run to its entry's measured conductivity: a melted run is left out of the
+    default ranking and kept in the ``_with_melted`` one, a failed run is in neither."""
+    import pandas as pd
+
+    from lisearch.mobility import validation
+
+    # measured (OBELiX): j8q Li10GeP2S12 0.0121 and 122 Li6PS5Cl 0.00205 S/cm fast; wyu 1.63e-6, nhq 8.93e-7 slow
+    runs = pd.DataFrame({"material_id": ["j8q", "122", "wyu", "nhq", "joc"],
+                         "status": ["ok", "ok", "ok", "melted", "failed"],
+                         "li_diffusivity": [1e-4, 5e-5, 1e-7, 2e-4, np.nan]})  # fmt: skip
+    monkeypatch.setattr(validation, "obelix_md_subset", lambda n: [(k, "") for k in runs["material_id"]][:n])
+    monkeypatch.setattr(validation, "resumable_map", lambda *_args: runs.copy())
+    settings = load_settings(overrides=[f"paths.home={tmp_path}"])
+    out = validation._obelix_md_part(settings, 1, tmp_path, 5, lambda _line: None)["obelix_md"]
+    assert out["structures"] == 5 and out["ok"] == 3
+    assert out["md_li_diffusivity"]["n"] == 3 and out["md_li_diffusivity"]["roc_auc"] == 1.0
+    melted = out["md_li_diffusivity_with_melted"]
+    assert melted["n"] == 4 and melted["roc_auc"] == pytest.approx(0.5)  # nhq (slow) outranks both fast ones
+    assert (tmp_path / "mobility_obelix_md.csv").is_file()

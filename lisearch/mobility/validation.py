@@ -221,10 +221,17 @@ def _obelix_md_part(settings: Any, processes: int, folder: Path, n: int, say: Ca
     table = _obelix_table(simulated.rename(columns={"status": "md_status", "reason": "md_reason"}), settings)
     table = table[table["material_id"].notna()]
     table.to_csv(folder / "mobility_obelix_md.csv", index=False)
-    d = table["li_diffusivity"].astype(float).where(table["md_status"] == "ok").to_numpy(float)
     y, ls = table["y"].to_numpy(int), table["log10_sigma"].to_numpy(float)
-    return {"obelix_md": {"structures": len(subset), "ok": int((table["md_status"] == "ok").sum()),
-                          "md_li_diffusivity": ranking_metrics(d, y, ls)}}  # fmt: skip
+    d = table["li_diffusivity"].astype(float)
+    scores = {"md_li_diffusivity": d.where(table["md_status"] == "ok").to_numpy(float),
+              "md_li_diffusivity_with_melted": d.where(table["md_status"] != "failed").to_numpy(float)}  # fmt: skip
+    out: dict[str, Any] = {"structures": len(subset), "ok": int((table["md_status"] == "ok").sum())}
+    for name, score in scores.items():
+        out[name] = ranking_metrics(score, y, ls)
+        if "transfer_cv_p_fast" in table:  # the measured classifier's out-of-group P(fast) on the same materials
+            same = np.where(np.isnan(score), np.nan, table["transfer_cv_p_fast"].to_numpy(float))
+            out[name]["measured_same_rows"] = ranking_metrics(same, y, ls)
+    return {"obelix_md": out}
 
 
 def _known_part(settings: Any, processes: int, folder: Path, md: bool, say: Callable[[str], None]) -> dict[str, Any]:
