@@ -26,6 +26,9 @@ MP2025_INDEX = DATA_DIR / "mp2025_li" / "index.csv"
 MP_PHASES_ARCHIVE = DATA_DIR / "mp_phases" / "mp_phases_nonli_cifs.tar.xz"
 MP_PHASES_INDEX = DATA_DIR / "mp_phases" / "index.csv"
 MP_KNOWN = DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv"
+#: Derived from OBELiX's CIFs (``python -m tools.obelix_prototypes``): the ordered Li structures that serve as
+#: prototypes beside MP's (:func:`lisearch.materials.templates.obelix_prototypes`).
+OBELIX_PROTOTYPES = DATA_DIR / "obelix" / "prototypes.csv"
 EXP40_DIR = DATA_DIR / "exp40"
 _REQUIRED = (
     MP2025_ARCHIVE,
@@ -43,6 +46,7 @@ _REQUIRED = (
     DATA_DIR / "obelix" / "all_cifs.tar.gz",
     DATA_DIR / "obelix" / "train_idx.csv",
     DATA_DIR / "obelix" / "test_idx.csv",
+    OBELIX_PROTOTYPES,
 )
 
 

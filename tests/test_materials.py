@@ -48,6 +48,31 @@ def test_pattern_and_ionic_assignment():
     assert len(template_index()) > 15_000
 
 
+def test_obelix_prototypes_ship_what_the_function_computes_and_serve_as_prototypes():
+    """The shipped OBELiX prototype index equals a recomputation on a sample (a new structure, one MP already holds,
+    a partially occupied CIF that is no prototype); an OBELiX prototype is read from OBELiX's archive and used."""
+    import pandas as pd
+
+    from lisearch.datasets import OBELIX_CIFS, OBELIX_PROTOTYPES, iter_cifs
+    from lisearch.materials.substitution import candidate_structures
+    from lisearch.materials.templates import obelix_prototypes, read_structures
+
+    sample = {"cfy", "0iv", "etz"}  # LiPS3 (not in MP), Li2PS3 (MP's mp-1222635), cubic LLZO (partially occupied)
+    recomputed = obelix_prototypes((k, t) for k, t in iter_cifs(OBELIX_CIFS) if k in sample)
+    shipped = pd.read_csv(OBELIX_PROTOTYPES, dtype={"nsites": int})
+    shipped = shipped[shipped["material_id"].isin(recomputed["material_id"])].reset_index(drop=True)
+    assert list(recomputed["material_id"]) == ["obelix-0iv", "obelix-cfy"]
+    pd.testing.assert_frame_equal(recomputed.astype({"nsites": int}).fillna(np.nan), shipped, check_dtype=False)
+    assert recomputed.set_index("material_id").loc["obelix-0iv", "duplicate_of"] == "mp-1222635"
+    table, index = template_index(), pd.read_csv(OBELIX_PROTOTYPES)
+    assert set(table.loc[table["source"] == "obelix", "id"]) == set(
+        index.loc[index["duplicate_of"].isna(), "material_id"]
+    )
+    assert "obelix-cfy" in read_structures({"obelix": ["obelix-cfy"]})
+    best = candidate_structures(["LiPSe3"], k=2)[0].candidates[0]  # Se for S on OBELiX's LiPS3 ranks first
+    assert best.template_id == "obelix-cfy" and best.structure.composition.reduced_formula == "LiPSe3"
+
+
 def test_substitution_on_hand_made_prototypes_against_the_hand_derived_answer():
     """LiNaS (Li+ Na+ S2-) from LiKO (Li+ K+ O2-) and LiKSe: cation for cation, anion for anion (K -> Na, O -> S;
     never K -> S although the amounts are equal), ranked by the product of pymatgen's conditional probabilities;

@@ -165,8 +165,11 @@ def candidate_structures(
         chosen.append(scored[:k])
         reason = None if scored else f"no prototype with the pattern Li{row['pattern'][0]} + {row['pattern'][1]}"
         out.append(Prediction(formula, [], reason))
-    needed = {str(p["id"]) for picks in chosen for _, _, p in picks if "structure" not in p or p["structure"] is None}
-    loaded = read_structures({"mp2025_li": needed}) if needed else {}
+    needed: dict[str, set[str]] = {}
+    for _, _, p in (pick for picks in chosen for pick in picks):
+        if "structure" not in p or p["structure"] is None:
+            needed.setdefault(str(p.get("source", "mp2025_li")), set()).add(str(p["id"]))
+    loaded = read_structures(needed) if needed else {}
     for prediction, picks in zip(out, chosen, strict=True):
         for probability, substitution, proto in picks:
             source = proto["structure"] if "structure" in proto and proto["structure"] is not None else None

@@ -1,10 +1,13 @@
 """Known Li-containing structures as prototypes for ionic substitution, and the structures of known phases.
 
-The prototypes are the shipped Materials Project Li structures (``data/mp2025_li``, 21,755, CC BY 4.0). Each is
-indexed by its reduced formula, the most likely neutral ionic assignment of its elements (the plausibility rules'
-assignment, :func:`lisearch.chemistry.plausibility.plausibility`, the same one the shortlist gives a candidate; a
-formula without one cannot be an ionic prototype and is left out) and its *pattern*: the Li amount and the sorted
-amounts of the other elements of the reduced formula, so that Li3PO4 and Li3AsO4 share (3, (1, 4)).
+The prototypes are the shipped Materials Project Li structures (``data/mp2025_li``, 21,755, CC BY 4.0) and the
+ordered Li structures among OBELiX's experimental CIFs that MP does not already hold (``data/obelix/prototypes.csv``,
+:func:`obelix_prototypes`; ids ``obelix-<OBELiX ID>``; a partially occupied CIF is not a prototype: any ordering of
+it changes its stoichiometry or picks one arrangement of many). Each is indexed by its reduced formula, the most
+likely neutral ionic assignment of its elements (the plausibility rules' assignment,
+:func:`lisearch.chemistry.plausibility.plausibility`, the same one the shortlist gives a candidate; a formula without
+one cannot be an ionic prototype and is left out) and its *pattern*: the Li amount and the sorted amounts of the
+other elements of the reduced formula, so that Li3PO4 and Li3AsO4 share (3, (1, 4)).
 
 Structures are read from the shipped archives by id (:func:`read_structures`): one pass over an archive per call,
 keeping only the members asked for.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import functools
 import tarfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,14 @@ import pandas as pd
 
 from lisearch.chemistry.elements import LI_Z, symbols
 from lisearch.chemistry.plausibility import PlausibilityRules, formula_arrays, plausibility
-from lisearch.datasets import MP2025_ARCHIVE, MP2025_INDEX, MP_PHASES_ARCHIVE, MP_PHASES_INDEX
+from lisearch.datasets import (
+    MP2025_ARCHIVE,
+    MP2025_INDEX,
+    MP_PHASES_ARCHIVE,
+    MP_PHASES_INDEX,
+    OBELIX_CIFS,
+    OBELIX_PROTOTYPES,
+)
 from lisearch.errors import InputError
 
 #: The prototypes' plausibility rules: any state seen in >= 1 % of an element's ICSD reports, no size limit (a
@@ -75,14 +85,51 @@ def ionic_formulas(formulas: list[str], rules: PlausibilityRules = TEMPLATE_RULE
     return pd.DataFrame(rows, index=range(len(formulas)))
 
 
+#: The prefix of an OBELiX prototype's id (``obelix-<OBELiX ID>``), telling it from an MP id in `materials`.
+OBELIX_PREFIX = "obelix-"
+
+
 @functools.cache
 def template_index() -> pd.DataFrame:
-    """The prototypes: id, formula, elements, amounts, states, pattern (one row per shipped MP Li structure with an
-    ionic assignment). Cached per process."""
-    index = pd.read_csv(MP2025_INDEX)
+    """The prototypes: id, formula, source (``mp2025_li`` | ``obelix``), elements, amounts, states, pattern (one row
+    per shipped structure with an ionic assignment). Cached per process."""
+    mp = pd.read_csv(MP2025_INDEX)[["material_id", "formula"]].assign(source="mp2025_li")
+    extra = pd.read_csv(OBELIX_PROTOTYPES, dtype=str)
+    extra = extra.loc[extra["duplicate_of"].isna(), ["material_id", "formula"]].assign(source="obelix")
+    index = pd.concat([mp, extra], ignore_index=True)
     ionic = ionic_formulas(index["formula"].tolist())
-    frame = pd.concat([index[["material_id", "formula"]].rename(columns={"material_id": "id"}), ionic], axis=1)
+    frame = pd.concat([index.rename(columns={"material_id": "id"}), ionic], axis=1)
     return frame[frame["reason"].isna() & frame["pattern"].notna()].drop(columns="reason").reset_index(drop=True)
+
+
+def obelix_prototypes(cifs: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """The OBELiX prototype index from (OBELiX ID, CIF text) pairs: one row per ordered structure with Li:
+    material_id (``obelix-<ID>``), formula (reduced), nsites, duplicate_of (the MP Li structure of the same reduced
+    formula that pymatgen's ``StructureMatcher`` (default tolerances) matches, else empty: only those rows become
+    prototypes). Unparsable and partially occupied CIFs are skipped. Minutes: run by ``python -m
+    tools.obelix_prototypes``, which writes ``data/obelix/prototypes.csv``."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher  # noqa: PLC0415 (slow import)
+    from pymatgen.core import Composition, Structure  # noqa: PLC0415
+
+    mp = pd.read_csv(MP2025_INDEX)
+    mp["reduced"] = [Composition(f).reduced_formula for f in mp["formula"]]
+    rows = []
+    for key, text in cifs:
+        with warnings.catch_warnings():  # OBELiX's CIFs round a few coordinates; pymatgen says so each time
+            warnings.simplefilter("ignore")
+            try:
+                structure = Structure.from_str(text, fmt="cif")
+            except Exception:  # pymatgen's CIF parser fails in many ways; such a CIF is no prototype
+                continue
+        if not structure.is_ordered or "Li" not in structure.composition:
+            continue
+        formula = structure.composition.reduced_formula
+        same = mp.loc[mp["reduced"] == formula, "material_id"].tolist()
+        known = read_structures({"mp2025_li": same}) if same else {}
+        match = next((i for i in same if i in known and StructureMatcher().fit(structure, known[i])), None)
+        rows.append({"material_id": f"{OBELIX_PREFIX}{key}", "formula": formula, "nsites": len(structure),
+                     "duplicate_of": match})  # fmt: skip
+    return pd.DataFrame(rows, columns=["material_id", "formula", "nsites", "duplicate_of"])
 
 
 @functools.cache
@@ -99,8 +146,8 @@ def phase_index() -> pd.DataFrame:
 
 
 def archive_of(source: str) -> Path:
-    """The shipped archive of a phase source (``mp2025_li`` or ``mp_phases``)."""
-    archives = {"mp2025_li": MP2025_ARCHIVE, "mp_phases": MP_PHASES_ARCHIVE}
+    """The shipped archive of a structure source (``mp2025_li``, ``mp_phases`` or ``obelix``)."""
+    archives = {"mp2025_li": MP2025_ARCHIVE, "mp_phases": MP_PHASES_ARCHIVE, "obelix": OBELIX_CIFS}
     if source not in archives:
         raise InputError(f"Unknown structure source {source!r}; use one of {', '.join(archives)}.")
     return archives[source]
@@ -125,7 +172,7 @@ def read_cifs(archive: Path, ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def read_structures(ids_by_source: dict[str, Iterable[str]]) -> dict[str, Any]:
+def read_structures(ids_by_source: Mapping[str, Iterable[str]]) -> dict[str, Any]:
     """pymatgen Structures by id of shipped MP phases, ``{source: ids}`` (see :func:`archive_of`); a structure
     written as a supercell is kept as written (its energy per atom is the same). An id whose CIF is missing or that
     pymatgen cannot parse is left out (a few MP CIFs are: their phase then gets a row that says so)."""
@@ -133,14 +180,18 @@ def read_structures(ids_by_source: dict[str, Iterable[str]]) -> dict[str, Any]:
 
     out = {}
     for source, ids in ids_by_source.items():
-        for key, text in read_cifs(archive_of(source), ids).items():
+        prefix = OBELIX_PREFIX if source == "obelix" else ""  # OBELiX's members are named by its bare IDs
+        for key, text in read_cifs(archive_of(source), [str(i).removeprefix(prefix) for i in ids]).items():
             with warnings.catch_warnings():  # pymatgen warns about CIF details MP's writer leaves out
                 warnings.simplefilter("ignore")
                 try:
-                    out[key] = Structure.from_str(text, fmt="cif")
+                    out[prefix + key] = Structure.from_str(text, fmt="cif")
                 except Exception:  # pymatgen's CIF parser fails in many ways; the id is then missing
                     continue
     return out
 
 
-__all__ = ["TEMPLATE_RULES", "ionic_formulas", "pattern_of", "phase_index", "read_structures", "template_index"]
+__all__ = [
+    "OBELIX_PREFIX", "TEMPLATE_RULES", "ionic_formulas", "obelix_prototypes", "pattern_of", "phase_index",
+    "read_structures", "template_index",
+]  # fmt: skip

@@ -33,7 +33,7 @@ from lisearch.datasets import MP2025_ARCHIVE, mp_known
 from lisearch.materials.hull import competing_phases, hull_energy
 from lisearch.materials.phases import BATCH, append, missing_phases, phase_energies, phase_row, phase_work
 from lisearch.materials.potential import POTENTIAL, relax
-from lisearch.materials.templates import phase_index, read_cifs, read_structures
+from lisearch.materials.templates import phase_index, read_cifs, read_structures, template_index
 
 #: MP's E_hull at or below this counts as on the hull (MP rounds stable compounds to 0).
 ON_HULL = 1e-6
@@ -245,7 +245,8 @@ def run_materials_validation(
         report["hull"], frame = hull_validation(known_sample(known, 0), warehouse, m, processes, say, partial)
         frame.to_csv(folder / "materials_validation_hull.csv", index=False)
     if loo:
-        partial = folder / f"materials_validation_loo.partial-{tag}.csv"
+        # the prototypes are part of what a leave-one-out row depends on: another set never resumes these rows
+        partial = folder / f"materials_validation_loo.partial-{tag}-t{len(template_index())}.csv"
         report["leave_one_out"], frame = structure_validation(known_sample(loo, 1, stable_only=True), warehouse, m,
                                                               processes, say, partial)  # fmt: skip
         frame.to_csv(folder / "materials_validation_loo.csv", index=False)
