@@ -45,7 +45,7 @@ test: setup
 	$(BIN)/ruff check lisearch jobs tests tools
 	$(BIN)/ruff format --check lisearch jobs tests tools
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=12 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check lisearch jobs tests tools
