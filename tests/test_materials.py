@@ -233,3 +233,32 @@ def test_a_stopped_validation_continues_where_it_ended(tmp_path: Path):
     again = resumable_map(1, _square, [("mp-2", 3, log), ("mp-3", 4, log)], partial)
     assert sorted(zip(again["material_id"], again["value"], strict=True)) == [("mp-2", 9), ("mp-3", 16)]
     assert sorted(Path(log).read_text().split()) == ["mp-1", "mp-2", "mp-3"]  # mp-2 computed once
+
+
+def test_table_iii_check_keeps_each_formulas_best_structure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Table III check asks the materials steps for the paper's 11 formulas (a stand-in here) and keeps each
+    formula's lowest-E_hull structure, a formula without any with its reason; the CLI refuses to check nothing."""
+    from lisearch.materials import pipeline
+    from lisearch.materials.validation import TABLE_III_COLUMNS, table_iii_check
+    from lisearch.paper import TABLE_III
+
+    asked: list[list[str]] = []
+
+    def fake(formulas: list[str], *_args: object, **_kwargs: object) -> pd.DataFrame:
+        asked.append(formulas)
+        rows = [{"formula": f, "candidate": 1, "status": "no_template", "reason": "no neutral ionic assignment"}
+                for f in formulas[1:]]  # fmt: skip
+        rows += [{"formula": formulas[0], "candidate": c, "status": "ok", "e_above_hull": e, "space_group": g}
+                 for c, e, g in ((1, 0.3, "P1"), (2, 0.05, "Pnma"))]  # fmt: skip
+        return pipeline.to_frame(rows)
+
+    monkeypatch.setattr(pipeline, "predict_materials", fake)
+    summary, best = table_iii_check(tmp_path, None, lambda _line: None)
+    assert asked == [list(TABLE_III)] and list(best.columns) == TABLE_III_COLUMNS
+    assert list(best["formula"]) == list(TABLE_III)
+    first = best.set_index("formula").loc[TABLE_III[0]]
+    assert first["space_group"] == "Pnma" and first["e_above_hull"] == pytest.approx(0.05)
+    assert summary["with_structure"] == 1 and summary["within_window"] == 1 and len(summary["rows"]) == 11
+    refused = subprocess.run(lisearch_cmd("validate-materials", "--known", "0", "--loo", "0"),
+                             env=cli_env(tmp_path / "home"), capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "Nothing to check" in refused.stderr
