@@ -91,6 +91,18 @@ def test_saved_metrics_round_trip_arrays_frames_and_refuse_another_key(tmp_path:
     assert load_metrics(tmp_path / "metrics", "demo", metrics_key([model], settings={"a": 1})) is None
 
 
+def test_the_measured_validation_key_holds_obelixs_files_not_the_derived_prototype_index(tmp_path: Path):
+    """The saved measured validation is keyed by OBELiX's own files; the prototype index lisearch derives from its
+    CIFs (no measured number depends on it) is not part of the key, so regenerating it keeps saved reports."""
+    from lisearch.config import load_settings
+    from lisearch.datasets import OBELIX_PROTOTYPES
+    from lisearch.measured.validation import _validation_key
+
+    files = _validation_key(load_settings(overrides=[f"paths.home={tmp_path}"]), True)["files"]
+    assert {"all.csv", "all_cifs.tar.gz", "train_idx.csv", "test_idx.csv"} <= set(files)
+    assert OBELIX_PROTOTYPES.name not in files
+
+
 def _predict(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         lisearch_cmd("predict", *args), env=cli_env(home), capture_output=True, text=True, timeout=300
