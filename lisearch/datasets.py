@@ -28,7 +28,7 @@ MP_PHASES_INDEX = DATA_DIR / "mp_phases" / "index.csv"
 MP_KNOWN = DATA_DIR / "mp_known" / "mp_li_ehull_gap_ionnet.csv"
 #: Derived from OBELiX's CIFs (``python -m tools.obelix_prototypes``): the ordered Li structures that serve as
 #: prototypes beside MP's (:func:`lisearch.materials.templates.obelix_prototypes`).
-OBELIX_PROTOTYPES = DATA_DIR / "obelix" / "prototypes.csv"
+OBELIX_PROTOTYPES = DATA_DIR / "prototypes" / "obelix.csv"
 EXP40_DIR = DATA_DIR / "exp40"
 _REQUIRED = (
     MP2025_ARCHIVE,

@@ -1,7 +1,7 @@
 """Known Li-containing structures as prototypes for ionic substitution, and the structures of known phases.
 
 The prototypes are the shipped Materials Project Li structures (``data/mp2025_li``, 21,755, CC BY 4.0) and the
-ordered Li structures among OBELiX's experimental CIFs that MP does not already hold (``data/obelix/prototypes.csv``,
+ordered Li structures among OBELiX's experimental CIFs that MP does not already hold (``data/prototypes/obelix.csv``,
 :func:`obelix_prototypes`; ids ``obelix-<OBELiX ID>``; a partially occupied CIF is not a prototype: any ordering of
 it changes its stoichiometry or picks one arrangement of many). Each is indexed by its reduced formula, the most
 likely neutral ionic assignment of its elements (the plausibility rules' assignment,
@@ -107,13 +107,13 @@ def obelix_prototypes(cifs: Iterable[tuple[str, str]]) -> pd.DataFrame:
     material_id (``obelix-<ID>``), formula (reduced), nsites, duplicate_of (the MP Li structure of the same reduced
     formula that pymatgen's ``StructureMatcher`` (default tolerances) matches, else empty: only those rows become
     prototypes). Unparsable and partially occupied CIFs are skipped. Minutes: run by ``python -m
-    tools.obelix_prototypes``, which writes ``data/obelix/prototypes.csv``."""
+    tools.obelix_prototypes``, which writes ``data/prototypes/obelix.csv``."""
     from pymatgen.analysis.structure_matcher import StructureMatcher  # noqa: PLC0415 (slow import)
     from pymatgen.core import Composition, Structure  # noqa: PLC0415
 
     mp = pd.read_csv(MP2025_INDEX)
     mp["reduced"] = [Composition(f).reduced_formula for f in mp["formula"]]
-    rows = []
+    ordered = {}
     for key, text in cifs:
         with warnings.catch_warnings():  # OBELiX's CIFs round a few coordinates; pymatgen says so each time
             warnings.simplefilter("ignore")
@@ -121,14 +121,16 @@ def obelix_prototypes(cifs: Iterable[tuple[str, str]]) -> pd.DataFrame:
                 structure = Structure.from_str(text, fmt="cif")
             except Exception:  # pymatgen's CIF parser fails in many ways; such a CIF is no prototype
                 continue
-        if not structure.is_ordered or "Li" not in structure.composition:
-            continue
-        formula = structure.composition.reduced_formula
-        same = mp.loc[mp["reduced"] == formula, "material_id"].tolist()
-        known = read_structures({"mp2025_li": same}) if same else {}
-        match = next((i for i in same if i in known and StructureMatcher().fit(structure, known[i])), None)
-        rows.append({"material_id": f"{OBELIX_PREFIX}{key}", "formula": formula, "nsites": len(structure),
-                     "duplicate_of": match})  # fmt: skip
+        if structure.is_ordered and "Li" in structure.composition:
+            ordered[key] = structure
+    by_formula = mp.groupby("reduced")["material_id"].agg(list)
+    same = {k: by_formula.get(s.composition.reduced_formula, []) for k, s in ordered.items()}
+    known = read_structures({"mp2025_li": {i for ids in same.values() for i in ids}})  # one pass over the archive
+    rows = []
+    for key, structure in ordered.items():
+        match = next((i for i in same[key] if i in known and StructureMatcher().fit(structure, known[i])), None)
+        rows.append({"material_id": f"{OBELIX_PREFIX}{key}", "formula": structure.composition.reduced_formula,
+                     "nsites": len(structure), "duplicate_of": match})  # fmt: skip
     return pd.DataFrame(rows, columns=["material_id", "formula", "nsites", "duplicate_of"])
 
 

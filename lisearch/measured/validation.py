@@ -38,7 +38,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GroupKFold
 
-from lisearch.datasets import OBELIX_CIFS, OBELIX_DIR, OBELIX_PROTOTYPES, iter_cifs
+from lisearch.datasets import OBELIX_CIFS, OBELIX_DIR, iter_cifs
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
 from lisearch.measured.calibration import brier_score, chance_ece, expected_calibration_error, reliability_table
@@ -608,13 +608,11 @@ def run_calibration_study(settings: Any, output: Path | None = None) -> tuple[di
 
 
 def _validation_key(settings: Any, with_sml: bool) -> dict[str, Any]:
-    """The key of a saved validation: the model files, OBELiX's files (not the prototype index lisearch derives
-    from its CIFs, which no measured number depends on), the measured settings."""
+    """The key of a saved validation: the model files, OBELiX's files, the measured settings."""
     m, artifacts = settings.measured, settings.paths.artifacts_dir
     files = [artifacts / f for f in (*MODEL_FILES.values(), *LINEAR_FILES.values(), ATOM2VEC_FILE)]
-    obelix_files = sorted(p for p in OBELIX_DIR.iterdir() if p.is_file() and p != OBELIX_PROTOTYPES)
     return metrics_key(
-        [*files, *obelix_files],
+        [*files, *sorted(p for p in OBELIX_DIR.iterdir() if p.is_file())],
         measured={f.name: getattr(m, f.name) for f in dataclasses.fields(m)},
         with_sml=with_sml, partial_occupancy=settings.label.partial_occupancy,
     )  # fmt: skip
