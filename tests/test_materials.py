@@ -214,6 +214,29 @@ def test_validation_samples_are_fixed_and_within_the_shipped_phases():
     assert bootstrap_mean(np.array([])) is None
 
 
+def test_leave_one_out_summary_counts_by_anion_set():
+    """The summary's shares are over compounds with a prototype only; the anion sets come from the prototypes' ionic
+    assignment (a peroxide has none), recovered shares per set computed by hand."""
+    import pandas as pd
+
+    from lisearch.materials.validation import anions_of, loo_summary
+
+    assert anions_of(["Li2O", "Li3PS4", "Li6PS5Cl", "Li2O2", "Li3N"]) == ["O", "S", "S,Cl", "none", "N"]
+    rows = pd.DataFrame({
+        "material_id": [f"mp-{i}" for i in range(6)],
+        "formula": ["Li2O", "LiAlO2", "Li4SiO4", "LiF", "Li3PS4", "Li2O2"],
+        "no_template": [False, False, False, False, True, True],
+        "recovered": [True, False, True, True, False, False],
+        "best_e_above_hull": [-0.9, 0.05, 0.2, 0.0, float("nan"), float("nan")],
+    })  # fmt: skip
+    summary, out = loo_summary(rows, k=5)
+    assert (summary["n_sample"], summary["no_template"], summary["n_with_template"], summary["k"]) == (6, 2, 4, 5)
+    assert summary["recovered_top_k"] == pytest.approx(3 / 4) and summary["best_within_0.1"] == pytest.approx(3 / 4)
+    assert [(g["anions"], g["n_with_template"]) for g in summary["by_anions"]] == [("O", 3), ("F", 1)]
+    assert summary["by_anions"][0]["recovered_top_k"] == pytest.approx(2 / 3)
+    assert out["anions"].tolist() == ["O", "O", "O", "F", "S", "none"]
+
+
 def _square(item: tuple[str, int, str]) -> dict[str, object]:
     """A validation worker stand-in: records each call in a file, returns one row."""
     key, value, log = item
