@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,46 @@ def test_potential_relaxes_a_two_atom_structure_in_a_few_steps():
     assert math.isnan(static_energy(Structure(Lattice.cubic(3.0), ["Cm"], [[0, 0, 0]])))
     lonely = phase_store.compute_energy(Structure(Lattice.cubic(15.0), ["He"], [[0, 0, 0]]), False, "cpu", 0.1, 5)
     assert math.isnan(lonely[0]) and lonely[1] == "failed" and "isolated atom" in str(lonely[2])  # a row, no crash
+
+
+@pytest.mark.parametrize(
+    ("final_energy", "largest_force", "volume_factor", "reason"),
+    [
+        (math.nan, 0.01, 1.0, "NaN or infinite energy"),
+        (-3.0, 5e4, 1.0, "exploding forces"),
+        (-3.0, math.nan, 1.0, "exploding forces"),
+        (-3.0, 0.01, 8.0, "volume changed by a factor 8"),
+        (-3.0, 0.5, 1.0, "not converged in 7 steps"),
+    ],
+)
+def test_a_diverging_relaxation_becomes_a_row_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch, final_energy: float, largest_force: float, volume_factor: float, reason: str
+):
+    """Each way a relaxation can go wrong (a stand-in optimizer returns what a diverging CHGNet run would) gives a
+    Relaxation with a status and a reason, never an exception; the model is never loaded."""
+    import chgnet.model
+
+    from lisearch.materials import potential
+
+    salt = _rocksalt("Li", "Cl", 5.4).get_primitive_structure()
+
+    trajectory = SimpleNamespace(energies=[0.0] * 7, forces=[np.full((2, 3), largest_force)])
+
+    class Optimizer:
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def relax(self, structure: Structure, **_: object) -> dict[str, object]:
+            final = structure.copy()
+            final.scale_lattice(structure.volume * volume_factor)
+            return {"final_structure": final, "trajectory": trajectory}
+
+    monkeypatch.setattr(chgnet.model, "StructOptimizer", Optimizer)
+    monkeypatch.setattr(potential, "load_potential", lambda device="cpu": None)
+    monkeypatch.setattr(potential, "static_energy", lambda structure, device="cpu": final_energy)
+    result = relax(salt, fmax=0.1, steps=7)
+    assert result.status == ("not_converged" if "converged" in reason else "failed")
+    assert reason in str(result.reason) and result.steps == 7
 
 
 # --------------------------------------------------------------------------------------------------- phases
