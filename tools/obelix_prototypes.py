@@ -1,6 +1,6 @@
 """Write ``lisearch/data/prototypes/obelix.csv``: OBELiX's ordered Li structures as substitution prototypes.
 
-``python -m tools.obelix_prototypes`` (a few minutes: every ordered CIF is compared with the MP Li structures of the
+``python -m tools.obelix_prototypes`` (about 10 s: every ordered CIF is compared with the MP Li structures of the
 same reduced formula). Run it again only when the shipped OBELiX CIFs or MP structures change; the test suite checks
 the shipped file against a sample of recomputed rows.
 """

@@ -106,7 +106,7 @@ def obelix_prototypes(cifs: Iterable[tuple[str, str]]) -> pd.DataFrame:
     """The OBELiX prototype index from (OBELiX ID, CIF text) pairs: one row per ordered structure with Li:
     material_id (``obelix-<ID>``), formula (reduced), nsites, duplicate_of (the MP Li structure of the same reduced
     formula that pymatgen's ``StructureMatcher`` (default tolerances) matches, else empty: only those rows become
-    prototypes). Unparsable and partially occupied CIFs are skipped. Minutes: run by ``python -m
+    prototypes). Unparsable and partially occupied CIFs are skipped. Seconds: run by ``python -m
     tools.obelix_prototypes``, which writes ``data/prototypes/obelix.csv``."""
     from pymatgen.analysis.structure_matcher import StructureMatcher  # noqa: PLC0415 (slow import)
     from pymatgen.core import Composition, Structure  # noqa: PLC0415
@@ -126,9 +126,9 @@ def obelix_prototypes(cifs: Iterable[tuple[str, str]]) -> pd.DataFrame:
     by_formula = mp.groupby("reduced")["material_id"].agg(list)
     same = {k: by_formula.get(s.composition.reduced_formula, []) for k, s in ordered.items()}
     known = read_structures({"mp2025_li": {i for ids in same.values() for i in ids}})  # one pass over the archive
-    rows = []
+    matcher, rows = StructureMatcher(), []
     for key, structure in ordered.items():
-        match = next((i for i in same[key] if i in known and StructureMatcher().fit(structure, known[i])), None)
+        match = next((i for i in same[key] if i in known and matcher.fit(structure, known[i])), None)
         rows.append({"material_id": f"{OBELIX_PREFIX}{key}", "formula": structure.composition.reduced_formula,
                      "nsites": len(structure), "duplicate_of": match})  # fmt: skip
     return pd.DataFrame(rows, columns=["material_id", "formula", "nsites", "duplicate_of"])

@@ -217,8 +217,9 @@ def structure_validation(
     rows = resumable_map(processes, _predict_one, work, partial)
     order = {i: k for k, i in enumerate(sample["material_id"])}
     out = rows.sort_values("material_id", key=lambda ids: ids.map(order)).reset_index(drop=True)
-    say(f"leave-one-out: {len(out)} compounds, {int(out['no_template'].astype(bool).sum())} without a prototype")
-    return loo_summary(out, settings.candidates)
+    summary, out = loo_summary(out, settings.candidates)
+    say(f"leave-one-out: {summary['n_sample']} compounds, {summary['no_template']} without a prototype")
+    return summary, out
 
 
 def anions_of(formulas: list[str]) -> list[str]:
