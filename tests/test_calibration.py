@@ -24,6 +24,7 @@ from lisearch.measured.calibration import (
     conformal_quantile,
     expected_calibration_error,
     reliability_table,
+    system_calibration,
 )
 from lisearch.measured.models import KIND, MODEL_FILES, MeasuredModel, fit_pair, load_measured, measured_outputs
 from lisearch.measured.obelix import measured_set
@@ -46,6 +47,38 @@ def test_ece_and_reliability_by_hand():
     assert expected_calibration_error(y, p) == pytest.approx((0.05 + 0.7 + 0.15 + 0.95) / 6)
     assert brier_score(y, p) == pytest.approx(np.mean((p - y) ** 2))
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0
+
+
+def test_weighted_ece_is_the_ece_of_rows_repeated_by_their_weight():
+    rng = np.random.default_rng(5)
+    y, p, w = rng.random(40) < 0.4, rng.random(40), rng.integers(1, 5, 40)
+    repeated = np.repeat(np.arange(40), w)
+    assert expected_calibration_error(y, p, weights=w) == pytest.approx(
+        expected_calibration_error(y[repeated], p[repeated])
+    )
+    assert expected_calibration_error(y, p, weights=np.full(40, 0.3)) == pytest.approx(expected_calibration_error(y, p))
+
+
+def test_system_calibration_finds_the_system_the_model_misses_as_a_whole():
+    """One system (20 rows) predicted slow but all fast carries the ECE; the rest is calibrated by construction."""
+    rng = np.random.default_rng(6)
+    p_rest = rng.random(200)
+    y_rest = rng.random(200) < p_rest
+    groups = np.array([f"s{i % 40}" for i in range(200)] + ["Li-O-P-Ti"] * 20)
+    y, p = np.concatenate([y_rest, np.ones(20, bool)]), np.concatenate([p_rest, np.full(20, 0.15)])
+    got = system_calibration(y, p, groups)
+    top = got["most_influential"]
+    assert top["system"] == "Li-O-P-Ti" and top["n"] == 20
+    assert (top["mean_p"], top["observed"]) == pytest.approx((0.15, 1.0))
+    assert top["ece_without"] == pytest.approx(expected_calibration_error(y_rest, p_rest))
+    assert top["ece_without"] < expected_calibration_error(y, p)
+    # each system counted once: rows repeated so that every system has the same total weight (lcm of 5 and 20)
+    sizes = {g: (groups == g).sum() for g in set(groups)}
+    repeated = np.repeat(np.arange(220), [20 // sizes[g] for g in groups])
+    assert got["ece_system_weighted"] == pytest.approx(expected_calibration_error(y[repeated], p[repeated]))
+    low, high = got["ece_system_weighted_if_calibrated"]
+    assert 0 < low < high
+    assert system_calibration(y[:5], p[:5], np.array(["one"] * 5))["most_influential"] is None
 
 
 def test_platt_sigmoid_is_the_maximum_likelihood_fit_on_smoothed_targets():

@@ -294,6 +294,10 @@ def test_reported_intervals_hold_their_numbers(report):  # type: ignore[no-untyp
     assert to_markdown(report).count(" [0.") >= len(rows) and "bootstrap resamples of chemical systems" in to_markdown(
         report
     )
+    cv = rows[("measured (transfer) classifier", "leave-system-out CV")]["by_system"]
+    top = cv["most_influential"]
+    assert top["ece_without"] <= rows[("measured (transfer) classifier", "leave-system-out CV")]["ece"]
+    assert f"the system that moves it most is {top['system']} ({top['n']} materials" in to_markdown(report)
 
 
 def test_validation_writes_markdown_json_figure_and_predictions(report, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -19,7 +19,8 @@ chemistry they have not seen, the situation of a screen.
   rows it is the largest of the inside quantile and every outside score.
 
 Metrics: :func:`expected_calibration_error` (equal-width bins, the common definition of Guo et al. 2017),
-:func:`reliability_table`, :func:`brier_score`, :func:`chance_ece` (the ECE a calibrated model shows by chance).
+:func:`reliability_table`, :func:`brier_score`, :func:`chance_ece` (the ECE a calibrated model shows by chance),
+:func:`system_calibration` (how much of the ECE a single chemical system carries).
 """
 
 from __future__ import annotations
@@ -58,20 +59,57 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     return out
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Sum over equal-width bins of (bin share) x |observed share of positives - mean p| (0 = calibrated)."""
-    n = len(np.asarray(y))
-    table = reliability_table(y, p, bins)
-    return float(sum(r["n"] / n * abs(r["observed"] - r["mean_p"]) for r in table if r["n"])) if n else float("nan")
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = 10, weights: np.ndarray | None = None
+) -> float:
+    """Sum over equal-width bins of (bin share) x |observed share of positives - mean p| (0 = calibrated), i.e.
+    sum_b |sum_{i in b} w_i (y_i - p_i)| / sum_i w_i; ``weights`` (n,) default 1 (see :func:`system_calibration`)."""
+    y, p = np.asarray(y, np.float64), np.asarray(p, np.float64)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
+    if not len(y) or w.sum() <= 0:
+        return float("nan")
+    which = np.clip((p * bins).astype(int), 0, bins - 1)
+    return float(np.abs(np.bincount(which, w * (y - p), minlength=bins)).sum() / w.sum())
 
 
-def chance_ece(p: np.ndarray, bins: int = 10, draws: int = 1000, seed: int = 0) -> list[float]:
+def chance_ece(
+    p: np.ndarray, bins: int = 10, draws: int = 1000, seed: int = 0, weights: np.ndarray | None = None
+) -> list[float]:
     """[mean, 95th percentile] of the ECE that perfectly calibrated probabilities p (n,) show by chance alone: the
-    labels drawn as Bernoulli(p), ``draws`` times. An ECE near it cannot be told from a calibrated model's."""
+    labels drawn as Bernoulli(p), ``draws`` times (``weights`` as in :func:`expected_calibration_error`). An ECE near
+    it cannot be told from a calibrated model's."""
     p = np.asarray(p, np.float64)
     rng = np.random.default_rng(seed)
-    values = [expected_calibration_error(rng.random(len(p)) < p, p, bins) for _ in range(draws)]
+    values = [expected_calibration_error(rng.random(len(p)) < p, p, bins, weights) for _ in range(draws)]
     return [round(float(np.mean(values)), 4), round(float(np.percentile(values, 95)), 4)]
+
+
+def system_calibration(y: np.ndarray, p: np.ndarray, groups: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """How the ECE of probabilities p (n,) for labels y (n,) depends on single chemical systems (``groups`` (n,)).
+
+    A leave-system-out test holds whole systems out, so a system the models miss as a whole moves every one of its
+    materials together; the ECE then measures that system more than calibration. Returns
+    ``ece_system_weighted`` (every row weighted by 1 / the size of its system, so each system counts once),
+    ``ece_system_weighted_if_calibrated`` (its :func:`chance_ece`), and ``most_influential``: the system whose
+    removal lowers the ECE most, with its ``n``, ``mean_p``, ``observed`` share of positives and ``ece_without`` it
+    (None with a single system)."""
+    y, p, groups = np.asarray(y, np.float64), np.asarray(p, np.float64), np.asarray(groups)
+    names, of_row, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = 1.0 / sizes[of_row]
+    out: dict[str, Any] = {
+        "ece_system_weighted": expected_calibration_error(y, p, bins, weights),
+        "ece_system_weighted_if_calibrated": chance_ece(p, bins, weights=weights),
+        "most_influential": None,
+    }
+    if len(names) > 1:
+        without = [expected_calibration_error(y[of_row != k], p[of_row != k], bins) for k in range(len(names))]
+        k = int(np.argmin(without))
+        rows = of_row == k
+        out["most_influential"] = {
+            "system": str(names[k]), "n": int(sizes[k]), "mean_p": float(p[rows].mean()),
+            "observed": float(y[rows].mean()), "ece_without": without[k],
+        }  # fmt: skip
+    return out
 
 
 def brier_score(y: np.ndarray, p: np.ndarray) -> float:

@@ -41,7 +41,13 @@ from sklearn.model_selection import GroupKFold
 from lisearch.datasets import OBELIX_CIFS, OBELIX_DIR, iter_cifs
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
-from lisearch.measured.calibration import brier_score, chance_ece, expected_calibration_error, reliability_table
+from lisearch.measured.calibration import (
+    brier_score,
+    chance_ece,
+    expected_calibration_error,
+    reliability_table,
+    system_calibration,
+)
 from lisearch.measured.models import (
     MODEL_FILES,
     MeasuredModel,
@@ -258,7 +264,7 @@ def _measured_rows(data: MeasuredSet, name: str, scope: str, pred: pd.DataFrame,
         "ece_if_calibrated": chance_ece(p),
         "brier": brier_score(y, p), "brier_uncalibrated": brier_score(y, raw),
         "balanced_accuracy_at_0.5": classification_metrics(y, (p >= 0.5).astype(int))["balanced_accuracy"],
-        "reliability": reliability_table(y, p),
+        "reliability": reliability_table(y, p), "by_system": system_calibration(y, p, groups),
     }  # fmt: skip
     low, high = pred["log10_sigma_low"].to_numpy()[have], pred["log10_sigma_high"].to_numpy()[have]
     intervals: dict[str, Any] = {}
@@ -466,6 +472,8 @@ def _calibration_markdown(frame: pd.DataFrame, settings: dict[str, Any]) -> list
             f"{_fmt(r['brier'])} ({_fmt(r['brier_uncalibrated'])}) | {_fmt(r['balanced_accuracy'])} / "
             f"{_fmt(r['balanced_accuracy_at_0.5'])} |"
         )
+    for r in rows.to_dict("records"):
+        lines += ["", _by_system_line(r)] if isinstance(r.get("by_system"), dict) else []
     rows = frame[frame["coverage"].notna()]
     coverage = settings.get("coverage", 0.8)
     lines += ["", f"Conformal intervals of log10 sigma ({100 * coverage:.0f} %; measured regressor, transfer)", "",
@@ -479,6 +487,24 @@ def _calibration_markdown(frame: pd.DataFrame, settings: dict[str, Any]) -> list
             f"{_fmt(r['mean_width_inside'], 2)} / {_fmt(r['mean_width_outside'], 2)} |"
         )
     return lines
+
+
+def _by_system_line(row: dict[str, Any]) -> str:
+    """One sentence on how much of a row's ECE one chemical system carries (:func:`system_calibration`)."""
+    by = row["by_system"]
+    chance = by["ece_system_weighted_if_calibrated"]
+    text = (
+        f"{row['scope']}: ECE with every chemical system counted once {_fmt(by['ece_system_weighted'])} "
+        f"(a calibrated model by chance {_fmt(chance[0])}, 95 % {_fmt(chance[1])})"
+    )
+    top = by.get("most_influential")
+    if top:
+        text += (
+            f"; the system that moves it most is {top['system']} ({top['n']} materials, "
+            f"mean P {_fmt(top['mean_p'], 2)}, observed share fast {_fmt(top['observed'], 2)}): without it the ECE "
+            f"is {_fmt(top['ece_without'])}."
+        )
+    return text
 
 
 def validation_figure(pred: pd.DataFrame) -> Any:
