@@ -28,7 +28,7 @@ from lisearch.chemistry.elements import (
     symbols,
 )
 from lisearch.errors import ConfigError
-from lisearch.measured.calibration import CALIBRATIONS, CUT_RULES
+from lisearch.measured.calibration import CALIBRATIONS, CUT_RULES, P_FAST_SOURCES
 from lisearch.models.weights import class_weight_value
 from lisearch.run_ids import check_run_id
 
@@ -327,7 +327,9 @@ class MeasuredSettings:
     docs/science.md, ``"linear"``, ``"sigmoid"`` or ``"isotonic"``, :mod:`lisearch.measured.calibration`);
     ``cut_rule``: the label's cut-off (``"balanced"`` or ``"search"``, ``calibration.CUT_RULES``);
     ``calibration_folds``: the group folds that make the out-of-group predictions; ``coverage``: the share of
-    materials the conformal interval of log10 sigma should hold.
+    materials the conformal interval of log10 sigma should hold; ``p_fast``: the classifier's forest, ``"votes"``
+    (the share of a regression forest's trees predicting >= ``threshold``) or ``"balanced"`` (a class-balanced
+    classification forest), ``calibration.P_FAST_SOURCES``.
     """
 
     threshold: float = 1e-4
@@ -341,8 +343,11 @@ class MeasuredSettings:
     cut_rule: str = "balanced"
     coverage: float = 0.8
     calibration_folds: int = 5
+    p_fast: str = "votes"
 
     def __post_init__(self) -> None:
+        if self.p_fast not in P_FAST_SOURCES:
+            raise ConfigError(f"measured.p_fast is {self.p_fast!r}; use one of {', '.join(P_FAST_SOURCES)}.")
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(f"measured.calibration is {self.calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
         if self.cut_rule not in CUT_RULES:

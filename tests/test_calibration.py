@@ -179,6 +179,41 @@ def test_forest_spread_is_the_standard_deviation_of_its_trees():
     np.testing.assert_allclose(ensemble.leaves_numpy(Z), trees, atol=0)
 
 
+def test_votes_are_the_share_of_regression_trees_at_or_above_the_cut():
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(120, 5)), rng.normal(size=120)
+    forest = ExtraTreesRegressor(n_estimators=9, random_state=0).fit(X, y)
+    Z = rng.normal(size=(300, 5))
+    trees = np.stack([t.predict(Z.astype(np.float32)) for t in forest.estimators_], axis=1)
+    votes = TreeEnsemble.from_sklearn(forest).votes(0.2)
+    np.testing.assert_allclose(votes.predict(Z), (trees >= 0.2).mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(votes.predict_numpy(Z), (trees >= 0.2).mean(axis=1), atol=1e-12)
+    again = TreeEnsemble.from_payload(json.loads(json.dumps(votes.to_payload())))
+    assert np.array_equal(again.predict(Z), votes.predict(Z))
+
+
+def test_the_votes_classifier_is_the_regressor_s_trees_voting(data, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """P(fast) with ``p_fast="votes"`` is the share of the regressor's trees (same seed, same rows) at or above the
+    threshold; its file says so and loads back; a file written before the setting is a balanced forest."""
+    rows = np.arange(1, 599, 3)
+    F, target = data.fractions[rows], data.log10_sigma[rows]
+    classifier = MeasuredModel(task="classifier", p_fast="votes", **PARAMS).fit(F, target)
+    regressor = MeasuredModel(task="regressor", **PARAMS).fit(F, target)
+    X = classifier.features(data.fractions[:50])
+    expected = (regressor.ensemble_.leaves_numpy(X) >= np.log10(PARAMS["threshold"])).mean(axis=1)
+    np.testing.assert_allclose(classifier.predict_value(data.fractions[:50]), expected, atol=1e-12)
+    assert set(np.round(expected * PARAMS["n_trees"], 9)) <= set(range(PARAMS["n_trees"] + 1))
+    payload = json.loads(json.dumps(classifier.to_payload()))
+    assert payload["p_fast"] == "votes" and MeasuredModel.from_payload(payload).p_fast == "votes"
+    balanced = MeasuredModel(task="classifier", p_fast="balanced", **PARAMS).fit(F, target)
+    old = {k: v for k, v in balanced.to_payload().items() if k != "p_fast"}
+    assert MeasuredModel.from_payload(old).p_fast == "balanced"
+    with pytest.raises(InputError, match="Unknown P\\(fast\\) source 'trees'; use one of balanced, votes"):
+        MeasuredModel(task="classifier", p_fast="trees").fit(F, target)
+    with pytest.raises(InputError, match="Unknown P\\(fast\\) source"):
+        MeasuredModel.from_payload({**payload, "p_fast": "trees"})
+
+
 def test_bootstrap_intervals_of_ece_and_coverage_against_explicit_resamples():
     rng = np.random.default_rng(8)
     groups = np.array([f"s{g}" for g in rng.integers(0, 10, 60)])
@@ -334,5 +369,6 @@ def test_calibration_study_never_reads_the_test_split(data):  # type: ignore[no-
         fractions=np.where(test[:, None], data.fractions[::-1], data.fractions),
     )
     assert calibration_study(scrambled, None, params, folds=3) == study
-    assert study["n"] == 478 and len(study["rows"]) == 8
-    assert "| none | balanced |" in calibration_study_markdown(study)
+    assert study["n"] == 478 and len(study["rows"]) == 16  # 2 sources x 4 recalibrations x 2 cut-off rules
+    assert {r["p_fast"] for r in study["rows"]} == {"balanced", "votes"}
+    assert "| votes | none | balanced |" in calibration_study_markdown(study)

@@ -67,6 +67,9 @@ def test_wrong_types_are_errors():
     with pytest.raises(ConfigError, match=r"measured.regressor_aggregate is 'middle'; use \"mean\" or \"median\""):
         load_settings("local", ["measured.regressor_aggregate=middle"])
     assert load_settings("local", ["measured.regressor_aggregate=median"]).measured.regressor_aggregate == "median"
+    with pytest.raises(ConfigError, match=r"measured.p_fast is 'trees'; use one of balanced, votes"):
+        load_settings("local", ["measured.p_fast=trees"])
+    assert load_settings("local").measured.p_fast == "votes"
 
 
 def test_override_syntax():

@@ -205,7 +205,13 @@ def test_measured_model_follows_scikit_learn_conventions(transfer: Transfer, dat
     from sklearn.exceptions import NotFittedError
 
     model = MeasuredModel(task="classifier", aggregate="median", transfer=transfer, **PARAMS)
-    defaults = {"calibration": "none", "cut_rule": "balanced", "coverage": 0.8, "calibration_folds": 5}
+    defaults = {
+        "calibration": "none",
+        "cut_rule": "balanced",
+        "coverage": 0.8,
+        "calibration_folds": 5,
+        "p_fast": "votes",
+    }
     expected = {"task": "classifier", "aggregate": "median", "transfer": transfer, **PARAMS, **defaults}
     assert model.get_params() == expected
     twin = clone(model)

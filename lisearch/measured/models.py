@@ -47,6 +47,7 @@ from lisearch.errors import InputError
 from lisearch.measured.calibration import (
     CALIBRATIONS,
     CUT_RULES,
+    P_FAST_SOURCES,
     ConformalIntervals,
     ProbabilityCalibration,
     balanced_cut,
@@ -206,6 +207,9 @@ class MeasuredModel(BaseEstimator):
         aggregate: the regressor's output over its trees, ``"median"`` or ``"mean"`` (the classifier always
             averages: its output is scikit-learn's probability; ``aggregate_`` is what the fitted model uses).
         transfer: the frozen source models whose outputs become features (:class:`Transfer`), or None.
+        p_fast: the classifier's forest (:data:`~lisearch.measured.calibration.P_FAST_SOURCES`): ``"balanced"``, a
+            class-balanced classification forest, or ``"votes"``, a regression forest of log10 sigma whose
+            probability is the share of its trees predicting >= ``threshold`` (the regressor's trees, as votes).
 
     Fitted: ``aggregate_``, ``transfer_``, ``feature_names_``, ``ensemble_`` (:class:`TreeEnsemble`), ``domain_``
     (:class:`ApplicabilityDomain`), ``training_`` (metadata of the training run, from an artifact), ``calibration_``
@@ -228,6 +232,7 @@ class MeasuredModel(BaseEstimator):
         cut_rule: str = "balanced",
         coverage: float = 0.8,
         calibration_folds: int = 5,
+        p_fast: str = "votes",
     ) -> None:
         self.task = task
         self.threshold = threshold
@@ -240,6 +245,7 @@ class MeasuredModel(BaseEstimator):
         self.coverage = coverage
         self.calibration_folds = calibration_folds
         self.cut_rule = cut_rule
+        self.p_fast = p_fast
 
     def _validate(self) -> None:
         if self.task not in TASKS:
@@ -248,6 +254,8 @@ class MeasuredModel(BaseEstimator):
             raise InputError(f"Unknown calibration {self.calibration!r}; use one of {', '.join(CALIBRATIONS)}.")
         if self.cut_rule not in CUT_RULES:
             raise InputError(f"Unknown cut-off rule {self.cut_rule!r}; use one of {', '.join(CUT_RULES)}.")
+        if self.p_fast not in P_FAST_SOURCES:
+            raise InputError(f"Unknown P(fast) source {self.p_fast!r}; use one of {', '.join(P_FAST_SOURCES)}.")
         if not 0 < self.coverage < 1 or self.calibration_folds < 2:
             raise InputError(
                 f"Interval coverage {self.coverage} must lie in (0, 1) (e.g. 0.8) and calibration folds "
@@ -273,6 +281,7 @@ class MeasuredModel(BaseEstimator):
             y = (np.asarray(log10_sigma) >= np.log10(self.threshold)).astype(int)
             if len(set(y.tolist())) < 2:
                 raise InputError("The measured training set has a single class at this threshold; change it.")
+        if self.task == "classifier" and self.p_fast == "balanced":
             forest: Any = ExtraTreesClassifier(class_weight="balanced", **common).fit(X, y)
         else:
             forest = ExtraTreesRegressor(**common).fit(X, np.asarray(log10_sigma, dtype=np.float64))
@@ -280,6 +289,8 @@ class MeasuredModel(BaseEstimator):
         self.transfer_ = self.transfer
         self.feature_names_ = feature_names(self.transfer)
         self.ensemble_ = TreeEnsemble.from_sklearn(forest, self.aggregate_)
+        if self.task == "classifier" and self.p_fast == "votes":
+            self.ensemble_ = self.ensemble_.votes(float(np.log10(self.threshold)))
         self.domain_ = ApplicabilityDomain(self.ad_quantile).fit(X)
         self.training_: dict[str, Any] = {}
         self.calibration_ = ProbabilityCalibration()
@@ -383,6 +394,7 @@ class MeasuredModel(BaseEstimator):
             "n_trees": self.n_trees,
             "seed": self.seed,
             "ad_quantile": self.ad_quantile,
+            "p_fast": self.p_fast,
             "feature_names": self.feature_names_,
             "descriptor_table_sha256": descriptor_table_hash(),
             "transfer": self.transfer_.to_payload() if self.transfer_ is not None else None,
@@ -399,9 +411,14 @@ class MeasuredModel(BaseEstimator):
         """Rebuild from :meth:`to_payload`; refuses a model whose features differ from this lisearch's."""
         retrain = "Retrain with `lisearch train-measured`."
         try:
-            params: dict[str, Any] = {"task": str(payload["task"]), "threshold": float(payload["threshold"]),
-                      "n_trees": int(payload["n_trees"]), "seed": int(payload["seed"]),
-                      "ad_quantile": float(payload["ad_quantile"])}  # fmt: skip
+            params: dict[str, Any] = {
+                "task": str(payload["task"]),
+                "threshold": float(payload["threshold"]),
+                "n_trees": int(payload["n_trees"]),
+                "seed": int(payload["seed"]),
+                "ad_quantile": float(payload["ad_quantile"]),
+                "p_fast": str(payload.get("p_fast", "balanced")),  # files written before votes: balanced
+            }
             transfer_payload = payload["transfer"]
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: malformed measured-model payload ({exc}). {retrain}") from None
@@ -516,6 +533,7 @@ def model_params(settings: Any) -> dict[str, Any]:
         "cut_rule": m.cut_rule,
         "coverage": m.coverage,
         "calibration_folds": m.calibration_folds,
+        "p_fast": m.p_fast,
     }
 
 

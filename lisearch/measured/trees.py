@@ -103,6 +103,14 @@ class TreeEnsemble:
             aggregate,
         )
 
+    def votes(self, cut: float) -> TreeEnsemble:
+        """The same trees with every leaf's value replaced by 1.0 where it is at least ``cut`` and 0.0 elsewhere,
+        averaged: for a regression forest, the share of its trees whose prediction is >= ``cut`` (a probability)."""
+        is_leaf = self.left < 0
+        value = np.where(is_leaf & (self.value >= cut), 1.0, 0.0)
+        return TreeEnsemble(self.left, self.right, self.feature, self.threshold, value, self.roots, self.n_features,
+                            0.0, 1.0 / self.n_trees, "mean")  # fmt: skip
+
     @property
     def n_trees(self) -> int:
         """Trees in the ensemble."""

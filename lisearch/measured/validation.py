@@ -343,18 +343,39 @@ def validate(
 def calibration_study(
     data: MeasuredSet, transfer: Transfer | None, params: dict[str, Any], folds: int = 10
 ) -> dict[str, Any]:
-    """How each recalibration of P(fast) (:data:`lisearch.measured.calibration.CALIBRATIONS`) and each cut-off rule
-    does on chemical systems it has not seen, measured **inside OBELiX's official training part only** (the test
-    split is never read): ``folds`` leave-system-out folds over the training rows; in each, the classifier is fitted
-    with the fold's training groups (its out-of-group predictions come from ``calibration_folds`` group folds inside
-    them), every method is fitted on those predictions and applied to the fold's held-out systems. This is how the
-    defaults ``measured.calibration`` and ``measured.cut_rule`` were chosen (docs/science.md).
+    """How each source of P(fast) (:data:`lisearch.measured.calibration.P_FAST_SOURCES`), each recalibration of it
+    (:data:`~lisearch.measured.calibration.CALIBRATIONS`) and each cut-off rule does on chemical systems it has not
+    seen, measured **inside OBELiX's official training part only** (the test split is never read): ``folds``
+    leave-system-out folds over the training rows; in each, the classifier is fitted with the fold's training groups
+    (its out-of-group predictions come from ``calibration_folds`` group folds inside them), every method is fitted on
+    those predictions and applied to the fold's held-out systems. This is how the defaults ``measured.p_fast``,
+    ``measured.calibration`` and ``measured.cut_rule`` were chosen (docs/science.md).
 
-    Returns ``{"rows": [{"calibration", "cut_rule", "ece", "brier", "roc_auc", "balanced_accuracy"}, ...], "n",
-    "folds"}``; the probabilities are pooled over the folds."""
-    from lisearch.measured.calibration import CALIBRATIONS, ProbabilityCalibration, balanced_cut  # noqa: PLC0415
+    Returns ``{"rows": [{"p_fast", "calibration", "cut_rule", "ece", "brier", "roc_auc", "balanced_accuracy"}, ...],
+    "n", "folds"}``; the probabilities are pooled over the folds."""
+    from lisearch.measured.calibration import CALIBRATIONS, P_FAST_SOURCES  # noqa: PLC0415
 
     train = np.flatnonzero(data.split == "train")
+    y = data.y[train]
+    rows_out = []
+    for source in P_FAST_SOURCES:
+        pooled, cuts = _study_predictions(data, train, transfer, {**params, "p_fast": source}, folds)
+        rows_out += [
+            {"p_fast": source, "calibration": m, "cut_rule": rule, "ece": expected_calibration_error(y, pooled[m]),
+             "brier": brier_score(y, pooled[m]), "roc_auc": float(roc_auc_score(y, pooled[m])),
+             "balanced_accuracy": float(balanced_accuracy_score(y, pooled[m] >= cuts[(m, rule)]))}
+            for m in CALIBRATIONS for rule in ("balanced", "search")
+        ]  # fmt: skip
+    return {"rows": rows_out, "n": len(train), "folds": folds}
+
+
+def _study_predictions(
+    data: MeasuredSet, train: np.ndarray, transfer: Transfer | None, params: dict[str, Any], folds: int
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """The calibration study's pooled held-out probabilities (train,) per recalibration and cut-offs (train,) per
+    (recalibration, cut rule), for one P(fast) source in ``params``."""
+    from lisearch.measured.calibration import CALIBRATIONS, ProbabilityCalibration, balanced_cut  # noqa: PLC0415
+
     y = data.y[train]
     pooled = {m: np.full(len(train), np.nan) for m in CALIBRATIONS}
     cuts = {(m, rule): np.full(len(train), np.nan) for m in CALIBRATIONS for rule in ("balanced", "search")}
@@ -368,28 +389,22 @@ def calibration_study(
             pooled[method][held] = fitted.transform(raw)
             cuts[(method, "balanced")][held] = 0.5 if method == "none" else y[fit_rows].mean()
             cuts[(method, "search")][held] = balanced_cut(y[fit_rows], fitted.transform(model.out_of_group_))
-    rows_out = [
-        {"calibration": m, "cut_rule": rule, "ece": expected_calibration_error(y, pooled[m]),
-         "brier": brier_score(y, pooled[m]), "roc_auc": float(roc_auc_score(y, pooled[m])),
-         "balanced_accuracy": float(balanced_accuracy_score(y, pooled[m] >= cuts[(m, rule)]))}
-        for m in CALIBRATIONS for rule in ("balanced", "search")
-    ]  # fmt: skip
-    return {"rows": rows_out, "n": len(train), "folds": folds}
+    return pooled, cuts
 
 
 def calibration_study_markdown(study: dict[str, Any]) -> str:
     """The calibration study as a Markdown table."""
     lines = [
-        f"Recalibration of P(fast) on unseen chemical systems, inside OBELiX's official training part only "
-        f"({study['n']} materials, {study['folds']} leave-system-out folds; probabilities pooled over folds)",
+        f"Sources and recalibrations of P(fast) on unseen chemical systems, inside OBELiX's official training part "
+        f"only ({study['n']} materials, {study['folds']} leave-system-out folds; probabilities pooled over folds)",
         "",
-        "| calibration | cut-off rule | ECE | Brier | ROC-AUC | balanced accuracy |",
-        "|---|---|---|---|---|---|",
+        "| P(fast) | calibration | cut-off rule | ECE | Brier | ROC-AUC | balanced accuracy |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in study["rows"]:
         lines.append(
-            f"| {r['calibration']} | {r['cut_rule']} | {_fmt(r['ece'])} | {_fmt(r['brier'])} | {_fmt(r['roc_auc'])} | "
-            f"{_fmt(r['balanced_accuracy'])} |"
+            f"| {r.get('p_fast', 'balanced')} | {r['calibration']} | {r['cut_rule']} | {_fmt(r['ece'])} | "
+            f"{_fmt(r['brier'])} | {_fmt(r['roc_auc'])} | {_fmt(r['balanced_accuracy'])} |"
         )
     return "\n".join(lines)
 
