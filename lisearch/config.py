@@ -327,9 +327,9 @@ class MeasuredSettings:
     docs/science.md, ``"linear"``, ``"sigmoid"`` or ``"isotonic"``, :mod:`lisearch.measured.calibration`);
     ``cut_rule``: the label's cut-off (``"balanced"`` or ``"search"``, ``calibration.CUT_RULES``);
     ``calibration_folds``: the group folds that make the out-of-group predictions; ``coverage``: the share of
-    materials the conformal interval of log10 sigma should hold; ``p_fast``: the classifier's forest, ``"votes"``
-    (the share of a regression forest's trees predicting >= ``threshold``) or ``"balanced"`` (a class-balanced
-    classification forest), ``calibration.P_FAST_SOURCES``.
+    materials the conformal interval of log10 sigma should hold; ``p_fast``: the classifier's forest, ``"balanced"``
+    (a class-balanced classification forest, the default) or ``"votes"`` (the share of a regression forest's trees
+    predicting >= ``threshold``), ``calibration.P_FAST_SOURCES`` (see docs/science.md).
     """
 
     threshold: float = 1e-4
@@ -343,7 +343,7 @@ class MeasuredSettings:
     cut_rule: str = "balanced"
     coverage: float = 0.8
     calibration_folds: int = 5
-    p_fast: str = "votes"
+    p_fast: str = "balanced"
 
     def __post_init__(self) -> None:
         if self.p_fast not in P_FAST_SOURCES:

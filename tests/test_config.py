@@ -69,7 +69,7 @@ def test_wrong_types_are_errors():
     assert load_settings("local", ["measured.regressor_aggregate=median"]).measured.regressor_aggregate == "median"
     with pytest.raises(ConfigError, match=r"measured.p_fast is 'trees'; use one of balanced, votes"):
         load_settings("local", ["measured.p_fast=trees"])
-    assert load_settings("local").measured.p_fast == "votes"
+    assert load_settings("local").measured.p_fast == "balanced"
 
 
 def test_override_syntax():

@@ -210,7 +210,7 @@ def test_measured_model_follows_scikit_learn_conventions(transfer: Transfer, dat
         "cut_rule": "balanced",
         "coverage": 0.8,
         "calibration_folds": 5,
-        "p_fast": "votes",
+        "p_fast": "balanced",
     }
     expected = {"task": "classifier", "aggregate": "median", "transfer": transfer, **PARAMS, **defaults}
     assert model.get_params() == expected

@@ -36,8 +36,8 @@ from lisearch.errors import InputError
 CALIBRATIONS = ("none", "linear", "sigmoid", "isotonic")
 #: Where the classifier's P(fast) comes from, before any recalibration: ``"balanced"``, a class-balanced
 #: classification forest's probability, or ``"votes"``, the share of the trees of a regression forest of log10 sigma
-#: that predict at least the threshold (see docs/science.md: better calibrated, Brier score and ranking on systems held
-#: out of the official training part).
+#: that predict at least the threshold (see docs/science.md: better inside the official training part, not confirmed
+#: on the rest of OBELiX, so not the default).
 P_FAST_SOURCES = ("balanced", "votes")
 #: How the classifier's label cut-off is set: ``"balanced"``, where balanced accuracy is best in theory (0.5 for the
 #: class-balanced forest's own probability, the training share of positives for a calibrated one), or ``"search"``,

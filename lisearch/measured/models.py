@@ -232,7 +232,7 @@ class MeasuredModel(BaseEstimator):
         cut_rule: str = "balanced",
         coverage: float = 0.8,
         calibration_folds: int = 5,
-        p_fast: str = "votes",
+        p_fast: str = "balanced",
     ) -> None:
         self.task = task
         self.threshold = threshold

@@ -348,8 +348,8 @@ def calibration_study(
     seen, measured **inside OBELiX's official training part only** (the test split is never read): ``folds``
     leave-system-out folds over the training rows; in each, the classifier is fitted with the fold's training groups
     (its out-of-group predictions come from ``calibration_folds`` group folds inside them), every method is fitted on
-    those predictions and applied to the fold's held-out systems. This is how the defaults ``measured.p_fast``,
-    ``measured.calibration`` and ``measured.cut_rule`` were chosen (docs/science.md).
+    those predictions and applied to the fold's held-out systems. This is the evidence behind the defaults
+    ``measured.p_fast``, ``measured.calibration`` and ``measured.cut_rule`` (docs/science.md says how each was chosen).
 
     Returns ``{"rows": [{"p_fast", "calibration", "cut_rule", "ece", "brier", "roc_auc", "balanced_accuracy"}, ...],
     "n", "folds"}``; the probabilities are pooled over the folds."""
