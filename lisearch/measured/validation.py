@@ -42,6 +42,10 @@ from lisearch.datasets import OBELIX_CIFS, OBELIX_DIR, iter_cifs
 from lisearch.errors import InputError
 from lisearch.figures import pyplot
 from lisearch.measured.calibration import (
+    CALIBRATIONS,
+    P_FAST_SOURCES,
+    ProbabilityCalibration,
+    balanced_cut,
     brier_score,
     chance_ece,
     expected_calibration_error,
@@ -353,8 +357,6 @@ def calibration_study(
 
     Returns ``{"rows": [{"p_fast", "calibration", "cut_rule", "ece", "brier", "roc_auc", "balanced_accuracy"}, ...],
     "n", "folds"}``; the probabilities are pooled over the folds."""
-    from lisearch.measured.calibration import CALIBRATIONS, P_FAST_SOURCES  # noqa: PLC0415
-
     train = np.flatnonzero(data.split == "train")
     y = data.y[train]
     rows_out = []
@@ -374,8 +376,6 @@ def _study_predictions(
 ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
     """The calibration study's pooled held-out probabilities (train,) per recalibration and cut-offs (train,) per
     (recalibration, cut rule), for one P(fast) source in ``params``."""
-    from lisearch.measured.calibration import CALIBRATIONS, ProbabilityCalibration, balanced_cut  # noqa: PLC0415
-
     y = data.y[train]
     pooled = {m: np.full(len(train), np.nan) for m in CALIBRATIONS}
     cuts = {(m, rule): np.full(len(train), np.nan) for m in CALIBRATIONS for rule in ("balanced", "search")}
